@@ -1,0 +1,1 @@
+"""The long-running shell: store, services, workers, API and CLI."""

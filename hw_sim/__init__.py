@@ -1,0 +1,1 @@
+"""Simulators that speak the devices' bytes, so the production drivers run on top of them."""
