@@ -1,0 +1,145 @@
+"""``einvd`` command line. Exit codes: 0 done, 1 refused (errors JSON on stdout), 2 usage, 78 configuration."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import jsonio
+from daemon.config import EXIT_CONFIG, ConfigError, Settings, load
+from daemon.store import StoreUnavailable
+from turnkey.errors import TurnkeyError
+from turnkey.validate import draft_document, parse_document
+
+EXIT_REFUSED = 1
+
+
+def _read(source: str) -> bytes:
+    return sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+
+
+def _print(value: Any) -> None:
+    sys.stdout.write(jsonio.dumps(value) + "\n")
+
+
+def _refused(problems: Sequence[dict[str, str]]) -> int:
+    _print({"errors": list(problems)})
+    return EXIT_REFUSED
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    doc = jsonio.loads(_read(args.file))
+    _print(draft_document(parse_document(doc)))
+    return 0
+
+
+def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import invoice_service
+
+    service = invoice_service(settings, random.SystemRandom())
+    try:
+        issued = service.issue(jsonio.loads(_read(args.file)))
+    finally:
+        service.store.close()
+    _print(issued.body)
+    return 0
+
+
+def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import import_tracks
+
+    part = (args.begin, args.end) if args.begin is not None and args.end is not None else None
+    if (args.begin is None) != (args.end is None):
+        raise SystemExit("einvd: --begin and --end go together")
+    _print({"added": import_tracks(settings, _read(args.file), args.file, part)})
+    return 0
+
+
+def cmd_tracks_add(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import add_track
+
+    _print({"added": add_track(settings, args.period, args.type, args.track, args.begin, args.end)})
+    return 0
+
+
+def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import list_tracks
+
+    _print(list_tracks(settings))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None, once=args.once)
+
+
+def _eight(text: str) -> int:
+    if len(text) != 8 or not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError("expected 8 digits, like 00001000")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="einvd", description="Taiwan e-invoice Turnkey integration daemon")
+    parser.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    invoice = verbs.add_parser("invoice", help="validate or issue an invoice document").add_subparsers(
+        dest="action", required=True)
+    for name, func, text in (("validate", cmd_validate, "check a document, print it normalised"),
+                             ("issue", cmd_issue, "issue into the local store, print the issued invoice")):
+        sub = invoice.add_parser(name, help=text)
+        sub.add_argument("file", help="JSON document, or - for standard input")
+        sub.set_defaults(func=func)
+    _track_verbs(verbs)
+    demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
+    demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
+    demo.add_argument("--once", action="store_true", help="exit after the scripted day")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _track_verbs(verbs: Any) -> None:
+    tracks = verbs.add_parser("tracks", help="number ranges (字軌) held by this box").add_subparsers(
+        dest="action", required=True)
+    imp = tracks.add_parser("import", help="import an E0501 allocation (XML) or a CSV of ranges")
+    imp.add_argument("file")
+    imp.add_argument("--begin", type=_eight, help="first number this box owns (with --end)")
+    imp.add_argument("--end", type=_eight, help="last number this box owns (with --begin)")
+    imp.set_defaults(func=cmd_tracks_import)
+    add = tracks.add_parser("add", help="add a range by hand")
+    add.add_argument("--period", required=True, help="ROC year + even month, e.g. 11512")
+    add.add_argument("--type", default="07", choices=("07", "08"))
+    add.add_argument("--track", required=True, help="two letters, e.g. AB")
+    add.add_argument("--begin", type=_eight, required=True)
+    add.add_argument("--end", type=_eight, required=True)
+    add.set_defaults(func=cmd_tracks_add)
+    tracks.add_parser("list", help="ranges, cursors and what is left").set_defaults(func=cmd_tracks_list)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return func(args, load(args.config))
+    except ConfigError as error:
+        sys.stderr.write(f"einvd: configuration: {error}\n")
+        return EXIT_CONFIG
+    except TurnkeyError as error:
+        return _refused([p.as_dict() for p in error.problems])
+    except jsonio.JsonRefused as error:
+        return _refused([{"code": "body.json", "field": "", "message": str(error)}])
+    except StoreUnavailable as error:
+        return _refused([{"code": error.code, "field": "", "message": str(error)}])
+    except OSError as error:
+        sys.stderr.write(f"einvd: {error}\n")
+        return EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Use cases: issue an invoice (validate, number, store, enqueue) and read it back.
+
+``issue`` validates with the pure core first, then in one ``BEGIN IMMEDIATE`` transaction takes the next number
+of the right range, stores the invoice and its lines, writes the F0401 outbox row, and commits (fsync) before
+anything is printed or answered. Issuance itself is not written to the event log: the invoice row (created_at,
+order id) already records it; events record what happens to an invoice afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from daemon.ports import Clock, RandomSource
+from daemon.store import Store
+from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
+from turnkey.model import CONSUMER_ID, InvoiceDraft, Party
+from turnkey.numbers import TrackRange, format_number, next_number
+from turnkey.period import Period, taipei
+from turnkey.proof import ProofFacts, QrCipher, payloads
+from turnkey.validate import parse_document
+
+RECORD_COLUMNS = (
+    "number, period, order_id, document, issued_at, random_number, buyer_ban, status, "
+    "print_requested, print_status"
+)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """The issued invoice as the contract returns it; ``created`` is False for an idempotent replay."""
+
+    created: bool
+    body: dict[str, Any]
+
+
+def canonical(doc: Any) -> str:
+    """The document as stored: canonical JSON (sorted keys, decimals as exact strings).
+
+    It is also the idempotency fingerprint: a retry must send the same JSON values (key order does not matter).
+    """
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _range_of(row: sqlite3.Row, period: Period | None = None) -> TrackRange:
+    return TrackRange(period or Period.parse(row["period"]), row["invoice_type"], row["track"], row["begin_no"],
+                      row["end_no"])
+
+
+class InvoiceService:
+    def __init__(self, store: Store, clock: Clock, rng: RandomSource, seller: Party, qr_key: bytes,
+                 qr_encoding: str = "1") -> None:
+        self.store, self.clock, self.rng = store, clock, rng
+        self.seller, self.cipher, self.qr_encoding = seller, QrCipher(qr_key), qr_encoding
+
+    def issue(self, doc: Any) -> Issued:
+        draft = parse_document(doc)
+        text = canonical(doc)
+        with self.store.write() as tx:
+            # The time is read under the write lock, so a default issue time can never go backwards
+            # against an invoice committed by another thread or process while this one waited.
+            now = taipei(self.clock.now())
+            issued_at = (draft.issued_at or now).replace(microsecond=0)
+            if issued_at > now:
+                raise InvoiceInvalid(Problem("issued_at.future", "issued_at", "issued_at cannot be in the future"))
+            try:
+                record = self._insert(tx, draft, issued_at, now.isoformat(), text)
+            except sqlite3.IntegrityError as error:
+                if "invoices.order_id" not in str(error):
+                    raise
+                found = tx.execute(f"SELECT {RECORD_COLUMNS} FROM invoices WHERE order_id = ?", (draft.order_id,))
+                return Issued(False, self._replay(found.fetchone(), text))
+            body = self._body(record, issued_at, draft)  # before the commit, while the data is still in cache
+        return Issued(True, body)
+
+    def _replay(self, found: sqlite3.Row, text: str) -> dict[str, Any]:
+        """The same order again: the stored invoice if the document is the same, else ``order_id.conflict``."""
+        if found["document"] != text:
+            raise Conflict(Problem(
+                "order_id.conflict", "order_id",
+                f"order_id {found['order_id']} was already used for invoice {found['number']} with another document",
+            ))
+        return self._body(found, datetime.fromisoformat(found["issued_at"]), parse_document(json.loads(text)))
+
+    def _take_range(self, tx: sqlite3.Connection, period: Period, invoice_type: str) -> sqlite3.Row:
+        """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
+        row: sqlite3.Row | None = tx.execute(
+            "SELECT * FROM tracks WHERE period = ? AND invoice_type = ? AND (last_no IS NULL OR last_no < end_no) "
+            "ORDER BY track, begin_no LIMIT 1",
+            (period.code, invoice_type),
+        ).fetchone()
+        if row is not None:
+            return row
+        rows = tx.execute("SELECT * FROM tracks WHERE period = ? AND invoice_type = ?", (period.code, invoice_type))
+        held = ", ".join(_range_of(r, period).label for r in rows)
+        if held:
+            raise TrackError(Problem("track.exhausted", "issued_at",
+                                     f"every range for period {period.code} type {invoice_type} is used up: {held}"))
+        raise TrackError(Problem("track.missing", "issued_at",
+                                 f"this box holds no number range for period {period.code} type {invoice_type}"))
+
+    def _insert(self, tx: sqlite3.Connection, draft: InvoiceDraft, issued_at: datetime, now: str,
+                text: str) -> dict[str, Any]:
+        period = Period.of(issued_at)
+        track = self._take_range(tx, period, draft.invoice_type)
+        stamp = issued_at.isoformat()
+        if track["last_issued_at"] is not None and track["last_issued_at"] > stamp:
+            raise Conflict(Problem("issued_at.out_of_order", "issued_at",
+                                   f"issued_at {stamp} is before the last invoice of its range "
+                                   f"({track['last_issued_at']}); numbers must follow issue time"))
+        number = next_number(_range_of(track, period), track["last_no"])
+        record = {
+            "number": format_number(track["track"], number), "period": period.code, "order_id": draft.order_id,
+            "issued_at": stamp, "random_number": f"{self.rng.randrange(10000):04d}",
+            "buyer_ban": draft.buyer.ban if draft.buyer else None, "status": "queued",
+            "print_requested": int(draft.print_proof),
+            "print_status": "pending" if draft.print_proof else "not_requested",
+        }
+        invoice_id = tx.execute(
+            "INSERT INTO invoices (number, period, order_id, document, issued_at, random_number, "
+            "invoice_type, buyer_ban, total, print_requested, print_status, status, track_id, created_at) "
+            "VALUES (:number, :period, :order_id, :document, :issued_at, :random_number, :type, :buyer_ban, "
+            ":total, :print_requested, :print_status, :status, :track_id, :now)",
+            {**record, "document": text, "type": draft.invoice_type, "total": draft.amounts.total,
+             "track_id": track["id"], "now": now},
+        ).lastrowid
+        self._children(tx, invoice_id, record["number"], draft, now)
+        tx.execute("UPDATE tracks SET last_no = ?, last_issued_at = ? WHERE id = ?", (number, stamp, track["id"]))
+        return record
+
+    def _children(self, tx: sqlite3.Connection, invoice_id: int | None, number: str, draft: InvoiceDraft,
+                  now: str) -> None:
+        tx.executemany(
+            "INSERT INTO invoice_lines (invoice_id, sequence, description, quantity, unit, unit_price, amount, "
+            "tax_type, remark) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _line_rows(invoice_id, draft),
+        )
+        tx.execute(
+            "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
+            "VALUES ('F0401', ?, ?, ?, ?, ?)",
+            (number, invoice_id, now, now, now),
+        )
+
+    def _body(self, row: Mapping[str, Any], issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
+        facts = ProofFacts(row["number"], issued_at, row["random_number"], row["buyer_ban"] or CONSUMER_ID,
+                           self.seller.identifier, draft.amounts, draft.tax_rate, draft.items)
+        proof = payloads(facts, self.cipher, self.qr_encoding)
+        return {
+            "invoice_number": row["number"], "period": row["period"],
+            "invoice_date": issued_at.date().isoformat(), "invoice_time": issued_at.time().isoformat(),
+            "random_number": row["random_number"], "order_id": row["order_id"], "buyer_ban": row["buyer_ban"],
+            "amounts": draft.amounts.as_dict(), "barcode": proof.barcode, "qr_left": proof.qr_left,
+            "qr_right": proof.qr_right, "status": row["status"],
+            "print": {"requested": bool(row["print_requested"]), "status": row["print_status"]},
+        }
+
+
+def _line_rows(invoice_id: int | None, draft: InvoiceDraft) -> list[tuple[object, ...]]:
+    return [
+        (invoice_id, line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price),
+         str(line.amount), line.tax_type, line.remark)
+        for line in draft.items
+    ]

@@ -1,0 +1,75 @@
+"""Number ranges this box holds: add, import (E0501 XML or CSV), list.
+
+A box may own only part of an allocation (``part``), so several boxes share a track without overlap; any
+overlap with a range already held (same period and letters, whatever the invoice type) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from daemon.store import Store, event
+from turnkey.errors import Problem, TrackError
+from turnkey.numbers import TrackRange, first_overlap, format_number, remaining
+from turnkey.period import Period
+
+
+@dataclass(frozen=True)
+class HeldRange:
+    range: TrackRange
+    last_no: int | None
+    source: str
+
+    def as_dict(self) -> dict[str, object]:
+        rng, left = self.range, remaining(self.range, self.last_no)
+        return {
+            "period": rng.period.code, "invoice_type": rng.invoice_type, "track": rng.track,
+            "begin": f"{rng.begin:08d}", "end": f"{rng.end:08d}",
+            "last_used": None if self.last_no is None else format_number(rng.track, self.last_no),
+            "next": format_number(rng.track, rng.end - left + 1) if left else None,
+            "remaining": left, "source": self.source,
+        }
+
+
+def held(store: Store) -> list[HeldRange]:
+    rows = store.read("SELECT * FROM tracks ORDER BY period, invoice_type, track, begin_no")
+    return [
+        HeldRange(TrackRange(Period.parse(r["period"]), r["invoice_type"], r["track"], r["begin_no"], r["end_no"]),
+                  r["last_no"], r["source"])
+        for r in rows
+    ]
+
+
+def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list[TrackRange]:
+    """Keep only the part this box owns: the one range containing ``part``, cut to it."""
+    if part is None:
+        return list(ranges)
+    begin, end = part
+    for rng in ranges:
+        if rng.contains(begin) and rng.contains(end):
+            return [rng.part(begin, end)]
+    raise TrackError(Problem("tracks.part", "part", f"{begin:08d}-{end:08d} lies in none of the imported ranges"))
+
+
+def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) -> list[TrackRange]:
+    """Add ranges in one transaction: all or nothing."""
+    added: list[TrackRange] = []
+    stamp = now.isoformat()
+    with store.write() as tx:
+        current = [h.range for h in held(store)]
+        for rng in ranges:
+            clash = first_overlap(rng, [*current, *added])
+            if clash is not None:
+                raise TrackError(Problem("tracks.overlap", "range", f"{rng.label} overlaps {clash.label}"))
+            tx.execute(
+                "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, source, stamp),
+            )
+            event(tx, stamp, "track", rng.label, "added", source)
+            added.append(rng)
+    return added
+
+
