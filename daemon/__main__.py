@@ -12,7 +12,8 @@ from typing import Any
 from daemon import jsonio
 from daemon.config import EXIT_CONFIG, ConfigError, Settings, load
 from daemon.store import StoreUnavailable
-from turnkey.errors import TurnkeyError
+from turnkey.errors import InvoiceInvalid, Problem, TurnkeyError
+from turnkey.period import Period
 from turnkey.validate import draft_document, parse_document
 
 EXIT_REFUSED = 1
@@ -46,6 +47,38 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         service.store.close()
     _print(issued.body)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import render_invoice
+
+    xml = render_invoice(settings, jsonio.loads(_read(args.file)), args.number, args.random_number)
+    sys.stdout.buffer.write(xml)
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import blank_report
+
+    try:
+        period = Period.parse(args.period)
+    except ValueError as error:
+        raise InvoiceInvalid(Problem("period.format", "period", str(error))) from error
+    messages = []
+    for report, xml in blank_report(settings, period):
+        entry: dict[str, Any] = {"invoice_type": report.invoice_type, "track": report.track,
+                                 "blank": [f"{b:08d}-{e:08d}" for b, e in report.ranges]}
+        if args.out:
+            path = Path(args.out) / f"E0402_{report.branch_ban}_{period.code}_{report.invoice_type}_{report.track}.xml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(xml)
+            entry["file"] = str(path)
+        else:
+            entry["xml"] = xml.decode("utf-8")
+        messages.append(entry)
+    _print({"period": period.code, "messages": messages})
     return 0
 
 
@@ -96,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
         sub = invoice.add_parser(name, help=text)
         sub.add_argument("file", help="JSON document, or - for standard input")
         sub.set_defaults(func=func)
+    render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
+    render.add_argument("file", help="JSON document, or - for standard input")
+    render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")
+    render.add_argument("--random-number", required=True, help="4-digit random number")
+    render.set_defaults(func=cmd_render)
+    blank = verbs.add_parser("blank-report", help="E0402 messages for a finished period's unused numbers")
+    blank.add_argument("--period", required=True, help="ROC year + even month, e.g. 11512")
+    blank.add_argument("--out", help="write the XML files here (default: print them in the JSON output)")
+    blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")

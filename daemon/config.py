@@ -28,6 +28,8 @@ class Settings:
     qr_encoding: str
     void_cutoff_day: int
     source: Path | None
+    head_ban: str = ""
+    schema_dir: Path | None = None
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -99,6 +101,11 @@ def load(path: Path | None) -> Settings:
     cutoff = raw["numbering"]["void_cutoff_day"]
     if not 1 <= cutoff <= 15:
         raise ConfigError("numbering.void_cutoff_day must be 1-15")
+    head_ban = raw["seller"]["head_ban"]
+    if head_ban and not is_valid_ban(head_ban):
+        raise ConfigError(f"seller.head_ban {head_ban!r} is not a valid 統一編號")
+    schema_dir = base / raw["mig"]["schema_dir"] if raw["mig"]["schema_dir"] else None
     return Settings(
         _seller(raw["seller"]), base / raw["store"]["path"], _qr_key(raw["qr"]), raw["qr"]["encoding"], cutoff, path,
+        head_ban or raw["seller"]["ban"], schema_dir,
     )

@@ -185,3 +185,62 @@ def test_demo_runs_once_in_a_fresh_directory(tmp_path: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert "replayed order" in out and "F0401 READY" in out
     assert (tmp_path / "demo" / "einvd.sqlite3").is_file()
+
+
+needs_xsd = pytest.mark.skipif(not (SPEC / "mig41").is_dir(), reason=f"{SPEC / 'mig41'} not found")
+
+
+@needs_xsd
+def test_cli_render_prints_checked_f0401(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + f'\n[mig]\nschema_dir = "{SPEC / "mig41"}"\n', encoding="utf-8")
+    doc = tmp_path / "sale.json"
+    doc.write_text(json.dumps(sale("R-1", issued_at="2026-11-21T14:03:00+08:00")), encoding="utf-8")
+    base = ["--config", str(config), "invoice", "render", str(doc)]
+    assert cli.main([*base, "--number", "AB12345678", "--random-number", "1234"]) == 0
+    xml = capsysbinary.readouterr().out
+    assert xml.startswith(b"<?xml") and b"<InvoiceNumber>AB12345678</InvoiceNumber>" in xml
+    assert b"<InvoiceDate>20261121</InvoiceDate>" in xml and b"<Identifier>12345676</Identifier>" in xml
+    assert cli.main([*base, "--number", "ab12345678", "--random-number", "1234"]) == 1
+    assert b"number.format" in capsysbinary.readouterr().out
+    assert cli.main([*base, "--number", "AB12345678", "--random-number", "１２３４"]) == 1
+    assert b"random_number.format" in capsysbinary.readouterr().out
+    assert not (tmp_path / "db" / "einvd.sqlite3").exists(), "render must not store anything"
+
+
+def test_cli_render_never_renders_a_refused_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    doc = tmp_path / "sale.json"
+    doc.write_text(json.dumps(sale("R-1", buyer={"name": "0000"})), encoding="utf-8")
+    code, out = run(capsys, "--config", str(config), "invoice", "render", str(doc), "--number", "AB12345678",
+                    "--random-number", "1234")
+    assert code == 1 and out["errors"][0]["code"] == "buyer.name.placeholder"
+
+
+def test_cli_blank_report_for_a_finished_period(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(write_config(tmp_path))
+    assert run(capsys, "--config", config, "tracks", "add", "--period", "11508", "--track", "QQ", "--begin",
+               "00000000", "--end", "00000049")[0] == 0
+    conn = sqlite3.connect(tmp_path / "db" / "einvd.sqlite3")
+    conn.execute("UPDATE tracks SET last_no = 9")
+    conn.commit()
+    conn.close()
+    code, out = run(capsys, "--config", config, "blank-report", "--period", "11508", "--out", str(tmp_path / "out"))
+    assert code == 0 and out["messages"][0]["blank"] == ["00000010-00000049"]
+    written = Path(out["messages"][0]["file"]).read_bytes()
+    assert b"<InvoiceBeginNo>00000010</InvoiceBeginNo>" in written and b"<YearMonth>11508</YearMonth>" in written
+    code, out = run(capsys, "--config", config, "blank-report", "--period", "11508")
+    assert "<BranchTrackBlank" in out["messages"][0]["xml"]
+    code, out = run(capsys, "--config", config, "blank-report", "--period", "99912")
+    assert code == 1 and out["errors"][0]["code"] == "period.not_ended"
+    code, out = run(capsys, "--config", config, "blank-report", "--period", "11507")
+    assert code == 1 and out["errors"][0]["code"] == "period.format"
+
+
+def test_unreadable_schema_dir_is_a_configuration_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + '\n[mig]\nschema_dir = "nowhere"\n', encoding="utf-8")
+    doc = tmp_path / "sale.json"
+    doc.write_text(json.dumps(sale("R-1")), encoding="utf-8")
+    assert cli.main(["--config", str(config), "invoice", "render", str(doc), "--number", "AB12345678",
+                     "--random-number", "1234"]) == EXIT_CONFIG

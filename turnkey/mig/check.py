@@ -31,15 +31,18 @@ _SPACES = " \u3000"
 _AMOUNTS = ("SalesAmount", "FreeTaxSalesAmount", "ZeroTaxSalesAmount", "TaxAmount", "TotalAmount")
 
 
-def preflight(message: Message, xml: bytes, schemas: Schemas) -> list[Problem]:
-    """Every reason Turnkey would refuse ``xml`` (the rendering of ``message``); empty: drop it."""
+def preflight(message: Message, xml: bytes, schemas: Schemas | None) -> list[Problem]:
+    """Every reason Turnkey would refuse ``xml`` (the rendering of ``message``); empty: drop it.
+
+    ``schemas`` None skips the XSD step (no schema directory configured); the local checks always run.
+    """
     if len(xml) > SIZE_LIMIT:
         return [Problem("mig.size", "", f"{len(xml)} bytes is over Turnkey's limit of {SIZE_LIMIT} bytes")]
     try:
         root = load(xml)
     except ResultUnreadable as exc:
         return [Problem("mig.xml", p.field, p.message) for p in exc.problems]
-    problems = schemas.validate_tree(code_of(message), root)
+    problems = [] if schemas is None else schemas.validate_tree(code_of(message), root)
     if isinstance(message, Invoice):
         problems.extend(invoice_checks(root))
     return problems
