@@ -6,6 +6,10 @@ Only ASCII character classes are used: ``re`` and XSD ``\\d`` accept full-width 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
+
+from turnkey.ban import is_valid_ban
 
 MOBILE_BARCODE = "3J0002"
 CITIZEN_CERTIFICATE = "CQ0001"
@@ -49,3 +53,118 @@ def carrier_id_problem(carrier_type: str, carrier_id: str) -> str | None:
     if carrier_id[0] in _SPACES or carrier_id[-1] in _SPACES:
         return "spaces"
     return None
+
+
+# --- Scanner normalisation --------------------------------------------------------------------------------
+# A raw scan may carry terminators, full-width characters (IME), Caps Lock, a keyboard-layout substitute for
+# the leading "/" of a mobile barcode, or Code 39 Full-ASCII decoding. Every plausible reading is tried; a
+# reading is kept only when exactly one distinct carrier comes out, so nothing ambiguous is ever invented.
+
+MOBILE, CITIZEN, LOVE, BUSINESS = "mobile_barcode", "citizen_certificate", "love_code", "business_number"
+UNKNOWN = "unknown"
+
+LEADING_SLASH_SUBSTITUTES = {
+    "-": "US scanner on a German host",
+    "&": "German scanner read as US",
+    "7": "German scanner, Shift lost",
+    ">": "French scanner read as US",
+    ".": "French scanner, Shift lost",
+    "!": "US scanner on a French host",
+    "?": "Shift held too long",
+    "・": "Japanese IME",
+    "ㄥ": "Zhuyin IME",
+}
+# "/O" decodes to "/" itself: a 7-character read starting with "/" is taken as truncated, not as Full ASCII.
+_FULL_ASCII = {chr(ord(letter) - 32): letter for letter in "ABCDEFGHIJKLMN"} | {":": "Z"}
+_ZHUYIN_KEYS = dict(zip(
+    "ㄅㄆㄇㄈㄉㄊㄋㄌㄍㄎㄏㄐㄑㄒㄓㄔㄕㄖㄗㄘㄙㄧㄨㄩㄚㄛㄜㄝㄞㄟㄠㄡㄢㄣㄤㄥㄦˇˋˊ˙",
+    "1QAZ2WSXEDCRFV5TGBYHNUJM8IK,9OL.0P;/-3467",
+    strict=True,
+))
+_AIM_PREFIX = re.compile(r"\][A-Za-z][0-9]")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A normalised scan: ``kind`` one of mobile_barcode, citizen_certificate, love_code, business_number or
+    unknown; ``note`` says what was repaired, or why the scan is unknown."""
+
+    kind: str
+    value: str
+    raw: str
+    note: str = ""
+
+    @property
+    def carrier_type(self) -> str | None:
+        return {MOBILE: MOBILE_BARCODE, CITIZEN: CITIZEN_CERTIFICATE}.get(self.kind)
+
+
+def _visible(raw: str) -> str:
+    """The scan without control characters (terminators, STX/ETX framing) and surrounding spaces."""
+    return "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C").strip()
+
+
+def _clean(visible: str) -> str:
+    text = unicodedata.normalize("NFKC", visible).strip()
+    return _AIM_PREFIX.sub("", text, count=1) if text.startswith("]") else text
+
+
+def _zhuyin(visible: str) -> str | None:
+    """Keys typed through the Zhuyin (注音) IME, mapped back to the US key positions that produced them."""
+    if visible and all(ch in _ZHUYIN_KEYS for ch in visible):
+        return "".join(_ZHUYIN_KEYS[ch] for ch in visible)
+    return None
+
+
+def _full_ascii(text: str) -> str | None:
+    """Undo Code 39 Full-ASCII: a leading punctuation mark stands for "/" + A..O or Z, a lower-case letter
+    for "+" and the letter."""
+    if not text or text[0] not in _FULL_ASCII:
+        return None
+    rest = "".join(f"+{ch.upper()}" if "a" <= ch <= "z" else ch for ch in text[1:])
+    return "/" + _FULL_ASCII[text[0]] + rest
+
+
+def _mobile_readings(text: str, zhuyin: str | None) -> dict[str, str]:
+    """Candidate mobile barcodes -> how each was read."""
+    readings = {text.upper(): "as scanned"}
+    if len(text) == 8 and text[0] in LEADING_SLASH_SUBSTITUTES and not _DIGITS.fullmatch(text[1:]):
+        readings.setdefault("/" + text[1:].upper(), f"leading / restored ({LEADING_SLASH_SUBSTITUTES[text[0]]})")
+    if len(text) == 7:
+        readings.setdefault("/" + text.upper(), "missing leading / restored")
+    full_ascii = _full_ascii(text)
+    if full_ascii is not None:
+        readings.setdefault(full_ascii, "Code 39 Full-ASCII decoding undone")
+    if zhuyin is not None:
+        readings.setdefault(zhuyin, "typed through the Zhuyin IME")
+    return {value: how for value, how in readings.items() if is_mobile_barcode(value)}
+
+
+def _other_kinds(text: str) -> list[tuple[str, str]]:
+    upper = text.upper()
+    found = []
+    if is_citizen_certificate(upper):
+        found.append((CITIZEN, upper))
+    if is_love_code(text):
+        found.append((LOVE, text))
+    if len(text) == 8 and is_valid_ban(text):
+        found.append((BUSINESS, text))
+    return found
+
+
+def normalise_scan(raw: str) -> Scan:
+    """The carrier, love code or 統一編號 a scanner delivered, or ``unknown`` with the reason."""
+    visible = _visible(raw)
+    text = _clean(visible)
+    if not text:
+        return Scan(UNKNOWN, "", raw, "empty scan")
+    candidates = [(MOBILE, value, how) for value, how in _mobile_readings(text, _zhuyin(visible)).items()]
+    candidates += [(kind, value, "as scanned") for kind, value in _other_kinds(text)]
+    if len(candidates) == 1:
+        kind, value, how = candidates[0]
+        return Scan(kind, value, raw, "" if how == "as scanned" else how)
+    if candidates:
+        options = " or ".join(f"{kind} {value}" for kind, value, _ in candidates)
+        return Scan(UNKNOWN, text, raw, f"ambiguous: could be {options}; scan again")
+    return Scan(UNKNOWN, text, raw, "not a mobile barcode, citizen certificate, love code or 統一編號")
