@@ -1,0 +1,1 @@
+"""Barcode scanners: framing bytes into scans, serial (pyserial URL) and USB HID (evdev) readers."""

@@ -1,0 +1,75 @@
+"""A serial barcode scanner on a real pseudo-terminal, reachable through a stable symlink (like
+/dev/serial/by-id/...), that plays scripted scans and can be unplugged and plugged in again.
+
+``garble`` reproduces what keyboard layouts, IMEs and Code 39 Full-ASCII decoding do to a mobile barcode, as the
+field notes describe them; it is written from that description, not from einvd's normaliser.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "tab": b"\t", "none": b""}
+_LEADING = {"de-host": "-", "de-scanner": "&", "fr-scanner": ">", "fr-host": "!", "shift": "?", "ja-ime": "・",
+            "zhuyin": "ㄥ"}
+
+
+def garble(text: str, how: str) -> str:
+    """``text`` as a mis-configured scanner or host would deliver it."""
+    if how in _LEADING:
+        return _LEADING[how] + text[1:]
+    if how == "full-ascii":
+        return chr(ord(text[1]) - 32) + text[2:] if text[1] in "ABCDEFGHIJKLMNO" else text
+    if how == "caps-lock":
+        return text.lower()
+    if how == "full-width":
+        return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+    if how == "no-slash":
+        return text[1:]
+    raise ValueError(f"unknown garbling {how!r}")
+
+
+class SimScanner:
+    def __init__(self, directory: Path, name: str = "ttyScanner", terminator: str = "cr") -> None:
+        self.link = Path(directory) / name
+        self.terminator = TERMINATORS[terminator]
+        self._master: int | None = None
+        self._slave: int | None = None
+        self.plug()
+
+    @property
+    def path(self) -> str:
+        return str(self.link)
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None
+
+    def plug(self) -> None:
+        """A new pty behind the stable name (a replugged USB scanner gets a new tty too)."""
+        self._master, self._slave = os.openpty()
+        temporary = self.link.with_name(self.link.name + ".new")
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(os.ttyname(self._slave))
+        temporary.replace(self.link)
+
+    def unplug(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+
+    def write(self, data: bytes) -> None:
+        if self._master is None:
+            raise OSError("the simulated scanner is unplugged")
+        os.write(self._master, data)
+
+    def scan(self, text: str, terminator: str | None = None) -> None:
+        """One scan as the scanner sends it: the text (UTF-8) and its suffix."""
+        suffix = self.terminator if terminator is None else TERMINATORS[terminator]
+        self.write(text.encode("utf-8") + suffix)
+
+    def close(self) -> None:
+        self.unplug()
+        self.link.unlink(missing_ok=True)
