@@ -52,10 +52,10 @@ def parse_decimal(value: object, places: int = 7, digits: int = 20) -> Decimal:
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int):
         raise DecimalRule("format", "must be a finite number")
+    if abs(number) >= _LIMITS[digits - places]:  # first: quantize() below needs the number to fit the context
+        raise DecimalRule("digits", f"may have at most {digits - places} digits before the decimal point")
     if exponent < -places and number != number.quantize(_SCALES[places]):
         raise DecimalRule("places", f"may have at most {places} decimal places")
-    if abs(number) >= _LIMITS[digits - places]:
-        raise DecimalRule("digits", f"may have at most {digits - places} digits before the decimal point")
     return number
 
 

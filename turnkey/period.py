@@ -69,8 +69,8 @@ class Period:
 
     @property
     def end(self) -> datetime:
-        """Exclusive: the first instant of the next period."""
-        return self.next().start
+        """Exclusive: the first instant of the next period (computed directly: 2910-12 has no next Period)."""
+        return datetime(self.year + self.end_month // 12, self.end_month % 12 + 1, 1, tzinfo=TAIPEI)
 
     def next(self) -> Period:
         if self.end_month == 12:

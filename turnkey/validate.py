@@ -18,7 +18,7 @@ from turnkey.ban import is_ascii_digits, is_valid_ban
 from turnkey.carrier import MOBILE_BARCODE, carrier_id_problem, is_carrier_type, is_love_code
 from turnkey.errors import InvoiceInvalid, Problem
 from turnkey.model import CONSUMER_ID, DEFAULT_CONSUMER_NAME, Buyer, Carrier, Invoice, InvoiceDraft, Line, Party
-from turnkey.period import taipei
+from turnkey.period import Period, taipei
 
 TOP_FIELDS = frozenset(
     [
@@ -36,6 +36,7 @@ _ORDER_ID = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,38}[\x21-\x7e])?")
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _INDEX = re.compile(r"\[\d+\]")
 _SEVEN_PLACES = Decimal("1e-7")
+_AMOUNT_LIMIT = Decimal(10) ** 13
 
 
 class _Found:
@@ -131,6 +132,11 @@ def _issued_at(found: _Found, doc: Mapping[str, Any]) -> datetime | None:
     if parsed.utcoffset() is None:
         found.add("issued_at", "timezone", "issued_at must carry a UTC offset (+08:00 for Taipei)")
         return None
+    try:
+        Period.of(parsed)  # no invoice period outside ROC years 1-999; far offsets overflow datetime
+    except (OverflowError, ValueError):
+        found.add("issued_at", "range", "issued_at must lie in an invoice period (ROC years 1 to 999)")
+        return None
     return taipei(parsed)
 
 
@@ -174,7 +180,7 @@ def _carrier(found: _Found, doc: Mapping[str, Any]) -> Carrier | None:
         found.add("carrier.type", "format", "carrier.type must be a 6-character code such as 3J0002 or CQ0001")
         return None
     rule = carrier_id_problem(kind, ident) if kind and ident else None
-    if rule:
+    if rule and rule != "length":  # an over-long id was reported by _text already
         found.add("carrier.id", rule, f"carrier.id {ident!r} is not a valid id for carrier type {kind}")
     return Carrier(kind, ident) if kind and ident and not rule else None
 
@@ -232,7 +238,9 @@ def _line_tax_type(found: _Found, item: Mapping[str, Any], prefix: str, default:
 def _line_amount(found: _Found, item: Mapping[str, Any], prefix: str, qty: Decimal, price: Decimal) -> Decimal:
     product = qty * price
     if item.get("amount") is None:
-        if product != product.quantize(_SEVEN_PLACES):
+        if abs(product) >= _AMOUNT_LIMIT:
+            found.add(prefix + "amount", "digits", f"{prefix}amount: quantity x unit_price has more than 13 digits")
+        elif product != product.quantize(_SEVEN_PLACES):
             found.add(prefix + "amount", "required", f"{prefix}amount is required: quantity x price has >7 places")
         return product
     amount = _decimal(found, item, "amount", prefix)
@@ -280,7 +288,8 @@ def _tax(found: _Found, doc: Mapping[str, Any], lines: Sequence[Line], invoice_t
     if given is not None and given != derived:
         found.add("tax_type", "mismatch", f"tax_type {given} does not match the items, which give {derived}")
     special = invoice_type == "08"
-    if special != (derived == money.SPECIAL):
+    has_special = any(line.tax_type == money.SPECIAL for line in lines)
+    if special != (derived == money.SPECIAL) or (has_special and not special):
         found.add("invoice_type", "special", "type 08 invoices, and only they, carry special-tax (4) items")
     return derived, _rate(found, doc, derived)
 
