@@ -1,0 +1,131 @@
+"""Bit images for the printer: the QR pair, a Code 39 drawn in dots, text drawn with a font, and ``GS v 0``.
+
+Pure functions of their arguments (no files, no devices). A row of dots is an ``int`` whose most significant
+bit is the leftmost dot of a ``width``-dot line; ``GS v 0`` wants 1 = black, 8 dots per byte, MSB first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import segno
+
+GS = b"\x1d"
+ESC = b"\x1b"
+DOTS_PER_MM = 8  # 203 dpi
+QUIET = 2 * DOTS_PER_MM  # 0.2 cm quiet zone around each QR code
+MIN_QR_DOTS = 15 * DOTS_PER_MM  # each code at least 1.5 cm wide
+MIN_QR_VERSION = 6  # left QR at least version 6 (41 x 41)
+MAX_RASTER_ROWS = 256  # rows per GS v 0 command: small enough for any printer's buffer
+
+# Code 39, one entry per character: the 9 elements bar, space, bar, ... bar; "w" wide (3 dots), "n" narrow (1).
+CODE39 = {
+    "0": "nnnwwnwnn", "1": "wnnwnnnnw", "2": "nnwwnnnnw", "3": "wnwwnnnnn", "4": "nnnwwnnnw", "5": "wnnwwnnnn",
+    "6": "nnwwwnnnn", "7": "nnnwnnwnw", "8": "wnnwnnwnn", "9": "nnwwnnwnn", "A": "wnnnnwnnw", "B": "nnwnnwnnw",
+    "C": "wnwnnwnnn", "D": "nnnnwwnnw", "E": "wnnnwwnnn", "F": "nnwnwwnnn", "G": "nnnnnwwnw", "H": "wnnnnwwnn",
+    "I": "nnwnnwwnn", "J": "nnnnwwwnn", "K": "wnnnnnnww", "L": "nnwnnnnww", "M": "wnwnnnnwn", "N": "nnnnwnnww",
+    "O": "wnnnwnnwn", "P": "nnwnwnnwn", "Q": "nnnnnnwww", "R": "wnnnnnwwn", "S": "nnwnnnwwn", "T": "nnnnwnwwn",
+    "U": "wwnnnnnnw", "V": "nwwnnnnnw", "W": "wwwnnnnnn", "X": "nwnnwnnnw", "Y": "wwnnwnnnn", "Z": "nwwnwnnnn",
+    "-": "nwnnnnwnw", ".": "wwnnnnwnn", " ": "nwwnnnwnn", "*": "nwnnwnwnn", "$": "nwnwnwnnn", "/": "nwnwnnnwn",
+    "+": "nwnnnwnwn", "%": "nnnwnwnwn",
+}
+
+
+def raster(rows: Sequence[int], width: int) -> bytes:
+    """``GS v 0`` commands printing ``rows`` (``width`` dots wide, a multiple of 8), in fragments."""
+    per_row = width // 8
+    out = bytearray()
+    for start in range(0, len(rows), MAX_RASTER_ROWS):
+        part = rows[start:start + MAX_RASTER_ROWS]
+        out += GS + b"v0\x00" + per_row.to_bytes(2, "little") + len(part).to_bytes(2, "little")
+        out += b"".join(row.to_bytes(per_row, "big") for row in part)
+    return bytes(out)
+
+
+def feed_dots(dots: int) -> bytes:
+    """``ESC J n``: feed paper ``dots`` dots (in steps of at most 255)."""
+    return b"".join(ESC + b"J" + bytes([min(255, dots - done)]) for done in range(0, dots, 255))
+
+
+def _qr(data: bytes, version: int | None) -> Any:
+    return segno.make_qr(data, error="L", version=version)
+
+
+def qr_codes(left: bytes, right: bytes) -> tuple[Any, Any]:
+    """Both QR codes at one version, at least 6 (error level at least L; segno raises it where it fits free)."""
+    try:
+        first = _qr(left, MIN_QR_VERSION)
+    except segno.DataOverflowError:
+        first = _qr(left, None)
+    try:
+        second = _qr(right, first.version)
+    except segno.DataOverflowError:
+        second = _qr(right, None)
+        first = _qr(left, second.version)
+    return first, second
+
+
+def module_size(modules: int, width: int) -> int:
+    """Dots per module so that two codes and their quiet zones fit ``width`` (4, 3, else 2)."""
+    for size in (4, 3):
+        if 2 * modules * size + 4 * QUIET <= width:
+            return size
+    return 2
+
+
+def qr_pair_rows(left: Any, right: Any, width: int) -> list[int]:
+    """One image: the two codes side by side, top-aligned, centred, each with its quiet zone."""
+    matrix_l, matrix_r = left.matrix, right.matrix
+    modules = len(matrix_l)
+    size = module_size(modules, width)
+    cells = ("0" * size, "1" * size)
+    side = size * modules
+    margin = (width - 2 * side - 2 * QUIET) // 2
+    lead, gap, tail = "0" * margin, "0" * (2 * QUIET), "0" * (width - margin - 2 * side - 2 * QUIET)
+    rows: list[int] = []
+    for row_l, row_r in zip(matrix_l, matrix_r, strict=True):
+        bits = int(lead + "".join(map(cells.__getitem__, row_l)) + gap + "".join(map(cells.__getitem__, row_r))
+                   + tail, 2)
+        rows.extend([bits] * size)
+    return rows
+
+
+def qr_pair(left: bytes, right: bytes, width: int) -> bytes:
+    """The QR pair as raster, with the vertical quiet zone fed as paper, not printed as blank rows."""
+    codes = qr_codes(left, right)
+    return feed_dots(QUIET) + raster(qr_pair_rows(*codes, width), width) + feed_dots(QUIET)
+
+
+def code39_bits(data: str) -> str:
+    """The dots of ``*data*``: 1 dot per narrow element, 3 per wide, one narrow space between characters."""
+    chars = []
+    for char in f"*{data}*":
+        pattern = CODE39[char]
+        chars.append("".join(("1" if i % 2 == 0 else "0") * (3 if e == "w" else 1) for i, e in enumerate(pattern)))
+    return "0".join(chars)
+
+
+def code39_rows(data: str, width: int, height: int) -> list[int]:
+    """Code 39 as a centred raster (for printers used without their own barcode command)."""
+    bits = code39_bits(data)
+    if len(bits) > width:
+        raise ValueError(f"the Code 39 of {data!r} is {len(bits)} dots, wider than the paper ({width})")
+    margin = (width - len(bits)) // 2
+    row = int(bits, 2) << (width - margin - len(bits))
+    return [row] * height
+
+
+def image_rows(image: Any, width: int) -> list[int]:
+    """A Pillow image (black text on white) as raster rows ``width`` dots wide, left-aligned."""
+    mono = image.convert("1")
+    if mono.width > width:
+        mono = mono.crop((0, 0, width, mono.height))
+    row_bytes = (mono.width + 7) // 8
+    data = mono.tobytes()  # mode "1": 1 = white, rows padded to whole bytes
+    shift, mask = width - row_bytes * 8, (1 << (row_bytes * 8)) - 1  # width is whole bytes: shift >= 0
+    rows = []
+    for y in range(mono.height):
+        chunk = int.from_bytes(data[y * row_bytes:(y + 1) * row_bytes], "big")
+        rows.append((~chunk & mask) << shift)
+    return rows
