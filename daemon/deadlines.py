@@ -1,0 +1,75 @@
+"""Deadlines (domain.md §7.4): an issued invoice must reach the platform within 48 h (consumer) or 7 days
+(business buyer). A person is told while there is still time, and an invoice that left without a verdict by
+then becomes ``unknown``.
+
+- ``deadline.near``: still in this box or in SRC (queued, dropped) ``margin`` before its deadline;
+- ``deadline.missed``: the same, after the deadline;
+- ``verdict.missing``: handed over (dropped, accepted_local) but no platform verdict by the deadline plus
+  ``verdict_grace`` (SummaryResult files are daily): the invoice becomes ``unknown``.
+
+Alerts are raised once per invoice and cleared when the invoice moves on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.outbox import raise_alert, stamp
+from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, UNKNOWN, advance
+from daemon.store import Store
+from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
+
+NOT_HANDED_OVER = (QUEUED, DROPPED)
+DEADLINE_KINDS = ("deadline.near", "deadline.missed")
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    margin: timedelta = timedelta(hours=12)
+    verdict_grace: timedelta = timedelta(hours=24)
+
+
+def check_deadlines(store: Store, now: datetime, policy: DeadlinePolicy) -> dict[str, int]:
+    """Raise the alerts that are due, turn verdict-less invoices to unknown, clear settled alerts."""
+    counts = {"deadline.near": 0, "deadline.missed": 0, UNKNOWN: 0, "cleared": 0}
+    earliest = stamp(taipei(now) - B2C_UPLOAD + policy.margin)
+    rows = store.read("SELECT id, number, issued_at, buyer_ban, status FROM invoices "
+                      "WHERE status IN (?, ?, ?) AND issued_at <= ? ORDER BY id",
+                      (QUEUED, DROPPED, ACCEPTED_LOCAL, earliest))
+    raised = {(r[0], r[1]) for r in store.read(
+        "SELECT kind, entity_id FROM alerts WHERE entity = 'invoice' AND kind IN (?, ?)", DEADLINE_KINDS)}
+    with store.write() as tx:
+        for row in rows:
+            deadline = upload_deadline(datetime.fromisoformat(row["issued_at"]), row["buyer_ban"] is not None)
+            key = str(row["id"])
+            if row["status"] in NOT_HANDED_OVER:
+                kind = _alert_kind(now, deadline, policy)
+                if kind and (kind, key) not in raised:
+                    raise_alert(tx, kind, "invoice", key, now, _message(row["number"], kind, deadline), deadline)
+                    counts[kind] += 1
+            late = row["status"] != QUEUED and now >= deadline + policy.verdict_grace
+            if late and advance(tx, row["id"], UNKNOWN, now, reason="no platform verdict by the upload deadline"):
+                raise_alert(tx, "verdict.missing", "invoice", key, now,
+                            f"{row['number']}: no platform verdict by {stamp(deadline)}", deadline)
+                counts[UNKNOWN] += 1
+        counts["cleared"] = tx.execute(
+            "UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND entity = 'invoice' AND kind IN (?, ?) "
+            "AND CAST(entity_id AS INTEGER) IN (SELECT id FROM invoices WHERE status NOT IN (?, ?))",
+            (stamp(now), *DEADLINE_KINDS, *NOT_HANDED_OVER)).rowcount
+    return counts
+
+
+def _alert_kind(now: datetime, deadline: datetime, policy: DeadlinePolicy) -> str:
+    if now >= deadline:
+        return "deadline.missed"
+    if now >= deadline - policy.margin:
+        return "deadline.near"
+    return ""
+
+
+def _message(number: str, kind: str, deadline: datetime) -> str:
+    when = stamp(deadline)
+    if kind == "deadline.missed":
+        return f"{number} has not reached Turnkey and its upload deadline {when} has passed"
+    return f"{number} has not reached Turnkey yet; its upload deadline is {when}"

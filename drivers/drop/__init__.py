@@ -1,0 +1,1 @@
+"""Drops: put a finished MIG file into Turnkey's SRC folder atomically (local directory or SFTP)."""

@@ -1,0 +1,115 @@
+"""MemoryDrop: a Turnkey work folder held in dictionaries, for tests and ``memory:`` drops.
+
+It keeps the drop contract (same name replaces, nothing partial, OSError while "unreachable") and lets a test
+play Turnkey's part: ``take`` moves a waiting file to BAK or ERR, ``deliver`` adds a downloaded result file.
+Paths are ``SRC/<code>/<name>``, ``ERR/<code>/<name>``, ``BAK/<code>/<name>`` and ``<kind>/<name>``.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Sequence
+
+CODES = frozenset({"F0401", "F0501", "F0701", "G0401", "G0501", "E0401", "E0402"})
+KINDS = frozenset({"SummaryResult", "ProcessResult", "E0501"})
+
+
+class MemoryDrop:
+    def __init__(self) -> None:
+        self.src: dict[str, dict[str, bytes]] = {}
+        self.files: dict[str, bytes] = {}
+        self.log: list[tuple[str, str]] = []
+        self.down: OSError | None = None
+        self.synced = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "MemoryDrop()"
+
+    def _gate(self, code: str | None = None) -> None:
+        if self.down is not None:
+            raise self.down
+        if code is not None and code not in CODES:
+            raise ValueError(f"unknown message code {code!r}")
+
+    def put(self, code: str, name: str, data: bytes) -> None:
+        self._gate(code)
+        allowed = name.isascii() and all(ch.isalnum() or ch in "_-." for ch in name)
+        if not allowed or not name.endswith(".xml") or name.startswith("."):
+            raise ValueError(f"bad drop file name {name!r}")
+        with self._lock:
+            self.src.setdefault(code, {})[name] = bytes(data)
+            self.log.append((code, name))
+
+    def put_many(self, files: Sequence[tuple[str, str, bytes]]) -> tuple[int, Exception | None]:
+        for done, (code, name, data) in enumerate(files):
+            try:
+                self.put(code, name, data)
+            except (OSError, ValueError) as error:
+                return done, error
+        return len(files), None
+
+    def sync(self) -> None:
+        self._gate()
+        self.synced += 1
+
+    def pending(self, code: str) -> set[str]:
+        self._gate(code)
+        with self._lock:
+            return set(self.src.get(code, {}))
+
+    def moved(self, code: str, which: str) -> dict[str, int]:
+        self._gate(code)
+        return self._below(f"{which}/{code}/")
+
+    def results(self, kind: str) -> dict[str, int]:
+        self._gate()
+        if kind not in KINDS:
+            raise ValueError(f"unknown result kind {kind!r}")
+        return self._below(f"{kind}/")
+
+    def _below(self, prefix: str) -> dict[str, int]:
+        with self._lock:
+            return {path: len(data) for path, data in self.files.items() if path.startswith(prefix)}
+
+    def read(self, path: str) -> bytes:
+        self._gate()
+        with self._lock:
+            if path.startswith("SRC/"):
+                _, code, name = path.split("/", 2)
+                return self.src[code][name]
+            try:
+                return self.files[path]
+            except KeyError:
+                raise FileNotFoundError(errno.ENOENT, "no such file", path) from None
+
+    def check(self) -> list[str]:
+        return [f"memory drop unreachable: {self.down}"] if self.down is not None else []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # --- Turnkey's side ---------------------------------------------------------------------------------
+
+    def take(self, code: str, name: str, accept: bool = True, reason: str = "") -> str:
+        """Turnkey picks ``name`` up: to BAK (accepted) or ERR (refused, with ``reason`` beside it)."""
+        with self._lock:
+            data = self.src[code].pop(name)
+            path = f"{'BAK' if accept else 'ERR'}/{code}/{name}"
+            self.files[path] = data
+            if reason:
+                self.files[f"{path}.log"] = reason.encode("utf-8")
+        return path
+
+    def take_all(self, code: str = "F0401") -> list[str]:
+        return [self.take(code, name) for name in sorted(self.pending(code))]
+
+    def deliver(self, kind: str, name: str, data: bytes) -> str:
+        """A result file appears (as Turnkey's download task leaves it)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown result kind {kind!r}")
+        path = f"{kind}/{name}"
+        with self._lock:
+            self.files[path] = data
+        return path
