@@ -1,0 +1,166 @@
+"""Issue invoices through the HTTP API (real uvicorn on 127.0.0.1) with 1 and 8 client processes.
+
+Floors measured in the same run: a bare signed echo endpoint on the same server (HTTP + signature + nonce) and a
+bare durable SQLite commit (WAL, synchronous=FULL) on the same filesystem. Clients keep their connection alive
+and sign every request. Targets: p50 <= echo p50 + commit p50 + 1 ms, p99 <= 10 ms, >= 500 invoices/s with 8.
+
+    python bench/api.py [--count 4000] [--seconds 10] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.issue_core import SELLER, Floor, WallClock  # noqa: E402
+from daemon.allowances import AllowanceService  # noqa: E402
+from daemon.api.app import ApiContext, ServerThread, create_app  # noqa: E402
+from daemon.api.auth import NonceGuard  # noqa: E402
+from daemon.api.keys import ApiKey  # noqa: E402
+from daemon.client import Client  # noqa: E402
+from daemon.lifecycle import LifecycleService  # noqa: E402
+from daemon.services import InvoiceService  # noqa: E402
+from daemon.store import Store  # noqa: E402
+from daemon.tracks import add  # noqa: E402
+from turnkey.numbers import TrackRange  # noqa: E402
+from turnkey.period import TAIPEI, Period  # noqa: E402
+
+KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
+SECRET = b"bench-secret-0123456789-0123456789"
+
+
+def _document(run: str, n: int) -> dict[str, Any]:
+    return {
+        "order_id": f"{run}-{n:08d}",
+        "items": [
+            {"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65, "amount": 130},
+            {"description": "可頌", "quantity": 1, "unit_price": 55},
+        ],
+    }
+
+
+def _client(url: str, path: str, run: str, first: int, count: int, seconds: float, start: Any,
+            out: Any) -> None:
+    client = Client(url, "bench", SECRET)
+    client.request("POST", "/v1/echo", {"warm": True})
+    latencies = []
+    start.wait()
+    deadline = time.monotonic() + seconds
+    for n in range(first, first + count):
+        body = _document(run, n) if path == "/v1/invoices" else {"n": n}
+        began = time.perf_counter()
+        status, _ = client.request("POST", path, body)
+        latencies.append(time.perf_counter() - began)
+        if status not in (200, 201):
+            raise SystemExit(f"{path} answered {status}")
+        if time.monotonic() > deadline:
+            break
+    client.close()
+    out.send(latencies)
+
+
+def _phase(url: str, path: str, clients: int, count: int, seconds: float, run: str) -> dict[str, Any]:
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    pipes, procs = [], []
+    for index in range(clients):
+        receive, send = context.Pipe(duplex=False)
+        proc = context.Process(target=_client, args=(url, path, run, index * count, count // clients, seconds,
+                                                     start, send))
+        proc.start()
+        pipes.append(receive)
+        procs.append(proc)
+    time.sleep(0.3)
+    began = time.perf_counter()
+    start.set()
+    latencies = [value for pipe in pipes for value in pipe.recv()]
+    elapsed = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    name = "issue" if path == "/v1/invoices" else "echo"
+    return _summary(f"{name} x{clients}", latencies, elapsed)
+
+
+def _summary(name: str, latencies: list[float], elapsed: float) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {"name": name, "count": len(ordered), "p50_ms": statistics.median(ordered) * 1000,
+            "p99_ms": ordered[max(int(len(ordered) * 0.99) - 1, 0)] * 1000, "per_s": len(ordered) / elapsed}
+
+
+def _commit_floor(path: Path, count: int) -> dict[str, Any]:
+    floor = Floor(path)
+    latencies = []
+    began = time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        floor()
+        latencies.append(time.perf_counter() - start)
+    return _summary("durable commit", latencies, time.perf_counter() - began)
+
+
+def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
+    store = Store(workdir / "einvd.sqlite3")
+    now = WallClock().now()
+    add(store, [TrackRange(Period.of(now), "07", "AB", 0, 99_999_999)], "bench", now)
+    service = InvoiceService(store, WallClock(), random.Random(1), SELLER, KEY)
+    lifecycle = LifecycleService(service, 13)
+    keys = {"bench": ApiKey("bench", SECRET, frozenset({"issue"}))}
+    context = ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), keys, NonceGuard(store.path),
+                         echo=True)
+    server = ServerThread(create_app(context))
+    return server, server.start(), context
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    by = {row["name"]: row for row in rows}
+    floor = by["echo x1"]["p50_ms"] + by["durable commit"]["p50_ms"] + 1
+    checks = [
+        (f"issue x1 p50 {by['issue x1']['p50_ms']:.2f} ms <= echo p50 + commit p50 + 1 ms = {floor:.2f} ms",
+         by["issue x1"]["p50_ms"] <= floor),
+        (f"issue x1 p99 {by['issue x1']['p99_ms']:.2f} ms <= 10 ms", by["issue x1"]["p99_ms"] <= 10),
+        (f"issue x8 p99 {by['issue x8']['p99_ms']:.2f} ms <= 10 ms", by["issue x8"]["p99_ms"] <= 10),
+        (f"issue x8 {by['issue x8']['per_s']:.0f} invoices/s >= 500", by["issue x8"]["per_s"] >= 500),
+    ]
+    return [f"{'PASS' if ok else 'MISS'}  {text}" for text, ok in checks]
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=4000, help="requests per phase (split among the clients)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="at most this long per client and phase")
+    parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary directory)")
+    args = parser.parse_args(argv)
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="einvd-bench-api-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    server, url, context = _server(workdir)
+    rows = [_commit_floor(workdir / "floor.sqlite3", min(args.count, 2000))]
+    run = f"B{int(time.time())}"
+    try:
+        for clients in (1, 8):
+            rows.append(_phase(url, "/v1/echo", clients, args.count, args.seconds, f"{run}e{clients}"))
+            rows.append(_phase(url, "/v1/invoices", clients, args.count, args.seconds, f"{run}i{clients}"))
+    finally:
+        server.stop()
+        context.close()
+        context.invoices.store.close()
+    print(f"{'':16} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
+    for row in rows:
+        print(f"{row['name']:16} {row['count']:7d} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['per_s']:8.0f}")
+    for line in _verdicts(rows):
+        print(line)
+    print(f"(at {time.strftime('%Y-%m-%d %H:%M', time.localtime())}, {workdir}, Taipei {TAIPEI})")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The FastAPI application: signed requests checked before any route, strict bodies, documented errors.
+
+``create_app(context)`` builds it; ``bind(settings)`` opens the configured TCP address and the optional unix socket
+for ``uvicorn.Server.serve(sockets=...)``; ``ServerThread`` runs it in a thread for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from daemon.allowances import AllowanceService
+from daemon.api import errors, models
+from daemon.api.auth import AuthError, NonceGuard, verify
+from daemon.api.docs import register_docs
+from daemon.api.keys import ApiKey
+from daemon.config import ApiSettings, Settings
+from daemon.lifecycle import LifecycleService, ProofPrinter
+from daemon.scans import ScanHub
+from daemon.services import InvoiceService
+
+MAX_BODY = 8 * 1024 * 1024
+UNSIGNED = ("/v1/health",)
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class ApiContext:
+    """What the routes use; ``now`` gives Unix seconds for the signature window."""
+
+    invoices: InvoiceService
+    lifecycle: LifecycleService
+    allowances: AllowanceService
+    keys: Mapping[str, ApiKey]
+    guard: NonceGuard
+    now: Callable[[], float] = time.time
+    scans: ScanHub | None = None
+    echo: bool = False
+
+    def close(self) -> None:
+        self.guard.close()
+
+
+def context_from(settings: Settings, invoices: InvoiceService, scans: ScanHub | None = None,
+                 printer: ProofPrinter | None = None) -> ApiContext:
+    """The API's context as ``einvd run`` builds it: keys from the key file or credential, numbering settings."""
+    from daemon.api.keys import keys_path, load_keys
+
+    lifecycle = LifecycleService(invoices, settings.void_cutoff_day, printer)
+    allowances = AllowanceService(lifecycle, settings.api.allowance_prefix)
+    keys = load_keys(keys_path(settings.api))
+    return ApiContext(invoices, lifecycle, allowances, keys, NonceGuard(invoices.store.path), scans=scans)
+
+
+async def _read(receive: Receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, problem: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
+    data = json.dumps({"errors": [problem]}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class SignedRequests:
+    """Pure ASGI middleware: reads the body once, checks the signature and the clock, passes both on in the scope.
+
+    The nonce is admitted by the route with the permission check (``routes.authorised``).
+    """
+
+    def __init__(self, app: ASGIApp, context: ApiContext) -> None:
+        self.app, self.context = app, context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or scope["path"] in UNSIGNED:
+            await self.app(scope, receive, send)
+            return
+        data = await _read(receive)
+        if data is None:
+            await _reply(send, 400, {"code": "body.too_large", "field": "",
+                                     "message": f"the body is missing or larger than {MAX_BODY} bytes"}, [])
+            return
+        raw = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        path = (raw + (b"?" + query if query else b"")).decode("latin-1")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            scope["einvd.signed"] = verify(self.context.keys, scope["method"], path, headers, data,
+                                           self.context.now())
+        except AuthError as error:
+            problem = {"code": error.code, "field": "", "message": str(error)}
+            await _reply(send, 401, problem, [(b"www-authenticate", b"Einvd-HMAC-SHA256")])
+            return
+        scope["einvd.body"] = data
+        await self.app(scope, _replay(data, receive), send)
+
+
+def _replay(data: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": data, "more_body": False}
+
+    return again
+
+
+SECURITY: dict[str, list[str]] = {"EinvdKey": [], "EinvdTimestamp": [], "EinvdNonce": [], "EinvdSignature": []}
+SCHEMES = {
+    "EinvdKey": {"type": "apiKey", "in": "header", "name": "X-Einvd-Key", "description": "key id"},
+    "EinvdTimestamp": {"type": "apiKey", "in": "header", "name": "X-Einvd-Timestamp", "description": "Unix seconds"},
+    "EinvdNonce": {"type": "apiKey", "in": "header", "name": "X-Einvd-Nonce", "description": "16-64 characters"},
+    "EinvdSignature": {"type": "apiKey", "in": "header", "name": "X-Einvd-Signature",
+                       "description": "hex HMAC-SHA256(secret, METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\n"
+                                      "hex(SHA-256(body)))"},
+}
+REQUEST_MODELS = (models.InvoiceDocument, models.ReasonIn, models.CancelIn, models.AllowanceIn, models.TrackIn)
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _, extra = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
+                                          ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(extra.get("$defs", {}))
+            components["securitySchemes"] = SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    from daemon.api import routes
+
+    description = ("Taiwan e-invoicing on this box: issue, void, cancel, allowances, reprints. Every /v1 path but "
+                   "health is signed (see the X-Einvd-* headers).")
+    app = FastAPI(title="einvd", version="1", description=description, docs_url=None, redoc_url=None)
+    app.state.context = context
+    errors.install(app)
+    routes.register(app, context)
+    register_docs(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(SignedRequests, context=context)
+    return app
+
+
+def bind(settings: ApiSettings) -> list[socket.socket]:
+    """The listening sockets: ``api.listen`` and, when set, ``api.unix_socket`` (mode 0660: the service group)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sockets = [socket.create_server((settings.host, settings.port), family=family)]
+    if settings.unix_socket is not None:
+        settings.unix_socket.unlink(missing_ok=True)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind(str(settings.unix_socket))
+        os.chmod(settings.unix_socket, 0o660)
+        unix.listen(128)
+        sockets.append(unix)
+    return sockets
+
+
+class ServerThread:
+    """uvicorn in a thread: on 127.0.0.1 (port 0 picks a free one) or on given sockets; for tests and the benchmark."""
+
+    def __init__(self, app: FastAPI, port: int = 0, sockets: list[socket.socket] | None = None) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, name="einvd-api",
+                                       daemon=True)
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.01)
+        address = self.server.servers[0].sockets[0].getsockname()
+        return f"http://127.0.0.1:{address[1]}" if isinstance(address, tuple) else f"unix:{address}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

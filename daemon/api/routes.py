@@ -1,0 +1,211 @@
+"""The endpoints of the contract. Every handler first admits the request's nonce and checks the key's permission
+(``authorised``), then calls one use case: changes on the event loop's thread (``change``), reads in a worker
+thread (``read``)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from daemon import jsonio
+from daemon.allowances import AllowanceRequest
+from daemon.api import models
+from daemon.api.app import SECURITY, ApiContext
+from daemon.api.auth import AuthError, Signed
+from daemon.api.errors import responses
+from daemon.api.extra import register_extra
+from turnkey.errors import InvoiceInvalid, Problem
+from turnkey.lifecycle import Requested
+
+Number = Annotated[str, Path(pattern=models.INVOICE_NUMBER, description="invoice number, e.g. AB12345678")]
+AllowanceNumber = Annotated[str, Path(pattern=r"^[A-Z0-9]{1,16}$", description="allowance number")]
+T = TypeVar("T")
+CHANGE = (400, 401, 403, 404, 409, 422, 503)
+VIEW = {200: {"model": models.InvoiceView}, **responses(*CHANGE)}
+
+
+def authorised(request: Request, permission: str) -> Signed:
+    """Admit the nonce (``auth.replay`` when seen) and check the key's permission (403)."""
+    context: ApiContext = request.app.state.context
+    signed: Signed = request.scope["einvd.signed"]
+    context.guard.admit(signed, context.now())
+    if not signed.key.allows(permission):
+        raise AuthError("auth.permission", f"key {signed.key.id} lacks the {permission} permission", 403)
+    _known_query(request)
+    return signed
+
+
+def _known_query(request: Request) -> None:
+    """Unknown query parameters are refused like unknown fields (422 ``query.unknown_field``)."""
+    route = request.scope.get("route")
+    allowed = {param.alias for param in route.dependant.query_params} if route is not None else set()
+    problems = [Problem("query.unknown_field", name, f"{name!r} is not a parameter of this path")
+                for name in sorted(set(request.query_params) - allowed)]
+    problems += [Problem("query.repeated", name, f"{name!r} may be given once")
+                 for name in sorted(allowed) if len(request.query_params.getlist(name)) > 1]
+    if problems:
+        raise InvoiceInvalid(*problems)
+
+
+async def change(request: Request, permission: str, work: Callable[[], JSONResponse]) -> JSONResponse:
+    """Writes run on the event loop's own thread, the API's one SQLite writer: they never wait on each other inside
+    SQLite (whose busy handler sleeps), and no thread hop or GIL hand-over is paid. A write holds the loop for
+    its commit (about a millisecond); the nonce is admitted the same way."""
+    authorised(request, permission)
+    return work()
+
+
+async def read(request: Request, work: Callable[[], T]) -> T:
+    """Reads admit the nonce on the loop, then run in a worker thread (WAL readers never wait for writers)."""
+    authorised(request, "read")
+    return await run_in_threadpool(work)
+
+
+def json_body(request: Request) -> Any:
+    return jsonio.loads(request.scope["einvd.body"])
+
+
+def _body(model: type[models.Strict]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}, "security": [SECURITY]}
+
+
+def _documented(model: type[Any], status: int = 200, *errors: int) -> dict[str, Any]:
+    return {"responses": {status: {"model": model}, **responses(*errors)}, "openapi_extra": {"security": [SECURITY]}}
+
+
+def register(app: FastAPI, context: ApiContext) -> None:
+    _invoices(app, context)
+    _changes(app, context)
+    _allowances(app, context)
+    register_extra(app, context)
+
+
+def _invoices(app: FastAPI, context: ApiContext) -> None:
+    @app.post("/v1/invoices", summary="issue an invoice (F0401)", openapi_extra=_body(models.InvoiceDocument),
+              responses={200: {"model": models.IssuedInvoice, "description": "the same order again"},
+                         201: {"model": models.IssuedInvoice, "description": "issued"},
+                         **responses(400, 401, 403, 409, 422, 503)})
+    async def issue(request: Request) -> JSONResponse:
+        def work() -> JSONResponse:
+            issued = context.invoices.issue(json_body(request))
+            return JSONResponse(issued.body, status_code=201 if issued.created else 200)
+
+        return await change(request, "issue", work)
+
+    @app.get("/v1/invoices/{number}", summary="one invoice: state, lines left, allowances, messages, events",
+             **_documented(models.InvoiceView, 200, 401, 403, 404, 422, 503))
+    async def one(request: Request, number: Number) -> JSONResponse:
+        return await read(request, lambda: JSONResponse(context.lifecycle.view(number)))
+
+    @app.get("/v1/invoices", summary="search invoices, newest first, paged",
+             **_documented(models.InvoicePage, 200, 401, 403, 422, 503))
+    async def search(request: Request,
+               order_id: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+               period: Annotated[str | None, Query(pattern=r"^[0-9]{3}(02|04|06|08|10|12)$")] = None,
+               status: Annotated[str | None, Query(min_length=1, max_length=20, description="delivery status or "
+                                                   "issued/voided/cancelled")] = None,
+               cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+               limit: Annotated[int, Query(ge=1, le=100)] = 50) -> JSONResponse:
+        return await read(request, lambda: JSONResponse(_search(context, order_id, period, status, cursor, limit)))
+
+
+LIFECYCLE_STATES = ("issued", "voided", "cancelled")
+
+
+def _search(context: ApiContext, order_id: str | None, period: str | None, status: str | None,
+            cursor: str | None, limit: int) -> dict[str, Any]:
+    where: list[str] = ["id < ?"]
+    params: list[object] = [int(cursor) if cursor else 2**62]
+    for column, value in (("order_id", order_id), ("period", period)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if status is not None:
+        where.append("lifecycle = ?" if status in LIFECYCLE_STATES else "status = ?")
+        params.append(status)
+    rows: list[sqlite3.Row] = context.invoices.store.read(
+        f"SELECT id, number, period, order_id, issued_at, total, status, lifecycle, print_status FROM invoices "
+        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit + 1))
+    page = [{"invoice_number": r["number"], "period": r["period"], "order_id": r["order_id"],
+             "issued_at": r["issued_at"], "total": r["total"], "status": r["status"], "state": r["lifecycle"],
+             "print_status": r["print_status"]} for r in rows[:limit]]
+    return {"invoices": page, "next_cursor": str(rows[limit - 1]["id"]) if len(rows) > limit else None}
+
+
+def _changes(app: FastAPI, context: ApiContext) -> None:
+    @app.post("/v1/invoices/{number}/void", summary="void (作廢, F0501) inside the window",
+              openapi_extra=_body(models.ReasonIn), responses=VIEW)
+    async def void(request: Request, number: Number) -> JSONResponse:
+        def work() -> JSONResponse:
+            given = models.ReasonIn.model_validate(json_body(request))
+            return JSONResponse(context.lifecycle.void(number, given.reason))
+
+        return await change(request, "void", work)
+
+    @app.post("/v1/invoices/{number}/cancel", summary="cancel (註銷, F0701), optionally issuing the number again",
+              openapi_extra=_body(models.CancelIn), responses=VIEW)
+    async def cancel(request: Request, number: Number) -> JSONResponse:
+        def work() -> JSONResponse:
+            doc = json_body(request)
+            given = models.CancelIn.model_validate({**doc, "reissue": None} if isinstance(doc, dict) else doc)
+            reissue = doc.get("reissue") if isinstance(doc, dict) else None
+            return JSONResponse(context.lifecycle.cancel(number, given.reason, reissue))
+
+        return await change(request, "void", work)
+
+    @app.post("/v1/invoices/{number}/print", summary="print the proof again (a copy, 補印)",
+              responses={202: {"model": models.ReprintOut}, **responses(400, 401, 403, 404, 409, 422, 503)},
+              openapi_extra={"security": [SECURITY]})
+    async def reprint(request: Request, number: Number) -> JSONResponse:
+        def work() -> JSONResponse:
+            if request.scope["einvd.body"].strip() not in (b"", b"{}"):
+                models.ReasonIn.model_validate(json_body(request))  # no body is expected: refuse what was sent
+            return JSONResponse(context.lifecycle.reprint(number), status_code=202)
+
+        return await change(request, "issue", work)
+
+
+def _allowances(app: FastAPI, context: ApiContext) -> None:
+    @app.post("/v1/allowances", summary="allowance (折讓, G0401) on lines of an issued invoice",
+              openapi_extra=_body(models.AllowanceIn),
+              responses={200: {"model": models.AllowanceOut, "description": "the same request_id again"},
+                         201: {"model": models.AllowanceOut, "description": "issued"}, **responses(*CHANGE)})
+    async def allowance(request: Request) -> JSONResponse:
+        def work() -> JSONResponse:
+            given = models.AllowanceIn.model_validate(json_body(request))
+            wanted = tuple(Requested(line.sequence, line.quantity, line.amount) for line in given.lines)
+            issued = context.allowances.issue(AllowanceRequest(given.invoice_number, wanted, given.request_id))
+            return JSONResponse(issued.body, status_code=201 if issued.created else 200)
+
+        return await change(request, "issue", work)
+
+    @app.get("/v1/allowances/{number}", summary="one allowance",
+             **_documented(models.AllowanceOut, 200, 401, 403, 404, 422, 503))
+    async def one_allowance(request: Request, number: AllowanceNumber) -> JSONResponse:
+        return await read(request, lambda: JSONResponse(context.allowances.view(number)))
+
+    @app.post("/v1/allowances/{number}/void", summary="void an allowance (G0501)",
+              openapi_extra=_body(models.ReasonIn), responses={200: {"model": models.AllowanceOut},
+                                                               **responses(*CHANGE)})
+    async def void_allowance(request: Request, number: AllowanceNumber) -> JSONResponse:
+        def work() -> JSONResponse:
+            given = models.ReasonIn.model_validate(json_body(request))
+            return JSONResponse(context.allowances.void(number, given.reason))
+
+        return await change(request, "void", work)
+
+    if context.echo:
+        @app.post("/v1/echo", summary="signed echo (benchmark floor)", include_in_schema=False)
+        async def echo(request: Request) -> JSONResponse:
+            def work() -> JSONResponse:
+                return JSONResponse({"key": request.scope["einvd.signed"].key.id,
+                                     "body_sha256": hashlib.sha256(request.scope["einvd.body"]).hexdigest()})
+
+            return await change(request, "read", work)
