@@ -39,11 +39,18 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import invoice_service
+    if args.remote:
+        from daemon.client import issue_remote
+
+        status, body = issue_remote(settings.api, args.remote, args.key, _read(args.file))
+        _print(body)
+        return 0 if status in (200, 201) else EXIT_REFUSED
+    from daemon.app import invoice_service, print_after_issue
 
     service = invoice_service(settings, random.SystemRandom())
     try:
         issued = service.issue(jsonio.loads(_read(args.file)))
+        print_after_issue(settings, service.store, issued.body)
     finally:
         service.store.close()
     _print(issued.body)
@@ -106,6 +113,14 @@ def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_proof_preview(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.app import preview_proof
+
+    _print(preview_proof(settings, args.target, Path(args.png), copy=args.copy, number=args.number,
+                         random_number=args.random_number))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
@@ -129,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         sub = invoice.add_parser(name, help=text)
         sub.add_argument("file", help="JSON document, or - for standard input")
         sub.set_defaults(func=func)
+        if name == "issue":
+            sub.add_argument("--remote", metavar="URL", help="issue through a running daemon (http://127.0.0.1:8470)")
+            sub.add_argument("--key", help="API key id for --remote (secret: $EINVD_API_SECRET or the key file)")
     render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
     render.add_argument("file", help="JSON document, or - for standard input")
     render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")
@@ -139,11 +157,23 @@ def _parser() -> argparse.ArgumentParser:
     blank.add_argument("--out", help="write the XML files here (default: print them in the JSON output)")
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
+    _proof_verbs(verbs)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
     demo.add_argument("--once", action="store_true", help="exit after the scripted day")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _proof_verbs(verbs: Any) -> None:
+    proof = verbs.add_parser("proof", help="the printed 電子發票證明聯").add_subparsers(dest="action", required=True)
+    preview = proof.add_parser("preview", help="the slips as the printer would print them, as a PNG")
+    preview.add_argument("target", metavar="NUMBER|FILE", help="an issued invoice number, or a JSON document")
+    preview.add_argument("--png", required=True, help="where to write the picture")
+    preview.add_argument("--copy", action="store_true", help="as a reprint (補印)")
+    preview.add_argument("--number", help="number for a FILE preview (default AA00000000)")
+    preview.add_argument("--random-number", help="random number for a FILE preview (default 0000)")
+    preview.set_defaults(func=cmd_proof_preview)
 
 
 def _track_verbs(verbs: Any) -> None:

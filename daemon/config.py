@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from drivers.drop.layout import Layout
 from turnkey.ban import is_valid_ban
 from turnkey.model import Party
 from turnkey.proof import ENCODINGS, derive_qr_key, parse_qr_key
@@ -18,6 +19,97 @@ EXIT_CONFIG = 78
 
 class ConfigError(Exception):
     """Bad configuration: the message names the key."""
+
+
+PRINTER_SCHEMES = ("tcp", "serial", "usb", "file", "sim")
+PRINTER_PROFILES = ("cp950", "gb18030", "raster")
+
+
+@dataclass(frozen=True)
+class PrinterSettings:
+    """The ``[printer]`` table (see default.toml); ``url`` empty: no printer."""
+
+    url: str = ""
+    profile: str = "cp950"
+    paper: int = 58
+    timeout: float = 5.0
+    status_timeout: float = 2.0
+    status_query: bool = True
+    max_attempts: int = 5
+    retry_delay: float = 10.0
+    details: bool = False
+    info_slips: bool = True
+    info_slip_window: int = 300
+    test_mode: bool = False
+    font: Path | None = None
+
+
+def _printer(raw: dict[str, Any], base: Path) -> PrinterSettings:
+    url = raw["url"]
+    if url and url.partition(":")[0] not in PRINTER_SCHEMES:
+        raise ConfigError(f"printer.url {url!r} must start with one of {', '.join(s + ':' for s in PRINTER_SCHEMES)}")
+    if raw["profile"] not in PRINTER_PROFILES:
+        raise ConfigError(f"printer.profile must be one of {', '.join(PRINTER_PROFILES)}")
+    if raw["paper"] not in (58, 80):
+        raise ConfigError("printer.paper must be 58 or 80 (mm)")
+    for key in ("timeout", "status_timeout", "retry_delay", "max_attempts"):
+        if raw[key] <= 0:
+            raise ConfigError(f"printer.{key} must be more than 0")
+    values = {**raw, "font": base / raw["font"] if raw["font"] else None}
+    return PrinterSettings(**values)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The ``[api]`` table (see default.toml)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+    unix_socket: Path | None = None
+    keys_file: Path | None = None
+    keys_credential: str = "einvd-api-keys"
+    allowance_prefix: str = "AL"
+
+
+def _api(raw: dict[str, Any], base: Path) -> ApiSettings:
+    host, _, port = raw["listen"].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"api.listen must be HOST:PORT like 127.0.0.1:8470, got {raw['listen']!r}")
+    prefix = raw["allowance_prefix"]
+    if not (1 <= len(prefix) <= 8 and prefix.isascii() and prefix.isalnum() and prefix == prefix.upper()):
+        raise ConfigError("api.allowance_prefix must be 1-8 capital letters or digits")
+    return ApiSettings(host.strip("[]"), int(port), base / raw["unix_socket"] if raw["unix_socket"] else None,
+                       base / raw["keys_file"] if raw["keys_file"] else None, raw["keys_credential"], prefix)
+
+
+DROP_SCHEMES = ("", "file", "sftp", "sim", "memory")
+
+
+@dataclass(frozen=True)
+class TurnkeySettings:
+    """The [turnkey] section: where messages go, the folder layout, SFTP keys, rescans, backoff, deadlines."""
+
+    drop: str = ""
+    layout: Layout = field(default_factory=Layout)
+    import_e0501: bool = True
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    timeout_seconds: int = 30
+    keepalive_seconds: int = 15
+    rescan_seconds: int = 30
+    batch: int = 200
+    backoff_seconds: int = 5
+    backoff_max_seconds: int = 600
+    alert_margin_hours: int = 12
+    verdict_grace_hours: int = 24
+
+    @property
+    def scheme(self) -> str:
+        """'' (nothing configured), 'file' (a path too), 'sftp', 'sim' or 'memory'."""
+        if not self.drop:
+            return ""
+        head = self.drop.split(":", 1)[0]
+        return head if ":" in self.drop and head in DROP_SCHEMES else "file"
 
 
 @dataclass(frozen=True)
@@ -30,6 +122,9 @@ class Settings:
     source: Path | None
     head_ban: str = ""
     schema_dir: Path | None = None
+    turnkey: TurnkeySettings = field(default_factory=TurnkeySettings)
+    printer: PrinterSettings = PrinterSettings()
+    api: ApiSettings = ApiSettings()
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -55,7 +150,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any], prefix: str = "") -> 
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} must be a table")
             merged[key] = _merge(base[key], value, f"{name}.")
-        elif type(value) is not type(base[key]):
+        elif type(value) is not type(base[key]) and not (type(base[key]) is float and type(value) is int):
             raise ConfigError(f"{name} must be a {type(base[key]).__name__}")
         else:
             merged[key] = value
@@ -86,6 +181,46 @@ def _qr_key(raw: dict[str, Any]) -> bytes | None:
     return derive_qr_key(raw["seed_password"]) if raw["seed_password"] else None
 
 
+def _positive(raw: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        if raw[key] <= 0:
+            raise ConfigError(f"turnkey.{key} must be positive")
+
+
+def _credential_path(raw: dict[str, Any], base: Path) -> Path | None:
+    if raw["key"]:
+        return base / str(raw["key"])
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    candidate = Path(credentials or "/nonexistent") / str(raw["key_credential"])
+    return candidate if credentials and candidate.is_file() else None
+
+
+def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
+    _positive(raw, "timeout_seconds", "keepalive_seconds", "rescan_seconds", "batch", "backoff_seconds",
+              "backoff_max_seconds", "alert_margin_hours")
+    if raw["verdict_grace_hours"] < 0:
+        raise ConfigError("turnkey.verdict_grace_hours must not be negative")
+    try:
+        layout = Layout(raw["src"], raw["err"], raw["bak"], raw["staging"], raw["summary_results"],
+                        raw["process_results"], raw["e0501"], tuple(raw["codes"]))
+    except (KeyError, ValueError, IndexError) as error:
+        raise ConfigError(f"turnkey folder layout: {error!r}") from error
+    drop = raw["drop"]
+    settings = TurnkeySettings(
+        drop, layout, raw["import_e0501"], _credential_path(raw, base),
+        base / raw["known_hosts"] if raw["known_hosts"] else None, raw["timeout_seconds"], raw["keepalive_seconds"],
+        raw["rescan_seconds"], raw["batch"], raw["backoff_seconds"], raw["backoff_max_seconds"],
+        raw["alert_margin_hours"], raw["verdict_grace_hours"],
+    )
+    if settings.scheme == "file" and not drop.startswith("file:"):
+        settings = replace(settings, drop=str(base / drop))
+    if settings.scheme == "sim":
+        settings = replace(settings, drop=f"sim:{base / drop.removeprefix('sim:')}")
+    if settings.scheme == "sftp" and (settings.key_file is None or settings.known_hosts is None):
+        raise ConfigError("an sftp:// drop needs turnkey.key (or its credential) and turnkey.known_hosts")
+    return settings
+
+
 def load(path: Path | None) -> Settings:
     """Defaults, overridden by the TOML file at ``path`` (None: defaults only)."""
     raw = defaults()
@@ -107,5 +242,7 @@ def load(path: Path | None) -> Settings:
     schema_dir = base / raw["mig"]["schema_dir"] if raw["mig"]["schema_dir"] else None
     return Settings(
         _seller(raw["seller"]), base / raw["store"]["path"], _qr_key(raw["qr"]), raw["qr"]["encoding"], cutoff, path,
-        head_ban or raw["seller"]["ban"], schema_dir,
+        head_ban or raw["seller"]["ban"], schema_dir, turnkey=_turnkey(raw["turnkey"], base),
+        printer=_printer(raw["printer"], base),
+        api=_api(raw["api"], base),
     )

@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from daemon.app import add_track, invoice_service, list_tracks
+from daemon.app import add_track, invoice_service, list_tracks, print_queue
 from daemon.clock import SystemClock
-from daemon.config import load
+from daemon.config import Settings, load
+from daemon.store import Store
 from turnkey.errors import TurnkeyError
 from turnkey.period import Period
 
@@ -41,7 +42,8 @@ def _write_config(root: Path) -> Path:
     config = root / "einvd.toml"
     config.write_text(
         f'[seller]\nban = "{DEMO_SELLER}"\nname = "示範商店"\naddress = "台北市信義區示範路1號"\n\n'
-        f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = "{secrets.token_hex(16).upper()}"\n',
+        f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = "{secrets.token_hex(16).upper()}"\n\n'
+        '[printer]\n# the virtual printer: each printed slip becomes a PNG in proofs/\nurl = "sim:proofs"\n',
         encoding="utf-8",
     )
     return config
@@ -51,6 +53,17 @@ def _table(title: str, counts: Counter[str]) -> None:
     print(f"\n{title}")
     for key, value in sorted(counts.items()):
         print(f"  {key:<24}{value:>6}")
+
+
+def _print_proofs(settings: Settings, store: Store) -> None:
+    """Every slip owed goes to the virtual printer, which saves it as a PNG."""
+    queue = print_queue(settings, store)
+    if queue is None:
+        return
+    jobs = queue.tick()
+    out = settings.source.parent / "proofs" if settings.source else Path("proofs")
+    print(f"\n  virtual printer: {len(jobs)} print jobs, "
+          f"{sum(j['state'] == 'printed' for j in jobs)} printed, slips in {out}")
 
 
 def run_demo(directory: Path | None, once: bool) -> int:
@@ -72,6 +85,7 @@ def run_demo(directory: Path | None, once: bool) -> int:
             continue
         body = issued.body
         print(f"  {body['invoice_number']}  {body['amounts']['total']:>6} NT$  {label}")
+    _print_proofs(settings, service.store)
     replay = service.issue({"order_id": f"DEMO-{run}-0001", **SALES[0][1]})
     print(f"  {replay.body['invoice_number']}  replayed order DEMO-{run}-0001: same invoice, created={replay.created}")
     store = service.store

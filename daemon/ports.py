@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -14,3 +15,43 @@ class Clock(Protocol):
 
 class RandomSource(Protocol):
     def randrange(self, stop: int) -> int: ...
+
+
+class Drop(Protocol):
+    """Turnkey's work folder (domain.md §5.2), local or remote. Paths are ``/``-separated, from its root.
+
+    Every call raises OSError (ConnectionError, FileNotFoundError, ...) when the folder cannot be reached, and
+    ValueError for a message code or file name it does not take. ``put`` is atomic and idempotent: the file
+    appears in the SRC folder of ``code`` whole or not at all, and the same name replaces the earlier copy.
+    """
+
+    def put(self, code: str, name: str, data: bytes) -> None: ...
+
+    def put_many(self, files: Sequence[tuple[str, str, bytes]]) -> tuple[int, Exception | None]:
+        """``put`` each ``(code, name, data)`` in order, stopping at the first failure. Returns how many of the
+        first files are in SRC and that failure (OSError: retry later; ValueError: the file itself is wrong)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every ``put`` since the last call durable; call before recording the files as dropped."""
+        ...
+
+    def pending(self, code: str) -> set[str]:
+        """Names of the files still waiting in SRC (not yet taken by Turnkey)."""
+        ...
+
+    def moved(self, code: str, which: str) -> dict[str, int]:
+        """Files Turnkey moved to ``ERR`` or ``BAK`` (with their date/hour sub-folders): path -> size."""
+        ...
+
+    def results(self, kind: str) -> dict[str, int]:
+        """Downloaded ``SummaryResult``, ``ProcessResult`` or ``E0501`` files: path -> size."""
+        ...
+
+    def read(self, path: str) -> bytes: ...
+
+    def check(self) -> list[str]:
+        """One line per missing or unwritable folder (empty when the drop is usable)."""
+        ...
+
+    def close(self) -> None: ...

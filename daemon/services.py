@@ -86,6 +86,11 @@ class InvoiceService:
             ))
         return self._body(found, datetime.fromisoformat(found["issued_at"]), parse_document(json.loads(text)))
 
+    def stored_body(self, found: sqlite3.Row) -> dict[str, Any]:
+        """The contract's issued-invoice JSON of a stored invoice row (``RECORD_COLUMNS`` at least)."""
+        draft = parse_document(json.loads(found["document"]))
+        return self._body(dict(found), datetime.fromisoformat(found["issued_at"]), draft)
+
     def _take_range(self, tx: sqlite3.Connection, period: Period, invoice_type: str) -> sqlite3.Row:
         """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
         row: sqlite3.Row | None = tx.execute(

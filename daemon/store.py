@@ -91,6 +91,124 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_entity ON events (entity, entity_id, id);
     """,
+    # 2: Turnkey drops and results. The outbox row remembers the file name it was dropped as and what Turnkey
+    # did with it (outcome); ``uncertain`` marks a row that was LOCKED when the process died. Invoices get the
+    # time and platform code/reason of their last status change. ``results_seen`` makes every result file
+    # count once, across restarts; ``alerts`` are raised once per (kind, entity) and shown in health.
+    """
+    ALTER TABLE outbox ADD COLUMN file_name TEXT;
+    ALTER TABLE outbox ADD COLUMN dropped_at TEXT;
+    ALTER TABLE outbox ADD COLUMN outcome TEXT;
+    ALTER TABLE outbox ADD COLUMN outcome_at TEXT;
+    ALTER TABLE outbox ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_queue ON outbox (state, message_type, id);
+    CREATE INDEX outbox_by_invoice ON outbox (invoice_id, id);
+    CREATE INDEX outbox_by_file ON outbox (file_name);
+    ALTER TABLE invoices ADD COLUMN status_at TEXT;
+    ALTER TABLE invoices ADD COLUMN result_code TEXT NOT NULL DEFAULT '';
+    ALTER TABLE invoices ADD COLUMN result_reason TEXT NOT NULL DEFAULT '';
+    CREATE INDEX invoices_by_status ON invoices (status, issued_at);
+    CREATE INDEX invoices_by_number ON invoices (number);
+    CREATE TABLE results_seen (
+        path TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        seen_at TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        raised_at TEXT NOT NULL,
+        due_at TEXT,
+        message TEXT NOT NULL,
+        cleared_at TEXT,
+        UNIQUE (kind, entity, entity_id)
+    );
+    """,
+    # 3: the invoice lifecycle and the API. ``invoices.lifecycle`` (issued / voided / cancelled) is apart from the
+    # delivery ``status``; ``invoice_actions`` keeps each void, cancel, re-issue and reprint with the outbox row
+    # of its message; allowances with their lines (``gross`` is what a line took from the original line, in
+    # the invoice's own terms); ``api_nonces`` guards against replayed requests, also across restarts.
+    """
+    ALTER TABLE invoices ADD COLUMN lifecycle TEXT NOT NULL DEFAULT 'issued'
+        CHECK (lifecycle IN ('issued', 'voided', 'cancelled'));
+    ALTER TABLE invoices ADD COLUMN lifecycle_at TEXT;
+    CREATE TABLE invoice_actions (
+        id INTEGER PRIMARY KEY,
+        invoice_id INTEGER NOT NULL REFERENCES invoices (id),
+        kind TEXT NOT NULL CHECK (kind IN ('void', 'cancel', 'reissue', 'reprint')),
+        at TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        document TEXT,
+        outbox_id INTEGER REFERENCES outbox (id)
+    );
+    CREATE INDEX invoice_actions_by_invoice ON invoice_actions (invoice_id, id);
+    CREATE INDEX invoice_actions_by_outbox ON invoice_actions (outbox_id);
+    CREATE TABLE allowances (
+        id INTEGER PRIMARY KEY,
+        number TEXT NOT NULL UNIQUE,
+        sequence INTEGER NOT NULL UNIQUE,
+        invoice_id INTEGER NOT NULL REFERENCES invoices (id),
+        request_id TEXT UNIQUE,
+        request TEXT NOT NULL,
+        allowance_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'voided')),
+        tax_amount INTEGER NOT NULL,
+        total_amount TEXT NOT NULL,
+        outbox_id INTEGER REFERENCES outbox (id),
+        voided_at TEXT,
+        void_reason TEXT,
+        void_outbox_id INTEGER REFERENCES outbox (id),
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX allowances_by_invoice ON allowances (invoice_id, id);
+    CREATE TABLE allowance_lines (
+        allowance_id INTEGER NOT NULL REFERENCES allowances (id),
+        sequence TEXT NOT NULL,
+        original_sequence TEXT NOT NULL,
+        description TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        unit_price TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        tax INTEGER NOT NULL,
+        gross TEXT NOT NULL,
+        tax_type TEXT NOT NULL,
+        PRIMARY KEY (allowance_id, sequence)
+    ) WITHOUT ROWID;
+    CREATE TABLE api_nonces (
+        key_id TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        seen_at INTEGER NOT NULL,
+        PRIMARY KEY (key_id, nonce)
+    ) WITHOUT ROWID;
+    CREATE INDEX api_nonces_by_time ON api_nonces (seen_at);
+    """,
+    # Print jobs (daemon/printing.py): one row per slip to print for an invoice, ``proof`` (the 證明聯 with its
+    # detail slip) or ``info`` (donated/carrier invoices); ``copy`` = 1 prints 補印. queued -> printed | failed,
+    # ``printing`` while a worker has it. The partial indexes find the invoices that still owe a job.
+    """
+    CREATE TABLE print_jobs (
+        id INTEGER PRIMARY KEY,
+        invoice_id INTEGER NOT NULL REFERENCES invoices (id),
+        kind TEXT NOT NULL CHECK (kind IN ('proof', 'info')),
+        copy INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'printing', 'printed', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX print_jobs_queue ON print_jobs (state, not_before, id);
+    CREATE INDEX print_jobs_by_invoice ON print_jobs (invoice_id, id);
+    CREATE INDEX invoices_print_pending ON invoices (id) WHERE print_status = 'pending';
+    CREATE INDEX invoices_unprinted_by_time ON invoices (created_at) WHERE print_requested = 0;
+    """,
 )
 
 
