@@ -121,6 +121,17 @@ def cmd_proof_preview(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from daemon.runner import run
+
+    # one setup for the whole process: plain lines on stderr, which journald keeps with their priority
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings.require_issuer()
+    return run(settings)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
@@ -158,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)
+    verbs.add_parser("run", help="the daemon: API, Turnkey delivery, printing, scanner, schedule").set_defaults(
+        func=cmd_run)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
     demo.add_argument("--once", action="store_true", help="exit after the scripted day")

@@ -42,9 +42,11 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.store_path)
 
 
-def invoice_service(settings: Settings, rng: RandomSource, clock: Clock | None = None) -> InvoiceService:
+def invoice_service(settings: Settings, rng: RandomSource, clock: Clock | None = None,
+                    store: Store | None = None) -> InvoiceService:
     seller, key = settings.require_issuer()
-    return InvoiceService(open_store(settings), clock or SystemClock(), rng, seller, key, settings.qr_encoding)
+    return InvoiceService(store or open_store(settings), clock or SystemClock(), rng, seller, key,
+                          settings.qr_encoding)
 
 
 def _labels(added: list[TrackRange]) -> list[str]:

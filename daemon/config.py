@@ -113,6 +113,15 @@ class TurnkeySettings:
 
 
 @dataclass(frozen=True)
+class ScannerSettings:
+    """The ``[scanner]`` table: a serial scanner's URL, its name, the end-of-scan silence (None: terminators)."""
+
+    url: str = ""
+    name: str = "front"
+    gap: float | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     seller: Party
     store_path: Path
@@ -125,6 +134,7 @@ class Settings:
     turnkey: TurnkeySettings = field(default_factory=TurnkeySettings)
     printer: PrinterSettings = PrinterSettings()
     api: ApiSettings = ApiSettings()
+    scanner: ScannerSettings = ScannerSettings()
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -221,6 +231,14 @@ def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
     return settings
 
 
+def _scanner(raw: dict[str, Any]) -> ScannerSettings:
+    if not raw["name"] or not raw["name"].isascii():
+        raise ConfigError("scanner.name must be a non-empty ASCII name")
+    if raw["gap"] < 0:
+        raise ConfigError("scanner.gap must be 0 or more seconds")
+    return ScannerSettings(raw["url"], raw["name"], raw["gap"] or None)
+
+
 def load(path: Path | None) -> Settings:
     """Defaults, overridden by the TOML file at ``path`` (None: defaults only)."""
     raw = defaults()
@@ -244,5 +262,5 @@ def load(path: Path | None) -> Settings:
         _seller(raw["seller"]), base / raw["store"]["path"], _qr_key(raw["qr"]), raw["qr"]["encoding"], cutoff, path,
         head_ban or raw["seller"]["ban"], schema_dir, turnkey=_turnkey(raw["turnkey"], base),
         printer=_printer(raw["printer"], base),
-        api=_api(raw["api"], base),
+        api=_api(raw["api"], base), scanner=_scanner(raw["scanner"]),
     )

@@ -209,6 +209,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX invoices_print_pending ON invoices (id) WHERE print_status = 'pending';
     CREATE INDEX invoices_unprinted_by_time ON invoices (created_at) WHERE print_requested = 0;
     """,
+    """
+    CREATE TABLE job_runs (
+        job TEXT PRIMARY KEY,
+        last_success TEXT NOT NULL
+    );
+    """,
 )
 
 

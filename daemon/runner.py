@@ -1,0 +1,170 @@
+"""``einvd run``: the daemon at run time. Components start in dependency order and stop in reverse in one
+``finally``; signal handlers only set an event; READY=1 goes to systemd once the API listens, WATCHDOG=1 only while
+every scheduled worker has beaten recently.
+
+Order: store -> issue service -> drop (+ start-up check) -> pump and watcher -> printer queue -> scanner -> API
+-> scheduler. The scheduler (APScheduler 3, Asia/Taipei) runs each worker's ``tick(now)``; the time each job last
+succeeded is kept in SQLite (``job_runs``) so ``einvd doctor`` and health can tell a stalled worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from daemon import app as composition
+from daemon.clock import SystemClock
+from daemon.config import Settings
+from daemon.ports import Clock
+from daemon.scans import ScanHub
+from daemon.systemd import notify, watchdog_interval
+from turnkey.period import TAIPEI
+
+log = logging.getLogger("einvd")
+
+
+@dataclass
+class Job:
+    name: str
+    every: float
+    tick: Callable[[datetime], object]
+    last_success: datetime | None = None
+
+    def fresh(self, now: datetime) -> bool:
+        """Beaten within three periods (a stalled or crashing worker stops the watchdog pings)."""
+        return self.last_success is not None and now - self.last_success <= timedelta(seconds=3 * self.every + 30)
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    rng: Any = field(default_factory=random.SystemRandom)
+    jobs: list[Job] = field(default_factory=list)
+    _stops: list[Callable[[], object]] = field(default_factory=list)
+
+    def start(self) -> str:
+        """Start everything; returns the API address."""
+        self.store = composition.open_store(self.settings)
+        self._stops.append(self.store.close)
+        self.invoices = composition.invoice_service(self.settings, self.rng, self.clock, self.store)
+        self._start_delivery()
+        self._start_printing()
+        self.scans = ScanHub(self.clock.now)
+        self._start_scanner()
+        address = self._start_api()
+        self._start_scheduler()
+        return address
+
+    def _start_delivery(self) -> None:
+        drop = composition.open_drop(self.settings)
+        if drop is None:
+            log.warning("no Turnkey drop configured (turnkey.drop): invoices are kept in the outbox")
+            return
+        for problem in composition.check_drop(drop):
+            log.error("Turnkey folders: %s", problem)
+        simulator = composition.open_simulator(self.settings)
+        pump = composition.pump_worker(self.settings, self.store, drop, self.rng)
+        pump.start(self.clock.now())
+        self._stops.append(pump.close)
+        trigger = composition.result_trigger(self.settings, drop)
+        watch = composition.watch_worker(self.settings, self.store, drop, trigger)
+        self.jobs += [Job("pump", 2.0, pump.tick), Job("watch", 5.0, watch.tick)]
+        if simulator is not None:
+            self.jobs.append(Job("simulated-turnkey", 2.0, lambda now: simulator.tick(now)))
+
+    def _start_printing(self) -> None:
+        queue = composition.print_queue(self.settings, self.store, self.clock)
+        if queue is None:
+            return
+        queue.recover(self.clock.now())
+        self.jobs.append(Job("print", 2.0, queue.tick))
+
+    def _start_scanner(self) -> None:
+        url = self.settings.scanner.url
+        if not url:
+            return
+        from drivers.scanner.serial import SerialScanner
+
+        name = self.settings.scanner.name
+        scanner = SerialScanner(url, lambda raw: self.scans.publish(name, raw), gap=self.settings.scanner.gap)
+        scanner.start()
+        self._stops.append(scanner.stop)
+
+    def _start_api(self) -> str:
+        from daemon.api.app import ServerThread, bind, context_from, create_app
+
+        printer = composition.proof_printer(self.settings, self.store, self.clock)
+        context = context_from(self.settings, self.invoices, scans=self.scans, printer=printer)
+        self._stops.append(context.close)
+        server = ServerThread(create_app(context), sockets=bind(self.settings.api))
+        address = server.start()
+        self._stops.append(server.stop)
+        return address
+
+    def _start_scheduler(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(timezone=TAIPEI, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+        for job in self.jobs:
+            scheduler.add_job(self._runner(job), "interval", seconds=job.every, id=job.name, replace_existing=True,
+                              next_run_time=datetime.now(TAIPEI))
+        scheduler.start()
+        self._stops.append(lambda: scheduler.shutdown(wait=True))
+
+    def _runner(self, job: Job) -> Callable[[], None]:
+        def run() -> None:
+            now = self.clock.now()
+            try:
+                job.tick(now)
+            except Exception:  # a worker's failure is logged and retried next time; the watchdog sees it
+                log.exception("%s failed", job.name)
+                return
+            job.last_success = now
+            self._record(job.name, now)
+        return run
+
+    def _record(self, name: str, now: datetime) -> None:
+        with self.store.write() as tx:
+            tx.execute("INSERT INTO job_runs (job, last_success) VALUES (?, ?) "
+                       "ON CONFLICT (job) DO UPDATE SET last_success = excluded.last_success", (name, now.isoformat()))
+
+    def healthy(self) -> bool:
+        now = self.clock.now()
+        return all(job.fresh(now) for job in self.jobs)
+
+    def stop(self) -> None:
+        notify("STOPPING=1")
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:  # keep stopping the rest
+                log.exception("while stopping")
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop``); 0 on a clean stop."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    daemon = Daemon(settings)
+    try:
+        address = daemon.start()
+        log.info("einvd serving on %s", address)
+        notify(f"READY=1\nSTATUS=serving on {address}")
+        ping = watchdog_interval()
+        while not stop.wait(ping or 1.0):
+            if ping and daemon.healthy():
+                notify("WATCHDOG=1")
+    finally:
+        daemon.stop()
+    return 0
