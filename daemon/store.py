@@ -54,7 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         status TEXT NOT NULL,
         track_id INTEGER NOT NULL REFERENCES tracks (id),
         created_at TEXT NOT NULL,
-        UNIQUE (period, number)
+        UNIQUE (number, period)
     );
     CREATE TABLE invoice_lines (
         invoice_id INTEGER NOT NULL REFERENCES invoices (id),
@@ -103,12 +103,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX outbox_queue ON outbox (state, message_type, id);
     CREATE INDEX outbox_by_invoice ON outbox (invoice_id, id);
-    CREATE INDEX outbox_by_file ON outbox (file_name);
+    CREATE INDEX outbox_by_file ON outbox (file_name) WHERE file_name IS NOT NULL;
     ALTER TABLE invoices ADD COLUMN status_at TEXT;
     ALTER TABLE invoices ADD COLUMN result_code TEXT NOT NULL DEFAULT '';
     ALTER TABLE invoices ADD COLUMN result_reason TEXT NOT NULL DEFAULT '';
     CREATE INDEX invoices_by_status ON invoices (status, issued_at);
-    CREATE INDEX invoices_by_number ON invoices (number);
     CREATE TABLE results_seen (
         path TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
