@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from daemon import tracks
+from daemon import tracks, workers
 from daemon.api import models
 from daemon.api.errors import one, responses
 from turnkey.errors import Problem, TrackError
@@ -56,8 +56,10 @@ def register_extra(app: FastAPI, context: Any) -> None:
     @app.get("/v1/health", summary="liveness and backlog (no key needed)",
              responses={200: {"model": models.Health}, **responses(503)})
     def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "time": taipei(context.invoices.clock.now()).isoformat(),
-                             "backlog": _backlog(store)})
+        now = context.invoices.clock.now()
+        state = workers.health(store, now)
+        return JSONResponse({"status": "ok", "time": taipei(now).isoformat(), "backlog": state["outbox"],
+                             "invoices": state["invoices"], "alerts": state["alerts"]})
 
     @app.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **responses(503)})
@@ -65,12 +67,6 @@ def register_extra(app: FastAPI, context: Any) -> None:
         return PlainTextResponse(_metrics(store), media_type="text/plain; version=0.0.4")
 
     _scans(app, context)
-
-
-def _backlog(store: Any) -> dict[str, Any]:
-    row = store.read("SELECT sum(state IN ('READY', 'LOCKED')) AS ready, sum(state = 'FAILED') AS failed, "
-                     "min(CASE WHEN state IN ('READY', 'LOCKED') THEN created_at END) AS oldest FROM outbox")[0]
-    return {"ready": row["ready"] or 0, "failed": row["failed"] or 0, "oldest": row["oldest"]}
 
 
 def _metrics(store: Any) -> str:

@@ -280,15 +280,20 @@ class TracksAdded(BaseModel):
 
 
 class Backlog(BaseModel):
-    ready: int
+    waiting: int
+    by_type: dict[str, int]
+    oldest_age_seconds: float
     failed: int
-    oldest: str | None
+    last_error: str | None
+    next_try: str | None
 
 
 class Health(BaseModel):
     status: Literal["ok"]
     time: str
     backlog: Backlog
+    invoices: dict[str, int]
+    alerts: dict[str, int]
 
 
 class ScanOut(BaseModel):

@@ -228,7 +228,9 @@ def test_tracks_health_and_metrics(api: Api) -> None:
     assert api.codes("POST", "/v1/tracks", {"period": "11512", "track": "AB", "begin": "00001049",
                                             "end": "00001000"}, key="admin") == (409, ["tracks.range"])
     health = api.client.get("/v1/health").json()
-    assert health["status"] == "ok" and health["backlog"]["ready"] == 1
+    assert health["status"] == "ok" and health["backlog"]["waiting"] == 1
+    assert health["backlog"]["by_type"] == {"F0401": 1} and health["invoices"] == {"queued": 1}
+    assert health["alerts"] == {} and health["backlog"]["oldest_age_seconds"] >= 0
     metrics = api.client.get("/metrics").text
     assert 'einvd_invoices{state="issued"} 1' in metrics and 'einvd_outbox{type="F0401",state="READY"} 1' in metrics
     assert api.codes("GET", "/v1/scans?wait=0") == (503, ["scanner.unavailable"])
