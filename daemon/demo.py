@@ -11,10 +11,20 @@ import secrets
 import sys
 import tempfile
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.app import add_track, invoice_service, list_tracks, print_queue
+from daemon.app import (
+    add_track,
+    invoice_service,
+    list_tracks,
+    open_drop,
+    open_simulator,
+    print_queue,
+    pump_worker,
+    watch_worker,
+)
 from daemon.clock import SystemClock
 from daemon.config import Settings, load
 from daemon.store import Store
@@ -43,7 +53,8 @@ def _write_config(root: Path) -> Path:
     config.write_text(
         f'[seller]\nban = "{DEMO_SELLER}"\nname = "示範商店"\naddress = "台北市信義區示範路1號"\n\n'
         f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = "{secrets.token_hex(16).upper()}"\n\n'
-        '[printer]\n# the virtual printer: each printed slip becomes a PNG in proofs/\nurl = "sim:proofs"\n',
+        '[printer]\n# the virtual printer: each printed slip becomes a PNG in proofs/\nurl = "sim:proofs"\n\n'
+        '[turnkey]\n# a simulated Turnkey serving the folder turnkey/\ndrop = "sim:turnkey"\n',
         encoding="utf-8",
     )
     return config
@@ -66,6 +77,28 @@ def _print_proofs(settings: Settings, store: Store) -> None:
           f"{sum(j['state'] == 'printed' for j in jobs)} printed, slips in {out}")
 
 
+def _deliver(settings: Settings, store: Store) -> None:
+    """The outbox drains to the simulated Turnkey: first while it is down (files wait in SRC), then after it
+    comes back (BAK), and once its SummaryResult arrives (confirmed)."""
+    drop, simulator = open_drop(settings), open_simulator(settings)
+    if drop is None or simulator is None:
+        return
+    now = SystemClock().now()
+    pump = pump_worker(settings, store, drop, random.SystemRandom())
+    watch = watch_worker(settings, store, drop)
+    pump.start(now)
+    simulator.down = True
+    report = pump.tick(now)
+    simulator.tick(now)
+    print(f"\n  Turnkey down: {report.dropped} messages dropped into SRC, waiting there")
+    simulator.down = False
+    for later in (now + timedelta(minutes=1), now + timedelta(minutes=15)):
+        simulator.tick(later)
+        watch.tick(later)
+    pump.close()
+    print(f"  Turnkey back: files moved to BAK, SummaryResult read; Turnkey tree in {simulator.root}")
+
+
 def run_demo(directory: Path | None, once: bool) -> int:
     root = directory or Path(tempfile.mkdtemp(prefix="einvd-demo-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -86,6 +119,7 @@ def run_demo(directory: Path | None, once: bool) -> int:
         body = issued.body
         print(f"  {body['invoice_number']}  {body['amounts']['total']:>6} NT$  {label}")
     _print_proofs(settings, service.store)
+    _deliver(settings, service.store)
     replay = service.issue({"order_id": f"DEMO-{run}-0001", **SALES[0][1]})
     print(f"  {replay.body['invoice_number']}  replayed order DEMO-{run}-0001: same invoice, created={replay.created}")
     store = service.store
@@ -97,7 +131,8 @@ def run_demo(directory: Path | None, once: bool) -> int:
         print(f"  {span}  next {row['next']}  left {row['remaining']}")
     print(f"\ndatabase: {settings.store_path}\nconfig:   {settings.source}")
     if not once:
-        print("\n(the local HTTP API is not built yet, so the demo ends here)", file=sys.stderr)
+        print("\nstart the daemon on this directory with: einvd --config "
+              f"{settings.source} run", file=sys.stderr)
     store.close()
     sys.stdout.flush()
     return 0
