@@ -3,18 +3,30 @@ replug loses nothing scanned after the replug."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import KEY, SELLER
 
+from daemon.allowances import AllowanceService
+from daemon.api.app import ApiContext, ServerThread, create_app
+from daemon.api.auth import NonceGuard
+from daemon.api.keys import ApiKey
+from daemon.client import Client
+from daemon.clock import SystemClock
+from daemon.lifecycle import LifecycleService
 from daemon.scans import ScanHub
+from daemon.services import InvoiceService
+from daemon.store import Store
 from drivers.scanner.serial import SerialScanner
 from hw_sim.scanner import SimScanner, garble
 from turnkey.period import TAIPEI
 
 WAIT = 5.0
+SECRET = b"scanner-test-secret-0123456789-abcdef"
 
 
 @pytest.fixture
@@ -94,3 +106,45 @@ def test_a_missing_device_is_retried_until_it_appears(tmp_path: Path) -> None:
         sim.close()
     finally:
         driver.stop()
+
+
+def test_scans_reach_pos_software_at_the_api_once_each(tmp_path: Path, store: Store) -> None:
+    """Through the real serial driver on a pty, the hub and the HTTP API (long poll): normalised, in order, once;
+    an unplug and replug loses nothing scanned after the replug."""
+    hub = ScanHub(lambda: datetime.now(TAIPEI))
+    service = InvoiceService(store, SystemClock(), random.Random(1), SELLER, KEY)
+    lifecycle = LifecycleService(service, 13)
+    keys = {"pos": ApiKey("pos", SECRET, frozenset({"issue"}))}
+    context = ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), keys, NonceGuard(store.path),
+                         scans=hub)
+    server = ServerThread(create_app(context))
+    client = Client(server.start(), "pos", SECRET)
+    sim = SimScanner(tmp_path)
+    driver = SerialScanner(sim.path, lambda raw: hub.publish("front", raw), backoff=(0.02, 0.1))
+    driver.start()
+    try:
+        assert driver.connected.wait(WAIT)
+        for raw in ("/ABC1234", garble("/AB.C+12", "fr-scanner"), garble("/17MEWYP", "ja-ime"), "8999"):
+            sim.scan(raw)
+        assert api_scans(client, 4) == ["/ABC1234", "/AB.C+12", "/17MEWYP", "8999"]
+        sim.unplug()
+        sim.plug()
+        sim.scan("/AFTER01")
+        assert api_scans(client, 1) == ["/AFTER01"]
+        status, body = client.request("GET", "/v1/scans?wait=0.2")
+        assert status == 200 and body["scans"] == [], "a scan was delivered twice"
+    finally:
+        driver.stop()
+        sim.close()
+        client.close()
+        server.stop()
+        context.close()
+
+
+def api_scans(client: Client, count: int) -> list[str]:
+    values: list[str] = []
+    while len(values) < count:
+        status, body = client.request("GET", f"/v1/scans?wait={WAIT}")
+        assert status == 200 and body["scans"], f"only {len(values)} of {count} scans reached the API"
+        values += [scan["value"] for scan in body["scans"]]
+    return values
