@@ -237,8 +237,10 @@ def _classify(error: sqlite3.Error) -> StoreUnavailable | None:
 class Store:
     """Opens the database file, applies migrations and hands out per-thread connections."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
+        """``synchronous`` NORMAL is only for records that may be lost with a power cut (the API's nonces)."""
         self.path = Path(path)
+        self.synchronous = synchronous
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -252,6 +254,8 @@ class Store:
             conn.row_factory = sqlite3.Row
             for pragma in PRAGMAS:
                 conn.execute(pragma)
+            if self.synchronous != "FULL":
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

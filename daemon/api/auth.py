@@ -14,14 +14,12 @@ import hashlib
 import hmac
 import re
 import sqlite3
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.api.keys import ApiKey
-from daemon.store import PRAGMAS, StoreUnavailable
-from daemon.store import _classify as classify
+from daemon.store import Store, StoreUnavailable
 
 WINDOW = 300
 HEADERS = ("x-einvd-key", "x-einvd-timestamp", "x-einvd-nonce", "x-einvd-signature")
@@ -94,46 +92,21 @@ class NonceGuard:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
+        self.store = Store(path, synchronous="NORMAL")
         self._count = 0
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in PRAGMAS:
-                conn.execute(pragma)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
 
     def admit(self, signed: Signed, now: float) -> None:
-        conn = self._conn()
         self._count += 1
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self.store.write() as tx:
                 if self._count % _PRUNE_EVERY == 0:
-                    conn.execute("DELETE FROM api_nonces WHERE seen_at < ?", (int(now) - 2 * WINDOW,))
-                conn.execute("INSERT INTO api_nonces (key_id, nonce, seen_at) VALUES (?, ?, ?)",
-                             (signed.key.id, signed.nonce, signed.timestamp))
-            except sqlite3.IntegrityError:
-                conn.rollback()
-                raise AuthError("auth.replay", "this nonce was already used: every request needs a new one") from None
-            conn.commit()
-        except sqlite3.OperationalError as error:
-            if conn.in_transaction:
-                conn.rollback()
-            raise (classify(error) or StoreUnavailable("store.unavailable", "the store is busy")) from error
+                    tx.execute("DELETE FROM api_nonces WHERE seen_at < ?", (int(now) - 2 * WINDOW,))
+                tx.execute("INSERT INTO api_nonces (key_id, nonce, seen_at) VALUES (?, ?, ?)",
+                           (signed.key.id, signed.nonce, signed.timestamp))
+        except sqlite3.IntegrityError:
+            raise AuthError("auth.replay", "this nonce was already used: every request needs a new one") from None
+        except sqlite3.OperationalError as error:  # busy past the timeout
+            raise StoreUnavailable("store.unavailable", "the store is busy") from error
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self.store.close()
