@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 PRAGMAS = (
@@ -234,6 +232,42 @@ def _classify(error: sqlite3.Error) -> StoreUnavailable | None:
     return None
 
 
+class Transaction:
+    """The context manager of ``Store.write`` (a plain class: it is on the issuing hot path)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            classified = _classify(error)
+            if classified is None:
+                raise
+            raise classified from error
+        return self.conn
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> bool:
+        conn = self.conn
+        if kind is None:
+            try:
+                conn.commit()
+                return False
+            except sqlite3.OperationalError as failed:
+                error = failed
+        if conn.in_transaction:
+            conn.rollback()
+        classified = _classify(error) if isinstance(error, sqlite3.OperationalError) else None
+        if classified is not None:
+            raise classified from error
+        if kind is None:  # the commit itself failed
+            raise error  # type: ignore[misc]
+        return False
+
+
 class Store:
     """Opens the database file, applies migrations and hands out per-thread connections."""
 
@@ -261,22 +295,9 @@ class Store:
                 self._all.append(conn)
         return conn
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Transaction:
         """One ``BEGIN IMMEDIATE`` transaction, committed (and synced) on success, rolled back on error."""
-        conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-        except sqlite3.OperationalError as error:
-            if conn.in_transaction:
-                conn.rollback()
-            raise (_classify(error) or error) from error
+        return Transaction(self.connection())
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self.connection().execute(sql, params).fetchall()
