@@ -132,6 +132,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings)
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.clock import SystemClock
+    from daemon.doctor import examine
+
+    checks = examine(settings, SystemClock().now())
+    _print([c.as_dict() for c in checks])
+    return 1 if any(c.level == "fail" for c in checks) else 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
@@ -169,6 +178,8 @@ def _parser() -> argparse.ArgumentParser:
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)
+    doctor = verbs.add_parser("doctor", help="check configuration, clock, store, ranges, Turnkey, printer, scanner")
+    doctor.set_defaults(func=cmd_doctor)
     verbs.add_parser("run", help="the daemon: API, Turnkey delivery, printing, scanner, schedule").set_defaults(
         func=cmd_run)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")

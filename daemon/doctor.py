@@ -1,0 +1,125 @@
+"""``einvd doctor``: what would stop this box from issuing, printing, scanning or delivering, checked now.
+
+Each check gives ``ok``, ``warn`` (works, but needs a person soon) or ``fail`` (does not work). The verb exits 1
+when anything fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon import app as composition
+from daemon.config import Settings
+from daemon.store import MIGRATIONS, Store
+from daemon.tracks import held
+from turnkey.numbers import remaining
+from turnkey.period import Period, taipei
+
+LOW_WATER = 50
+NEXT_RANGE_NOTICE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.name, "level": self.level, "detail": self.detail}
+
+
+def _clock(now: datetime) -> Check:
+    if now.year < 2024:
+        return Check("clock", "fail", f"the clock says {now.isoformat()}: set the time (NTP) before issuing")
+    return Check("clock", "ok", f"{taipei(now).isoformat()} Taipei")
+
+
+def _store(store: Store) -> Check:
+    conn = store.connection()
+    integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if integrity != "ok":
+        return Check("store", "fail", f"{store.path}: {integrity}")
+    return Check("store", "ok", f"{store.path}: schema {version}/{len(MIGRATIONS)}, journal {mode}, integrity ok")
+
+
+def _ranges(store: Store, now: datetime) -> list[Check]:
+    period = Period.of(now)
+    ranges = held(store)
+    left = sum(remaining(h.range, h.last_no) for h in ranges if h.range.period == period)
+    checks = []
+    if left == 0:
+        checks.append(Check("ranges", "fail", f"no numbers left for period {period.code}: import the allocation"))
+    elif left < LOW_WATER:
+        checks.append(Check("ranges", "warn", f"only {left} numbers left for period {period.code}"))
+    else:
+        checks.append(Check("ranges", "ok", f"{left} numbers left for period {period.code}"))
+    nxt = period.next()
+    if nxt.start - taipei(now) <= NEXT_RANGE_NOTICE and not any(h.range.period == nxt for h in ranges):
+        checks.append(Check("next ranges", "warn", f"period {nxt.code} starts {nxt.start:%Y-%m-%d}; no range held"))
+    return checks
+
+
+def _turnkey(settings: Settings) -> Check:
+    drop = composition.open_drop(settings)
+    if drop is None:
+        return Check("turnkey", "warn", "no drop configured (turnkey.drop): invoices stay in the outbox")
+    problems = composition.check_drop(drop)
+    if problems:
+        return Check("turnkey", "fail", "; ".join(problems))
+    return Check("turnkey", "ok", f"{settings.turnkey.drop}: every folder there and writable")
+
+
+def _printer(settings: Settings) -> Check:
+    if not settings.printer.url:
+        return Check("printer", "warn", "no printer configured: proofs are not printed")
+    from drivers.printer.device import PrintFailed
+
+    printer, _ = composition.open_printer(settings)
+    try:
+        status = printer.status()
+    except (PrintFailed, OSError) as error:
+        return Check("printer", "fail", f"{settings.printer.url}: {error}")
+    detail = "answers, ready" if status is not None else "opened (status queries are off)"
+    if status is not None and status.paper_near_end:
+        return Check("printer", "warn", f"{settings.printer.url}: paper nearly out")
+    return Check("printer", "ok", f"{settings.printer.url}: {detail}")
+
+
+def _scanner(settings: Settings) -> Check:
+    url = settings.scanner.url
+    if not url:
+        return Check("scanner", "ok", "no scanner configured")
+    if "://" not in url and not os.path.exists(url):
+        return Check("scanner", "fail", f"{url} does not exist (unplugged, or a missing udev rule)")
+    return Check("scanner", "ok", f"{url} present")
+
+
+def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]:
+    try:
+        found = check()
+    except Exception as error:  # a broken component is a finding, not a crash of the doctor
+        return [Check(name, "fail", f"{type(error).__name__}: {error}")]
+    return found if isinstance(found, list) else [found]
+
+
+def examine(settings: Settings, now: datetime) -> list[Check]:
+    checks = [Check("configuration", "ok", str(settings.source or "built-in defaults")), _clock(now)]
+    if not settings.seller.identifier:
+        checks.append(Check("seller", "fail", "seller.ban is not set"))
+    if settings.qr_key is None:
+        checks.append(Check("qr key", "fail", "no QR AES key (qr.key, qr.seed_password or the credential)"))
+    store = composition.open_store(settings)
+    try:
+        checks += _guarded("store", lambda: _store(store))
+        checks += _guarded("ranges", lambda: _ranges(store, now))
+    finally:
+        store.close()
+    for name, check in (("turnkey", _turnkey), ("printer", _printer), ("scanner", _scanner)):
+        checks += _guarded(name, lambda check=check: check(settings))  # type: ignore[misc]
+    return checks

@@ -1,0 +1,37 @@
+"""`einvd doctor` on a working demo directory, then with parts taken away."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from daemon import __main__ as cli
+
+
+def doctor(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
+    code = cli.main(["--config", str(config), "doctor"])
+    checks = json.loads(capsys.readouterr().out)
+    return code, {c["check"]: (c["level"], c["detail"]) for c in checks}
+
+
+def test_doctor_reports_what_needs_a_person(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "box"
+    assert cli.main(["demo", "--dir", str(root), "--once"]) == 0
+    capsys.readouterr()
+    config = root / "einvd.toml"
+    code, checks = doctor(capsys, config)
+    assert code == 0
+    assert {name: level for name, (level, _) in checks.items()} == {
+        "configuration": "ok", "clock": "ok", "store": "ok", "ranges": "warn", "turnkey": "ok", "printer": "ok",
+        "scanner": "ok",
+    }
+    assert "45 numbers left" in checks["ranges"][1]
+    shutil.rmtree(root / "turnkey" / "UpCast" / "B2SSTORAGE" / "F0401" / "SRC")
+    config.write_text(config.read_text() + '\n[scanner]\nurl = "/dev/einvd-no-such-scanner"\n', encoding="utf-8")
+    code, checks = doctor(capsys, config)
+    assert code == 1
+    assert checks["turnkey"][0] == "fail" and "F0401" in checks["turnkey"][1]
+    assert checks["scanner"][0] == "fail" and "/dev/einvd-no-such-scanner does not exist" in checks["scanner"][1]
