@@ -123,3 +123,19 @@ def examine(settings: Settings, now: datetime) -> list[Check]:
     for name, check in (("turnkey", _turnkey), ("printer", _printer), ("scanner", _scanner)):
         checks += _guarded(name, lambda check=check: check(settings))  # type: ignore[misc]
     return checks
+
+
+_ALERT_KINDS = {"ranges": "ranges.low", "next ranges": "ranges.next_missing"}
+
+
+def range_alerts(store: Store, now: datetime) -> int:
+    """The scheduled form of the range checks: an alert (shown in health) per finding, once per period."""
+    from daemon.outbox import raise_alert
+
+    raised = 0
+    findings = [c for c in _ranges(store, now) if c.level != "ok"]
+    with store.write() as tx:
+        for check in findings:
+            period = Period.of(now) if check.name == "ranges" else Period.of(now).next()
+            raised += raise_alert(tx, _ALERT_KINDS[check.name], "period", period.code, now, check.detail)
+    return raised

@@ -21,6 +21,7 @@ from typing import Any
 from daemon import app as composition
 from daemon.clock import SystemClock
 from daemon.config import Settings
+from daemon.doctor import range_alerts
 from daemon.ports import Clock
 from daemon.scans import ScanHub
 from daemon.systemd import notify, watchdog_interval
@@ -56,6 +57,7 @@ class Daemon:
         self.invoices = composition.invoice_service(self.settings, self.rng, self.clock, self.store)
         self._start_delivery()
         self._start_printing()
+        self.jobs.append(Job("ranges", 3600.0, lambda now: range_alerts(self.store, now)))
         self.scans = ScanHub(self.clock.now)
         self._start_scanner()
         address = self._start_api()

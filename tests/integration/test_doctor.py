@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import hold
 
 from daemon import __main__ as cli
+from daemon.doctor import range_alerts
+from daemon.store import Store
+from turnkey.period import TAIPEI, Period
 
 
 def doctor(capsys: pytest.CaptureFixture[str], config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
@@ -35,3 +40,12 @@ def test_doctor_reports_what_needs_a_person(tmp_path: Path, capsys: pytest.Captu
     assert code == 1
     assert checks["turnkey"][0] == "fail" and "F0401" in checks["turnkey"][1]
     assert checks["scanner"][0] == "fail" and "/dev/einvd-no-such-scanner does not exist" in checks["scanner"][1]
+
+
+def test_range_alerts_are_raised_once_per_period(store: Store) -> None:
+    now = datetime(2026, 12, 27, 10, 0, tzinfo=TAIPEI)
+    hold(store, Period.of(now), "AB", 0, 9)
+    assert range_alerts(store, now) == 2
+    assert range_alerts(store, now) == 0
+    alerts = {(r["kind"], r["entity_id"]) for r in store.read("SELECT kind, entity_id FROM alerts")}
+    assert alerts == {("ranges.low", "11512"), ("ranges.next_missing", "11602")}
