@@ -23,7 +23,7 @@ from drivers.drop.watch import Rescan, Trigger
 from turnkey.ban import is_ascii_digits
 from turnkey.blanks import blank_reports
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
-from turnkey.mig import Schemas, parse_e0501, preflight, render, required_sources
+from turnkey.mig import Schemas, parse_e0501, render_checked, required_sources
 from turnkey.model import BlankReport, Message, Party
 from turnkey.numbers import TrackRange, is_invoice_number, parse_ranges_csv
 from turnkey.period import Period
@@ -107,15 +107,6 @@ def load_schemas(settings: Settings) -> Schemas | None:
         raise ConfigError(f"mig.schema_dir {settings.schema_dir}: {error}") from error
 
 
-def checked(message: Message, schemas: Schemas | None) -> bytes:
-    """The message's XML after the pre-flight check; InvoiceInvalid with the mig.* problems otherwise."""
-    xml = render(message)
-    problems = preflight(message, xml, schemas)
-    if problems:
-        raise InvoiceInvalid(*problems)
-    return xml
-
-
 def render_invoice(settings: Settings, doc: object, number: str, random_number: str,
                    now: datetime | None = None) -> bytes:
     """The F0401 the daemon would drop for ``doc`` with this number; nothing is stored."""
@@ -127,7 +118,7 @@ def render_invoice(settings: Settings, doc: object, number: str, random_number: 
     draft = parse_document(doc)
     issued_at = draft.issued_at or now or SystemClock().now()
     invoice = build_invoice(draft, number=number, random_number=random_number, issued_at=issued_at, seller=seller)
-    return checked(invoice, load_schemas(settings))
+    return render_checked(invoice, load_schemas(settings))
 
 
 def blank_report(settings: Settings, period: Period, now: datetime | None = None) -> list[tuple[BlankReport, bytes]]:
@@ -143,7 +134,7 @@ def blank_report(settings: Settings, period: Period, now: datetime | None = None
         store.close()
     schemas = load_schemas(settings)
     reports = blank_reports(settings.head_ban, seller.identifier, period, held)
-    return [(report, checked(report, schemas)) for report in reports]
+    return [(report, render_checked(report, schemas)) for report in reports]
 
 
 # --- printing: the printer URL table (sim: is the virtual printer), the print queue and the proof preview ----

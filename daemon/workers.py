@@ -22,8 +22,8 @@ from daemon.outbox import Backoff, Claimed, backlog, claim, fail, mark_dropped, 
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.store import Store
-from turnkey.errors import InvoiceInvalid, TurnkeyError
-from turnkey.mig import Schemas, preflight, render
+from turnkey.errors import TurnkeyError
+from turnkey.mig import Schemas, render_checked
 from turnkey.model import Message, Party
 from turnkey.validate import build_invoice, parse_document
 
@@ -40,14 +40,6 @@ def build_f0401(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Messag
 
 
 BUILDERS: dict[str, Builder] = {"F0401": build_f0401}
-
-
-def checked_xml(message: Message, schemas: Schemas | None) -> bytes:
-    xml = render(message)
-    problems = preflight(message, xml, schemas)
-    if problems:
-        raise InvoiceInvalid(*problems)
-    return xml
 
 
 @dataclass
@@ -135,7 +127,7 @@ class Pump:
             batch.broken.append((row, f"einvd cannot build {row.code} messages"))
             return None
         try:
-            return checked_xml(builder(self.store.connection(), row, self.seller), self.schemas)
+            return render_checked(builder(self.store.connection(), row, self.seller), self.schemas)
         except (TurnkeyError, ValueError) as error:
             batch.broken.append((row, _describe(error)))
         return None

@@ -11,11 +11,10 @@ from api_harness import Api, running
 from conftest import SELLER, SPEC, sale
 
 from daemon.allowances import allowance_message, pump_builders
-from daemon.app import checked
 from daemon.lifecycle import action_message
 from daemon.services import InvoiceService
 from hw_sim.clock import FakeClock
-from turnkey.mig import Schemas, required_sources
+from turnkey.mig import Schemas, render_checked, required_sources
 from turnkey.model import Allowance, AllowanceVoid, Cancel, Void
 from turnkey.period import TAIPEI
 
@@ -255,7 +254,7 @@ def test_messages_for_the_pump_pass_the_preflight(api: Api) -> None:
     g0401 = built[2]
     assert isinstance(g0401, Allowance) and g0401.buyer.identifier == "53538851" and g0401.tax_amount == 5
     for message in built:
-        assert checked(message, schemas).startswith(b"<?xml")
+        assert render_checked(message, schemas).startswith(b"<?xml")
     builders = pump_builders()
     for row in rows:
         claimed = type("Claimed", (), {"id": row["id"]})()

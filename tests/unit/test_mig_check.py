@@ -19,8 +19,8 @@ from test_mig_support import (
     void,
 )
 
-from turnkey.errors import Problem
-from turnkey.mig import SIZE_LIMIT, invoice_checks, preflight, render
+from turnkey.errors import InvoiceInvalid, Problem
+from turnkey.mig import SIZE_LIMIT, invoice_checks, preflight, render, render_checked
 from turnkey.mig.common import load
 from turnkey.model import Invoice, Party
 from turnkey.money import Amounts
@@ -265,3 +265,12 @@ def test_largest_invoice_under_the_limit_passes() -> None:
     xml = render(message)
     assert 19 * 2**20 < len(xml) <= SIZE_LIMIT
     assert preflight(message, xml, schemas()) == []
+
+
+def test_render_checked_returns_the_xml_or_refuses_with_every_problem() -> None:
+    good = invoice()
+    assert render_checked(good, None) == render(good)
+    bad = invoice(seller=Party("12345676", "賣方", " "))
+    with pytest.raises(InvoiceInvalid) as refused:
+        render_checked(bad, None)
+    assert [p.code for p in refused.value.problems] == ["mig.seller.address"]

@@ -5,7 +5,7 @@
 - ``Schemas.from_sources(files)`` (the official XSDs, as bytes) and ``preflight(message, xml, schemas)``.
 """
 
-from turnkey.mig.check import SIZE_LIMIT, invoice_checks, preflight
+from turnkey.mig.check import SIZE_LIMIT, invoice_checks, preflight, render_checked
 from turnkey.mig.e0501 import Allocation, parse_e0501
 from turnkey.mig.parse import parse
 from turnkey.mig.render import code_of, render
@@ -26,5 +26,6 @@ __all__ = [
     "parse_summary_result",
     "preflight",
     "render",
+    "render_checked",
     "required_sources",
 ]

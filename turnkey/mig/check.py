@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from turnkey.errors import Problem, ResultUnreadable
+from turnkey.errors import InvoiceInvalid, Problem, ResultUnreadable
 from turnkey.mig.common import find_text, load
-from turnkey.mig.render import code_of
+from turnkey.mig.render import code_of, render
 from turnkey.mig.xsd import Schemas
 from turnkey.model import Invoice, Message
 from turnkey.money import DecimalRule, parse_decimal
@@ -46,6 +46,15 @@ def preflight(message: Message, xml: bytes, schemas: Schemas | None) -> list[Pro
     if isinstance(message, Invoice):
         problems.extend(invoice_checks(root))
     return problems
+
+
+def render_checked(message: Message, schemas: Schemas | None) -> bytes:
+    """The message's XML, or ``InvoiceInvalid`` with every ``mig.*`` problem: nothing unchecked ever leaves."""
+    xml = render(message)
+    problems = preflight(message, xml, schemas)
+    if problems:
+        raise InvoiceInvalid(*problems)
+    return xml
 
 
 @dataclass(frozen=True)
