@@ -25,14 +25,14 @@ from daemon.lifecycle import (
     not_found,
     taken_by_live,
 )
-from daemon.services import Issued, canonical
+from daemon.services import Issued, canonical, stored_draft
 from daemon.store import event
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, Problem
 from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Message, Party
 from turnkey.money import plain
 from turnkey.period import taipei
-from turnkey.validate import buyer_party, parse_document
+from turnkey.validate import buyer_party
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _originals(conn: sqlite3.Connection, invoice_id: int) -> dict[str, rules.Ori
 
 
 def _terms(conn: sqlite3.Connection, row: sqlite3.Row) -> rules.Terms:
-    draft = parse_document(json.loads(row["document"]))
+    draft = stored_draft(row)
     if not (draft.business and draft.invoice_type == "07"):
         return rules.Terms(True, draft.tax_rate)
     used = conn.execute("SELECT coalesce(sum(tax_amount), 0) FROM allowances WHERE invoice_id = ? AND state = 'live'",
@@ -173,7 +173,7 @@ def allowance_message(conn: sqlite3.Connection, outbox_id: int, seller: Party) -
         "WHERE a.outbox_id = ? OR a.void_outbox_id = ?", (outbox_id, outbox_id)).fetchone()
     if found is None:
         raise not_found("message", str(outbox_id))
-    buyer = buyer_party(parse_document(json.loads(found["document"])))
+    buyer = buyer_party(stored_draft(found))
     at = datetime.fromisoformat(found["allowance_at"])
     if found["void_outbox_id"] == outbox_id:
         return AllowanceVoid(found["number"], at.date(), buyer.identifier, seller.identifier,

@@ -12,7 +12,6 @@ as is every reprint. ``invoices.print_status`` follows the proof: pending, queue
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from daemon.ports import Clock
+from daemon.services import stored_invoice
 from daemon.store import Store, event
 from drivers.printer.device import PrintFailed
 from drivers.printer.encode import PrinterProfile, encode
@@ -28,7 +28,6 @@ from turnkey.model import Invoice, Party
 from turnkey.period import taipei
 from turnkey.proof import QrCipher, proof_payloads
 from turnkey.proof_layout import ProofDoc, ProofOptions, proof_doc
-from turnkey.validate import build_invoice, parse_document
 
 MAX_DELAY = 600.0
 JOB_COLUMNS = "j.id, j.invoice_id, j.kind, j.copy, j.state, j.attempts, j.not_before, j.last_error"
@@ -61,9 +60,7 @@ class ProofBuilder:
         self.profile, self.policy = profile, policy
 
     def invoice(self, row: Any) -> Invoice:
-        draft = parse_document(json.loads(row["document"]))
-        return build_invoice(draft, number=row["number"], random_number=row["random_number"],
-                             issued_at=datetime.fromisoformat(row["issued_at"]), seller=self.seller)
+        return stored_invoice(row, self.seller)
 
     def doc(self, invoice: Invoice, copy: bool) -> ProofDoc:
         options = ProofOptions(reprint=copy, test_mode=self.policy.test_mode, details=self.policy.details)

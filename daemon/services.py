@@ -18,11 +18,11 @@ from typing import Any
 from daemon.ports import Clock, RandomSource
 from daemon.store import Store
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
-from turnkey.model import CONSUMER_ID, InvoiceDraft, Party
+from turnkey.model import CONSUMER_ID, Invoice, InvoiceDraft, Party
 from turnkey.numbers import TrackRange, format_number, next_number
 from turnkey.period import Period, taipei
 from turnkey.proof import ProofFacts, QrCipher, payloads
-from turnkey.validate import parse_document
+from turnkey.validate import build_invoice, parse_document
 
 RECORD_COLUMNS = (
     "number, period, order_id, document, issued_at, random_number, buyer_ban, status, "
@@ -44,6 +44,17 @@ def canonical(doc: Any) -> str:
     It is also the idempotency fingerprint: a retry must send the same JSON values (key order does not matter).
     """
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def stored_draft(row: Mapping[str, Any]) -> InvoiceDraft:
+    """The validated draft of a stored invoice row (its canonical document)."""
+    return parse_document(json.loads(row["document"]))
+
+
+def stored_invoice(row: Mapping[str, Any], seller: Party) -> Invoice:
+    """The F0401 model of a stored invoice row: its document, number, random code and issue time."""
+    return build_invoice(stored_draft(row), number=row["number"], random_number=row["random_number"],
+                         issued_at=datetime.fromisoformat(row["issued_at"]), seller=seller)
 
 
 def _range_of(row: sqlite3.Row, period: Period | None = None) -> TrackRange:
@@ -84,12 +95,11 @@ class InvoiceService:
                 "order_id.conflict", "order_id",
                 f"order_id {found['order_id']} was already used for invoice {found['number']} with another document",
             ))
-        return self._body(found, datetime.fromisoformat(found["issued_at"]), parse_document(json.loads(text)))
+        return self.stored_body(found)
 
     def stored_body(self, found: sqlite3.Row) -> dict[str, Any]:
         """The contract's issued-invoice JSON of a stored invoice row (``RECORD_COLUMNS`` at least)."""
-        draft = parse_document(json.loads(found["document"]))
-        return self._body(dict(found), datetime.fromisoformat(found["issued_at"]), draft)
+        return self._body(found, datetime.fromisoformat(found["issued_at"]), stored_draft(found))
 
     def _take_range(self, tx: sqlite3.Connection, period: Period, invoice_type: str) -> sqlite3.Row:
         """The first range of the period and type with numbers left (ranges are used in track/begin order)."""

@@ -11,7 +11,6 @@ the drop returns.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +20,11 @@ from daemon.deadlines import DeadlinePolicy, check_deadlines
 from daemon.outbox import Backoff, Claimed, backlog, claim, fail, mark_dropped, recover, release, retry_later, stamp
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
+from daemon.services import stored_invoice
 from daemon.store import Store
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Message, Party
-from turnkey.validate import build_invoice, parse_document
 
 Builder = Callable[[sqlite3.Connection, Claimed, Party], Message]
 """Builds the message of an outbox row (read with the given connection) for this seller."""
@@ -33,10 +32,7 @@ Builder = Callable[[sqlite3.Connection, Claimed, Party], Message]
 
 def build_f0401(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Message:
     """The F0401 of an issued invoice, rebuilt from its stored document, number, random code and time."""
-    data = row.row
-    draft = parse_document(json.loads(data["document"]))
-    return build_invoice(draft, number=data["number"], random_number=data["random_number"],
-                         issued_at=datetime.fromisoformat(data["issued_at"]), seller=seller)
+    return stored_invoice(row.row, seller)
 
 
 BUILDERS: dict[str, Builder] = {"F0401": build_f0401}
