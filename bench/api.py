@@ -23,12 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.issue_core import SELLER, Floor, WallClock  # noqa: E402
-from daemon.allowances import AllowanceService  # noqa: E402
 from daemon.api.app import ApiContext, ServerThread, create_app  # noqa: E402
-from daemon.api.auth import NonceGuard  # noqa: E402
 from daemon.api.keys import ApiKey  # noqa: E402
 from daemon.client import Client  # noqa: E402
-from daemon.lifecycle import LifecycleService  # noqa: E402
 from daemon.services import InvoiceService  # noqa: E402
 from daemon.store import Store  # noqa: E402
 from daemon.tracks import add  # noqa: E402
@@ -113,10 +110,7 @@ def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
     now = WallClock().now()
     add(store, [TrackRange(Period.of(now), "07", "AB", 0, 99_999_999)], "bench", now)
     service = InvoiceService(store, WallClock(), random.Random(1), SELLER, KEY)
-    lifecycle = LifecycleService(service, 13)
-    keys = {"bench": ApiKey("bench", SECRET, frozenset({"issue"}))}
-    context = ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), keys, NonceGuard(store.path),
-                         echo=True)
+    context = ApiContext.build(service, {"bench": ApiKey("bench", SECRET, frozenset({"issue"}))}, echo=True)
     server = ServerThread(create_app(context))
     return server, server.start(), context
 

@@ -23,13 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from daemon.allowances import AllowanceService  # noqa: E402
 from daemon.api.app import ApiContext, ServerThread, create_app  # noqa: E402
-from daemon.api.auth import NonceGuard  # noqa: E402
 from daemon.api.keys import ApiKey  # noqa: E402
 from daemon.client import Client  # noqa: E402
 from daemon.clock import SystemClock  # noqa: E402
-from daemon.lifecycle import LifecycleService  # noqa: E402
 from daemon.scans import ScanHub  # noqa: E402
 from daemon.services import InvoiceService  # noqa: E402
 from daemon.store import Store  # noqa: E402
@@ -81,10 +78,7 @@ def through_api(directory: Path, count: int) -> dict[str, Any]:
     service = InvoiceService(store, SystemClock(), random.Random(1),
                              Party("12345676", "商店", "台北市"), bytes(16))
     hub = ScanHub(_now)
-    lifecycle = LifecycleService(service, 13)
-    keys = {"bench": ApiKey("bench", SECRET, frozenset({"admin"}))}
-    context = ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), keys, NonceGuard(store.path),
-                         scans=hub)
+    context = ApiContext.build(service, {"bench": ApiKey("bench", SECRET, frozenset({"admin"}))}, scans=hub)
     server = ServerThread(create_app(context))
     url = server.start()
     sim = SimScanner(directory)

@@ -52,6 +52,15 @@ class ApiContext:
     scans: ScanHub | None = None
     echo: bool = False
 
+    @classmethod
+    def build(cls, invoices: InvoiceService, keys: Mapping[str, ApiKey], *, cutoff_day: int = 13,
+              allowance_prefix: str = "AL", printer: ProofPrinter | None = None, scans: ScanHub | None = None,
+              now: Callable[[], float] = time.time, echo: bool = False) -> ApiContext:
+        """Lifecycle, allowances and the replay guard wired around one issue service."""
+        lifecycle = LifecycleService(invoices, cutoff_day, printer)
+        return cls(invoices, lifecycle, AllowanceService(lifecycle, allowance_prefix), keys,
+                   NonceGuard(invoices.store.path), now=now, scans=scans, echo=echo)
+
     def close(self) -> None:
         self.guard.close()
 
@@ -61,10 +70,8 @@ def context_from(settings: Settings, invoices: InvoiceService, scans: ScanHub | 
     """The API's context as ``einvd run`` builds it: keys from the key file or credential, numbering settings."""
     from daemon.api.keys import keys_path, load_keys
 
-    lifecycle = LifecycleService(invoices, settings.void_cutoff_day, printer)
-    allowances = AllowanceService(lifecycle, settings.api.allowance_prefix)
-    keys = load_keys(keys_path(settings.api))
-    return ApiContext(invoices, lifecycle, allowances, keys, NonceGuard(invoices.store.path), scans=scans)
+    return ApiContext.build(invoices, load_keys(keys_path(settings.api)), cutoff_day=settings.void_cutoff_day,
+                            allowance_prefix=settings.api.allowance_prefix, printer=printer, scans=scans)
 
 
 async def _read(receive: Receive) -> bytes | None:

@@ -10,12 +10,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from daemon.allowances import AllowanceService
 from daemon.api.app import ApiContext, create_app
-from daemon.api.auth import NonceGuard
 from daemon.api.keys import ApiKey
 from daemon.client import encode, signed_headers
-from daemon.lifecycle import LifecycleService
 from daemon.services import InvoiceService
 from hw_sim.clock import FakeClock
 
@@ -29,9 +26,7 @@ KEYS = {
 
 
 def build_context(service: InvoiceService, clock: FakeClock, cutoff_day: int = 13, echo: bool = False) -> ApiContext:
-    lifecycle = LifecycleService(service, cutoff_day)
-    return ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), KEYS, NonceGuard(service.store.path),
-                      now=lambda: clock.now().timestamp(), echo=echo)
+    return ApiContext.build(service, KEYS, cutoff_day=cutoff_day, now=lambda: clock.now().timestamp(), echo=echo)
 
 
 @dataclass

@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import KEY, SELLER
 
-from daemon.allowances import AllowanceService
 from daemon.api.app import ApiContext, ServerThread, create_app
-from daemon.api.auth import NonceGuard
 from daemon.api.keys import ApiKey
 from daemon.client import Client
 from daemon.clock import SystemClock
-from daemon.lifecycle import LifecycleService
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 from daemon.store import Store
@@ -113,10 +110,7 @@ def test_scans_reach_pos_software_at_the_api_once_each(tmp_path: Path, store: St
     an unplug and replug loses nothing scanned after the replug."""
     hub = ScanHub(lambda: datetime.now(TAIPEI))
     service = InvoiceService(store, SystemClock(), random.Random(1), SELLER, KEY)
-    lifecycle = LifecycleService(service, 13)
-    keys = {"pos": ApiKey("pos", SECRET, frozenset({"issue"}))}
-    context = ApiContext(service, lifecycle, AllowanceService(lifecycle, "AL"), keys, NonceGuard(store.path),
-                         scans=hub)
+    context = ApiContext.build(service, {"pos": ApiKey("pos", SECRET, frozenset({"issue"}))}, scans=hub)
     server = ServerThread(create_app(context))
     client = Client(server.start(), "pos", SECRET)
     sim = SimScanner(tmp_path)
