@@ -28,6 +28,7 @@ from daemon.systemd import notify, watchdog_interval
 from turnkey.period import TAIPEI
 
 log = logging.getLogger("einvd")
+RECORD_EVERY = timedelta(minutes=1)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Job:
     every: float
     tick: Callable[[datetime], object]
     last_success: datetime | None = None
+    recorded: datetime | None = None
 
     def fresh(self, now: datetime) -> bool:
         """Beaten within three periods (a stalled or crashing worker stops the watchdog pings)."""
@@ -130,13 +132,18 @@ class Daemon:
                 log.exception("%s failed", job.name)
                 return
             job.last_success = now
-            self._record(job.name, now)
+            if job.recorded is None or now - job.recorded >= RECORD_EVERY:
+                self._record(job, now)
         return run
 
-    def _record(self, name: str, now: datetime) -> None:
+    def _record(self, job: Job, now: datetime) -> None:
+        """Catch-up state for doctor and restarts; at most once a minute per job, so the 2-second ticks do not
+        add durable commits that compete with issuing for the write lock."""
         with self.store.write() as tx:
             tx.execute("INSERT INTO job_runs (job, last_success) VALUES (?, ?) "
-                       "ON CONFLICT (job) DO UPDATE SET last_success = excluded.last_success", (name, now.isoformat()))
+                       "ON CONFLICT (job) DO UPDATE SET last_success = excluded.last_success",
+                       (job.name, now.isoformat()))
+        job.recorded = now
 
     def healthy(self) -> bool:
         now = self.clock.now()
