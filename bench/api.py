@@ -30,7 +30,7 @@ from daemon.services import InvoiceService  # noqa: E402
 from daemon.store import Store  # noqa: E402
 from daemon.tracks import add  # noqa: E402
 from turnkey.numbers import TrackRange  # noqa: E402
-from turnkey.period import TAIPEI, Period  # noqa: E402
+from turnkey.period import Period  # noqa: E402
 
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 SECRET = b"bench-secret-0123456789-0123456789"
@@ -106,7 +106,7 @@ def _commit_floor(path: Path, count: int) -> dict[str, Any]:
 
 
 def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
-    store = Store(workdir / "einvd.sqlite3")
+    store = Store(workdir / "einvd.sqlite3", background_checkpoint=True)  # as the daemon opens it
     now = WallClock().now()
     add(store, [TrackRange(Period.of(now), "07", "AB", 0, 99_999_999)], "bench", now)
     service = InvoiceService(store, WallClock(), random.Random(1), SELLER, KEY)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"{row['name']:16} {row['count']:7d} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['per_s']:8.0f}")
     for line in _verdicts(rows):
         print(line)
-    print(f"(at {time.strftime('%Y-%m-%d %H:%M', time.localtime())}, {workdir}, Taipei {TAIPEI})")
+    print(f"(at {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime())}, in {workdir})")
     return rows
 
 

@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from daemon.ports import Clock
-from daemon.services import stored_invoice
+from daemon.services import ThreadCiphers, stored_invoice
 from daemon.store import Store, event
 from drivers.printer.device import PrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from turnkey.errors import Problem, TurnkeyError
 from turnkey.model import Invoice, Party
 from turnkey.period import taipei
-from turnkey.proof import QrCipher, proof_payloads
+from turnkey.proof import proof_payloads
 from turnkey.proof_layout import ProofDoc, ProofOptions, proof_doc
 
 MAX_DELAY = 600.0
@@ -56,7 +56,7 @@ class ProofBuilder:
 
     def __init__(self, seller: Party, qr_key: bytes, qr_encoding: str, profile: PrinterProfile,
                  policy: PrintPolicy) -> None:
-        self.seller, self.cipher, self.qr_encoding = seller, QrCipher(qr_key), qr_encoding
+        self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
         self.profile, self.policy = profile, policy
 
     def invoice(self, row: Any) -> Invoice:
@@ -64,7 +64,7 @@ class ProofBuilder:
 
     def doc(self, invoice: Invoice, copy: bool) -> ProofDoc:
         options = ProofOptions(reprint=copy, test_mode=self.policy.test_mode, details=self.policy.details)
-        return proof_doc(invoice, proof_payloads(invoice, self.cipher, self.qr_encoding), options)
+        return proof_doc(invoice, proof_payloads(invoice, self.ciphers.get(), self.qr_encoding), options)
 
     def job_bytes(self, row: Any, copy: bool) -> bytes:
         return encode(self.doc(self.invoice(row), copy), self.profile)

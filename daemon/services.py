@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,11 +63,25 @@ def _range_of(row: sqlite3.Row, period: Period | None = None) -> TrackRange:
                       row["end_no"])
 
 
+class ThreadCiphers:
+    """A ``QrCipher`` per thread for one key: a cipher keeps an AES context that two threads may not share."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self._local = threading.local()
+
+    def get(self) -> QrCipher:
+        cipher: QrCipher | None = getattr(self._local, "cipher", None)
+        if cipher is None:
+            cipher = self._local.cipher = QrCipher(self.key)
+        return cipher
+
+
 class InvoiceService:
     def __init__(self, store: Store, clock: Clock, rng: RandomSource, seller: Party, qr_key: bytes,
                  qr_encoding: str = "1") -> None:
         self.store, self.clock, self.rng = store, clock, rng
-        self.seller, self.cipher, self.qr_encoding = seller, QrCipher(qr_key), qr_encoding
+        self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
 
     def issue(self, doc: Any) -> Issued:
         draft = parse_document(doc)
@@ -83,10 +98,14 @@ class InvoiceService:
             except sqlite3.IntegrityError as error:
                 if "invoices.order_id" not in str(error):
                     raise
-                found = tx.execute(f"SELECT {RECORD_COLUMNS} FROM invoices WHERE order_id = ?", (draft.order_id,))
-                return Issued(False, self._replay(found.fetchone(), text))
-            body = self._body(record, issued_at, draft)  # before the commit, while the data is still in cache
-        return Issued(True, body)
+                found = tx.execute(f"SELECT {RECORD_COLUMNS} FROM invoices WHERE order_id = ?",
+                                   (draft.order_id,)).fetchone()
+                record = None
+        if record is None:
+            return Issued(False, self._replay(found, text))
+        # The barcodes and QR texts are derived from the committed record: computed after the commit, outside the
+        # write lock, so the next writer does not wait for AES and formatting (and it measured faster here too).
+        return Issued(True, self._body(record, issued_at, draft))
 
     def _replay(self, found: sqlite3.Row, text: str) -> dict[str, Any]:
         """The same order again: the stored invoice if the document is the same, else ``order_id.conflict``."""
@@ -163,7 +182,7 @@ class InvoiceService:
     def _body(self, row: Mapping[str, Any], issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
         facts = ProofFacts(row["number"], issued_at, row["random_number"], row["buyer_ban"] or CONSUMER_ID,
                            self.seller.identifier, draft.amounts, draft.tax_rate, draft.items)
-        proof = payloads(facts, self.cipher, self.qr_encoding)
+        proof = payloads(facts, self.ciphers.get(), self.qr_encoding)
         return {
             "invoice_number": row["number"], "period": row["period"],
             "invoice_date": issued_at.date().isoformat(), "invoice_time": issued_at.time().isoformat(),

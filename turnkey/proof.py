@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from turnkey.model import CONSUMER_QR_ID, Invoice, Line
 from turnkey.money import Amounts, plain, split_inclusive
 from turnkey.period import Period, roc_date
 
 QR_IV = base64.b64decode("Dt8lyToo17X/XkXaQvihuA==")
+_IV_INT = int.from_bytes(QR_IV, "big")
 _SEED_SALT = base64.b64decode("Nd8NUYIxHIBxlzExqGM9gA==")
 MERCHANT_AREA = "*" * 10
 ENCODINGS = {"0": "cp950", "1": "utf-8", "2": "base64"}
@@ -43,18 +44,37 @@ def parse_qr_key(hex_key: str) -> bytes:
 
 
 class QrCipher:
-    """The AES step of the QR verification field for one key (the key schedule is prepared once)."""
+    """The AES step of the QR verification field for one key.
+
+    A new CBC context from ``cryptography`` per invoice cost more than the rest of the payload (object checks and
+    an OpenSSL context each time, on the issuing hot path). So each thread keeps one AES block context for the key
+    and the CBC chaining is done here: block i is AES(plain_i XOR previous), the first ``previous`` being the fixed
+    IV. With a 10-character number and 4-digit random code that is a single block. The AES itself stays the
+    library's; the published vectors pin the result. The context is not for two threads at once: a program with
+    threads gives each its own ``QrCipher`` (the daemon's ``services.ThreadCiphers``).
+    """
 
     def __init__(self, key: bytes) -> None:
         self._algorithm = algorithms.AES(key)
-        self._mode = modes.CBC(QR_IV)
+        self._context: CipherContext | None = None
+
+    def _blocks(self) -> CipherContext:
+        if self._context is None:
+            # ECB here is the raw block function under our CBC chaining, never used as a mode on its own
+            self._context = Cipher(self._algorithm, modes.ECB()).encryptor()
+        return self._context
 
     def field(self, number: str, random_number: str) -> str:
-        """Base64(AES-128-CBC(number + random code)) with the fixed IV: always 24 characters."""
+        """Base64(AES-128-CBC(number + random code)) with the fixed IV and PKCS#7 padding: 24 characters."""
         plaintext = f"{number}{random_number}".encode("ascii")
         fill = 16 - len(plaintext) % 16
-        encryptor = Cipher(self._algorithm, self._mode).encryptor()
-        sealed = encryptor.update(plaintext + bytes([fill]) * fill) + encryptor.finalize()
+        padded = plaintext + bytes([fill]) * fill
+        blocks, previous, sealed = self._blocks(), _IV_INT, bytearray()
+        for start in range(0, len(padded), 16):
+            chained = int.from_bytes(padded[start:start + 16], "big") ^ previous
+            out = blocks.update(chained.to_bytes(16, "big"))
+            previous = int.from_bytes(out, "big")
+            sealed += out
         return base64.b64encode(sealed).decode("ascii")
 
 
