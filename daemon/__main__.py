@@ -90,12 +90,23 @@ def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import import_tracks
+    from daemon import tracks
+    from daemon.app import _ranges_from, open_store  # import_tracks, with a progress bar over the ranges
+    from daemon.clock import SystemClock
+    from daemon.console import progress
 
     part = (args.begin, args.end) if args.begin is not None and args.end is not None else None
     if (args.begin is None) != (args.end is None):
         raise SystemExit("einvd: --begin and --end go together")
-    _print({"added": import_tracks(settings, _read(args.file), args.file, part)})
+    ranges = tracks.restrict(_ranges_from(settings, _read(args.file)), part)
+    # the bar goes to stderr, so the JSON on stdout stays as it is; few ranges need none
+    shown = progress(ranges, len(ranges), "importing ranges", sys.stderr) if len(ranges) >= 20 else ranges
+    store = open_store(settings)
+    try:
+        added = tracks.add(store, shown, f"import {args.file}", SystemClock().now())
+    finally:
+        store.close()
+    _print({"added": [rng.label for rng in added]})
     return 0
 
 
@@ -108,8 +119,15 @@ def cmd_tracks_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.app import list_tracks
+    from daemon.console import is_tty, table
 
-    _print(list_tracks(settings))
+    held = list_tracks(settings)
+    if args.json or not is_tty():  # pipes and scripts get the JSON, people at a terminal a table
+        _print(held)
+        return 0
+    table("number ranges", ("period", "type", "range", "next", "remaining", "source"),
+          [(r["period"], r["invoice_type"], f"{r['track']}{r['begin']}-{r['end']}", r["next"] or "used up",
+            r["remaining"], r["source"]) for r in held])
     return 0
 
 
@@ -124,21 +142,67 @@ def cmd_proof_preview(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
+    from daemon.console import setup_logging
     from daemon.runner import run
 
-    # one setup for the whole process: plain lines on stderr, which journald keeps with their priority
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # one setup for the whole process: stderr lines, with a <N> priority prefix when stderr is the journal
+    setup_logging(logging.INFO)
     settings.require_issuer()
     return run(settings)
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """The daily reconciliation report (default: yesterday), written to reports.dir and printed as JSON."""
+    from datetime import date
+
+    from daemon.app import daily_report
+
+    try:
+        day = date.fromisoformat(args.date) if args.date else None
+    except ValueError as error:
+        raise InvoiceInvalid(Problem("date.format", "date", "the date is YYYY-MM-DD")) from error
+    _print(daily_report(settings, day))
+    return 0
+
+
+def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The archive of a period (default: the previous one) now, settled or not."""
+    from daemon.app import export_archive
+
+    try:
+        period = Period.parse(args.period) if args.period else None
+    except ValueError as error:
+        raise InvoiceInvalid(Problem("period.format", "period", str(error))) from error
+    _print(export_archive(settings, period))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.clock import SystemClock
-    from daemon.doctor import examine
+    from daemon.console import is_tty
+    from daemon.doctor import examine, show_checks
 
     checks = examine(settings, SystemClock().now())
-    _print([c.as_dict() for c in checks])
+    if args.json or not is_tty():  # pipes and scripts get the JSON, people at a terminal a table
+        _print([c.as_dict() for c in checks])
+    else:
+        show_checks(checks)
     return 1 if any(c.level == "fail" for c in checks) else 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """Every benchmark (bench/run.py); they ship with the source tree, not with an installed wheel."""
+    runner = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+    if not runner.is_file():
+        sys.stderr.write("einvd: the benchmarks come with the source tree (bench/run.py); run this from a checkout\n")
+        return EXIT_REFUSED
+    import runpy
+
+    bench = runpy.run_path(str(runner), run_name="einvd_bench")
+    argv = (["--quick"] if args.quick else []) + (["--only", *args.only] if args.only else []) + (
+        ["--output", args.output] if args.output else [])
+    result: int = bench["main"](argv)
+    return result
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,15 +242,33 @@ def _parser() -> argparse.ArgumentParser:
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)
+    _schedule_verbs(verbs)
     doctor = verbs.add_parser("doctor", help="check configuration, clock, store, ranges, Turnkey, printer, scanner")
+    doctor.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")
     doctor.set_defaults(func=cmd_doctor)
     verbs.add_parser("run", help="the daemon: API, Turnkey delivery, printing, scanner, schedule").set_defaults(
         func=cmd_run)
+    bench = verbs.add_parser("bench", help="run every benchmark and write BENCHMARKS.md (from a source checkout)")
+    bench.add_argument("--quick", action="store_true", help="small counts: check that every benchmark runs")
+    bench.add_argument("--only", nargs="+", metavar="NAME", help="issue_core mig print drain api scan memory")
+    bench.add_argument("--output", help="where the table goes (default: BENCHMARKS.md in the checkout)")
+    bench.set_defaults(func=cmd_bench)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
     demo.add_argument("--once", action="store_true", help="exit after the scripted day")
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def _schedule_verbs(verbs: Any) -> None:
+    report = verbs.add_parser("report", help="the daily reconciliation report (JSON + Markdown in reports.dir)")
+    report.add_argument("--date", help="the Taipei day, YYYY-MM-DD (default: yesterday)")
+    report.set_defaults(func=cmd_report)
+    archive = verbs.add_parser("archive", help="per-period archives of the messages sent").add_subparsers(
+        dest="action", required=True)
+    export = archive.add_parser("export", help="write a period's archive now (zip or directory in archive.dir)")
+    export.add_argument("--period", help="ROC year + even month, e.g. 11510 (default: the previous period)")
+    export.set_defaults(func=cmd_archive_export)
 
 
 def _proof_verbs(verbs: Any) -> None:
@@ -215,7 +297,9 @@ def _track_verbs(verbs: Any) -> None:
     add.add_argument("--begin", type=_eight, required=True)
     add.add_argument("--end", type=_eight, required=True)
     add.set_defaults(func=cmd_tracks_add)
-    tracks.add_parser("list", help="ranges, cursors and what is left").set_defaults(func=cmd_tracks_list)
+    listing = tracks.add_parser("list", help="ranges, cursors and what is left")
+    listing.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")
+    listing.set_defaults(func=cmd_tracks_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,6 +30,8 @@ from turnkey.period import Period
 from turnkey.validate import build_invoice, parse_document
 
 if TYPE_CHECKING:
+    from daemon.archive import Archiver
+    from daemon.periodic import BlankJob
     from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
     from drivers.printer.device import EscposPrinter
     from drivers.printer.encode import PrinterProfile
@@ -38,8 +40,9 @@ if TYPE_CHECKING:
     from turnkey.model import Invoice
 
 
-def open_store(settings: Settings) -> Store:
-    return Store(settings.store_path)
+def open_store(settings: Settings, background_checkpoint: bool = False) -> Store:
+    """The invoice store; the long-running daemon checkpoints the WAL in the background (see ``Store``)."""
+    return Store(settings.store_path, background_checkpoint=background_checkpoint)
 
 
 def invoice_service(settings: Settings, rng: RandomSource, clock: Clock | None = None,
@@ -127,13 +130,16 @@ def blank_report(settings: Settings, period: Period, now: datetime | None = None
     if (now or SystemClock().now()) < period.end:
         raise Conflict(Problem("period.not_ended", "period",
                                f"period {period.code} has not ended: its numbers may still be used"))
+    from daemon.periodic import stored_reports
+
     store = open_store(settings)
     try:
         held = [(h.range, h.last_no) for h in tracks.held(store)]
+        closed = stored_reports(store.connection(), period)  # a closed period: exactly what was queued
     finally:
         store.close()
     schemas = load_schemas(settings)
-    reports = blank_reports(settings.head_ban, seller.identifier, period, held)
+    reports = closed if closed is not None else blank_reports(settings.head_ban, seller.identifier, period, held)
     return [(report, render_checked(report, schemas)) for report in reports]
 
 
@@ -285,12 +291,14 @@ def message_builders() -> dict[str, Builder]:
     """How the pump builds each message type from its outbox row."""
     from daemon.allowances import allowance_message
     from daemon.lifecycle import action_message
+    from daemon.periodic import blank_message
 
     def by_outbox_id(build: Callable[[sqlite3.Connection, int, Party], Message]) -> Builder:
         return lambda conn, row, seller: build(conn, row.id, seller)
 
     return {"F0401": build_f0401, "F0501": by_outbox_id(action_message), "F0701": by_outbox_id(action_message),
-            "G0401": by_outbox_id(allowance_message), "G0501": by_outbox_id(allowance_message)}
+            "G0401": by_outbox_id(allowance_message), "G0501": by_outbox_id(allowance_message),
+            "E0402": by_outbox_id(blank_message)}
 
 
 def pump_worker(settings: Settings, store: Store, drop: Drop, rng: RandomSource) -> Pump:
@@ -310,11 +318,64 @@ def result_trigger(settings: Settings, drop: Drop) -> Trigger | None:
     return Trigger(drop.root / folder for folder in folders)
 
 
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    tk = settings.turnkey
+    return DeadlinePolicy(timedelta(hours=tk.alert_margin_hours), timedelta(hours=tk.verdict_grace_hours))
+
+
 def watch_worker(settings: Settings, store: Store, drop: Drop, trigger: Trigger | None = None) -> Watch:
+    """The watcher of ``einvd run``: deadlines are a job of their own there (``deadlines=False``)."""
     tk = settings.turnkey
     rescan = Rescan(timedelta(seconds=tk.rescan_seconds), trigger.fired if trigger is not None else None)
-    policy = DeadlinePolicy(timedelta(hours=tk.alert_margin_hours), timedelta(hours=tk.verdict_grace_hours))
-    return Watch(store, drop, settings.seller.identifier, rescan.due, policy, tk.import_e0501)
+    return Watch(store, drop, settings.seller.identifier, rescan.due, deadline_policy(settings), tk.import_e0501,
+                 deadlines=False)
+
+
+# --- scheduled work and alerts (daemon/periodic.py, reports.py, archive.py, notify.py) ----------------------
+
+
+def blank_job(settings: Settings, store: Store) -> BlankJob | None:
+    """The E0402 job (``daemon.periodic.BlankJob``); None when ``e0402.enabled`` is false."""
+    from daemon.periodic import BlankJob
+
+    conf = settings.schedule
+    if not conf.e0402:
+        return None
+    return BlankJob(store, settings.head_ban, settings.seller.identifier,
+                    timedelta(hours=conf.close_after_hours), conf.due_day, load_schemas(settings))
+
+
+def daily_report(settings: Settings, day: Any = None, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd report``: the reconciliation report of ``day`` (default yesterday), written to reports.dir."""
+    from daemon.reports import write_daily
+
+    at = now or SystemClock().now()
+    store = open_store(settings)
+    try:
+        return write_daily(store, settings.schedule.report_dir, day, at)
+    finally:
+        store.close()
+
+
+def archiver(settings: Settings, store: Store) -> Archiver:
+    """The per-period archive job (``daemon.archive.Archiver``)."""
+    from daemon.archive import Archiver
+
+    seller, _ = settings.require_issuer()
+    conf = settings.schedule
+    return Archiver(store, seller, message_builders(), load_schemas(settings), conf.archive_dir, conf.archive_format,
+                    settings.void_cutoff_day, conf.settle_days, conf.retention_periods, conf.e0402)
+
+
+def export_archive(settings: Settings, period: Period | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd archive export``: the archive of ``period`` (default: the last one due) now, settled or not."""
+    at = now or SystemClock().now()
+    store = open_store(settings)
+    try:
+        job = archiver(settings, store)
+        return job.export(period or Period.of(at).previous(), at)
+    finally:
+        store.close()
 
 
 def check_drop(drop: Drop) -> list[str]:

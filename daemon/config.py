@@ -121,6 +121,82 @@ class ScannerSettings:
     gap: float | None = None
 
 
+# --- scheduled work and alerts: [e0402], [reports], [archive], [alerts] (daemon/periodic.py, notify.py) ---
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """The ``[e0402]``, ``[reports]`` and ``[archive]`` tables (see default.toml)."""
+
+    e0402: bool = True
+    close_after_hours: int = 24
+    due_day: int = 8
+    report_dir: Path = Path("reports")
+    daily_after: tuple[int, int] = (0, 30)
+    archive_dir: Path = Path("archive")
+    archive_format: str = "zip"
+    settle_days: int = 45
+    retention_periods: int = 60
+
+
+def _schedule(raw: dict[str, Any], base: Path) -> ScheduleSettings:
+    e0402, reports, archive = raw["e0402"], raw["reports"], raw["archive"]
+    if not 0 <= e0402["close_after_hours"] <= 168:
+        raise ConfigError("e0402.close_after_hours must be 0-168")
+    if not 1 <= e0402["due_day"] <= 10:
+        raise ConfigError("e0402.due_day must be 1-10")
+    hour, _, minute = reports["daily_after"].partition(":")
+    if not (len(hour) == 2 and len(minute) == 2 and hour.isdigit() and minute.isdigit()
+            and int(hour) < 24 and int(minute) < 60):
+        raise ConfigError(f"reports.daily_after must be HH:MM, got {reports['daily_after']!r}")
+    for table, key in (("reports", "dir"), ("archive", "dir")):
+        if not raw[table][key]:
+            raise ConfigError(f"{table}.{key} must not be empty")
+    if archive["format"] not in ("zip", "dir"):
+        raise ConfigError("archive.format must be zip or dir")
+    if archive["settle_days"] < 1:
+        raise ConfigError("archive.settle_days must be 1 or more")
+    if archive["retention_periods"] < 1:
+        raise ConfigError("archive.retention_periods must be 1 or more")
+    return ScheduleSettings(e0402["enabled"], e0402["close_after_hours"], e0402["due_day"], base / reports["dir"],
+                            (int(hour), int(minute)), base / archive["dir"], archive["format"],
+                            archive["settle_days"], archive["retention_periods"])
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The ``[alerts]`` table: where new alerts go besides the log."""
+
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_timeout: float = 5.0
+    webhook_max_attempts: int = 10
+    print_notices: bool = False
+    print_kinds: tuple[str, ...] = ()
+    window_notice_days: int = 2
+
+
+def _alerts(raw: dict[str, Any], printer_url: str) -> AlertSettings:
+    url = raw["webhook_url"]
+    if url and not (url.startswith("http://") or url.startswith("https://")):
+        raise ConfigError(f"alerts.webhook_url must be an http:// or https:// URL, got {url!r}")
+    if raw["webhook_timeout"] <= 0:
+        raise ConfigError("alerts.webhook_timeout must be more than 0")
+    if raw["webhook_max_attempts"] < 1:
+        raise ConfigError("alerts.webhook_max_attempts must be 1 or more")
+    if raw["print_notices"] and not printer_url:
+        raise ConfigError("alerts.print_notices needs a printer (printer.url)")
+    if not all(isinstance(kind, str) and kind for kind in raw["print_kinds"]):
+        raise ConfigError("alerts.print_kinds must be a list of alert kinds")
+    if not 0 <= raw["window_notice_days"] <= 15:
+        raise ConfigError("alerts.window_notice_days must be 0-15")
+    secret = raw["webhook_secret"]
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not secret and credentials and (Path(credentials) / raw["webhook_secret_credential"]).is_file():
+        secret = (Path(credentials) / raw["webhook_secret_credential"]).read_text(encoding="utf-8").strip()
+    return AlertSettings(url, secret, raw["webhook_timeout"], raw["webhook_max_attempts"], raw["print_notices"],
+                         tuple(raw["print_kinds"]), raw["window_notice_days"])
+
+
 @dataclass(frozen=True)
 class Settings:
     seller: Party
@@ -135,6 +211,8 @@ class Settings:
     printer: PrinterSettings = PrinterSettings()
     api: ApiSettings = ApiSettings()
     scanner: ScannerSettings = ScannerSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -263,4 +341,5 @@ def load(path: Path | None) -> Settings:
         head_ban or raw["seller"]["ban"], schema_dir, turnkey=_turnkey(raw["turnkey"], base),
         printer=_printer(raw["printer"], base),
         api=_api(raw["api"], base), scanner=_scanner(raw["scanner"]),
+        schedule=_schedule(raw, base), alerts=_alerts(raw["alerts"], raw["printer"]["url"]),
     )

@@ -1,7 +1,10 @@
-"""``einvd demo``: a scripted sale day in a fresh directory, with nothing real needed.
+"""``einvd demo``: a scripted sale day in a fresh directory, with every device and Turnkey simulated.
 
-Today it exercises what exists: configuration, number ranges, validation, numbering, the store, the outbox
-and the proof payloads. Later capabilities (Turnkey simulator, virtual printer and scanner, the API) join it.
+The day runs through the same code as the daemon: the issue service, the lifecycle and allowance services the
+API uses, the print queue with the virtual printer (each slip a PNG), the serial scanner driver reading a
+simulated scanner on a real pty (its scan garbled the way mis-configured scanners garble them, then
+normalised), and the Turnkey pump and watcher draining to a simulated Turnkey through an outage until its
+SummaryResult confirms every invoice. It ends with a summary and the paths of what it wrote.
 """
 
 from __future__ import annotations
@@ -11,41 +14,58 @@ import secrets
 import sys
 import tempfile
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from daemon.app import (
-    add_track,
-    invoice_service,
-    list_tracks,
-    open_drop,
-    open_simulator,
-    print_queue,
-    pump_worker,
-    watch_worker,
-)
+from daemon import app as composition
+from daemon.allowances import AllowanceRequest, AllowanceService
 from daemon.clock import SystemClock
 from daemon.config import Settings, load
+from daemon.console import progress, table
+from daemon.lifecycle import LifecycleService
+from daemon.scans import ScanHub
+from daemon.services import InvoiceService
 from daemon.store import Store
-from turnkey.errors import TurnkeyError
+from turnkey import lifecycle as rules
+from turnkey.carrier import Scan
 from turnkey.period import Period
 
 DEMO_SELLER = "12345676"
+SCANNED_CARRIER = "/AB.C+12"
+SCANNER_GARBLING = "de-host"  # a US-layout scanner on a German-layout host types "-" for the leading "/"
+SCAN_WAIT = 5.0
+DRAIN_ROUNDS = 12  # simulated minutes between rounds grow; the SummaryResult comes 10 minutes after pickup
+VOID_REASON = "品項輸入錯誤"
 
-SALES: list[tuple[str, dict[str, Any]]] = [
-    ("consumer, printed proof", {"items": [{"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65}]}),
-    ("consumer, mobile barcode", {"carrier": {"type": "3J0002", "id": "/ABC1234"}, "print": False,
-                                  "items": [{"description": "可頌", "quantity": 1, "unit_price": 55}]}),
-    ("donation", {"donation": {"love_code": "168001"}, "print": False,
-                  "items": [{"description": "美式咖啡", "quantity": 1, "unit_price": 45}]}),
-    ("business buyer (格式 25)", {"buyer": {"ban": "53538851", "name": "買方公司"},
-                                "items": [{"description": "會議餐盒", "quantity": 10, "unit_price": 100}]}),
-    ("mixed taxable and exempt", {"items": [
-        {"description": "咖啡豆", "quantity": 1, "unit_price": 300},
-        {"description": "鮮乳", "quantity": 1, "unit_price": 80, "tax_type": "3"},
-    ]}),
-]
+LATTE = {"items": [{"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65}]}
+CROISSANT = {"print": False, "items": [{"description": "可頌", "quantity": 1, "unit_price": 55}]}
+DONATION = {"donation": {"love_code": "168001"}, "print": False,
+            "items": [{"description": "美式咖啡", "quantity": 1, "unit_price": 45}]}
+BUSINESS = {"buyer": {"ban": "53538851", "name": "買方公司"},
+            "items": [{"description": "會議餐盒", "quantity": 10, "unit_price": 100}]}
+MIXED = {"items": [{"description": "咖啡豆", "quantity": 1, "unit_price": 300},
+                   {"description": "鮮乳", "quantity": 1, "unit_price": 80, "tax_type": "3"}]}
+
+
+@dataclass
+class Day:
+    """What the scripted day did, for the summary (and for people reading the code: the script's facts)."""
+
+    root: Path
+    settings: Settings
+    store: Store
+    run: str = field(default_factory=lambda: secrets.token_hex(3))
+    numbers: dict[str, str] = field(default_factory=dict)
+    scan: Scan | None = None
+    allowance: str = ""
+    reprint_pngs: list[Path] = field(default_factory=list)
+
+    def order(self, label: str) -> str:
+        return f"DEMO-{self.run}-{label}"
 
 
 def _write_config(root: Path) -> Path:
@@ -60,43 +80,172 @@ def _write_config(root: Path) -> Path:
     return config
 
 
-def _table(title: str, counts: Counter[str]) -> None:
-    print(f"\n{title}")
-    for key, value in sorted(counts.items()):
-        print(f"  {key:<24}{value:>6}")
+def _proofs_dir(settings: Settings) -> Path:
+    base = settings.source.parent if settings.source else Path.cwd()
+    return base / settings.printer.url.removeprefix("sim:")
+
+
+# --- the scanner: a real pty, the real serial driver, the scan hub ------------------------------------------
+
+
+def scan_carrier(directory: Path, hub: ScanHub, text: str = SCANNED_CARRIER, how: str = SCANNER_GARBLING) -> Scan:
+    """Scan ``text`` on a simulated serial scanner that garbles it like a mis-configured device; the serial
+    driver reads the pty and the hub normalises the scan."""
+    from drivers.scanner.serial import SerialScanner
+    from hw_sim.scanner import SimScanner, garble
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sim = SimScanner(directory)
+    driver = SerialScanner(sim.path, lambda raw: hub.publish("front", raw), backoff=(0.02, 0.1), poll=0.02)
+    driver.start()
+    try:
+        if not driver.connected.wait(SCAN_WAIT):
+            raise RuntimeError(f"the simulated scanner {sim.path} could not be opened")
+        sim.scan(garble(text, how))
+        delivered = hub.take(SCAN_WAIT, "front")
+    finally:
+        driver.stop()
+        sim.close()
+    if not delivered:
+        raise RuntimeError("the simulated scanner's scan did not arrive")
+    return delivered[0].scan
+
+
+# --- the sales and what happens to them ---------------------------------------------------------------------
+
+
+def _sell(day: Day, service: InvoiceService, label: str, doc: dict[str, Any], what: str) -> str:
+    body = service.issue({"order_id": day.order(label), **doc}).body
+    day.numbers[label] = body["invoice_number"]
+    print(f"  {body['invoice_number']}  {body['amounts']['total']:>6} NT$  {what}")
+    return str(body["invoice_number"])
+
+
+def _sales(day: Day, service: InvoiceService, scan: Scan) -> None:
+    _sell(day, service, "latte", LATTE, "consumer, printed proof")
+    carrier = {"type": scan.carrier_type, "id": scan.value}
+    _sell(day, service, "carrier", {"carrier": carrier, **CROISSANT}, f"consumer, mobile barcode {scan.value}")
+    _sell(day, service, "donation", DONATION, "donation to love code 168001")
+    _sell(day, service, "business", BUSINESS, "business buyer 53538851 (格式 25)")
+    _sell(day, service, "mixed", MIXED, "mixed taxable and exempt")
+
+
+def _after_sales(day: Day, lifecycle: LifecycleService, allowances: AllowanceService) -> None:
+    """The void, the allowance and the reprint, through the services behind the API's routes."""
+    voided = lifecycle.void(day.numbers["mixed"], VOID_REASON)
+    print(f"  {voided['invoice_number']}  voided (F0501): {VOID_REASON}")
+    request = AllowanceRequest(day.numbers["business"], (rules.Requested("001", Decimal(2)),), day.order("allowance"))
+    issued = allowances.issue(request).body
+    day.allowance = issued["allowance_number"]
+    print(f"  {issued['allowance_number']}  allowance (G0401) on {issued['invoice_number']}: "
+          f"2 meal boxes returned, {issued['total_amount']} NT$ + tax {issued['tax_amount']}")
+    proofs = _proofs_dir(day.settings)
+    before = set(proofs.glob("*.png"))
+    reprint = lifecycle.reprint(day.numbers["latte"])
+    day.reprint_pngs = sorted(set(proofs.glob("*.png")) - before)
+    shown = ", ".join(p.name for p in day.reprint_pngs) or "no slip"
+    print(f"  {reprint['invoice_number']}  reprinted (補印), job {reprint['status']}: {shown}")
 
 
 def _print_proofs(settings: Settings, store: Store) -> None:
     """Every slip owed goes to the virtual printer, which saves it as a PNG."""
-    queue = print_queue(settings, store)
+    queue = composition.print_queue(settings, store)
     if queue is None:
         return
     jobs = queue.tick()
-    out = settings.source.parent / "proofs" if settings.source else Path("proofs")
-    print(f"\n  virtual printer: {len(jobs)} print jobs, "
-          f"{sum(j['state'] == 'printed' for j in jobs)} printed, slips in {out}")
+    printed = sum(j["state"] == "printed" for j in jobs)
+    print(f"  virtual printer: {len(jobs)} print jobs, {printed} printed")
 
 
-def _deliver(settings: Settings, store: Store) -> None:
+# --- Turnkey: an outage, then the drain and the results -----------------------------------------------------
+
+
+def _settled(store: Store) -> bool:
+    waiting = store.read("SELECT count(*) FROM outbox WHERE state != 'DONE' OR outcome IS NOT 'accepted_local'")[0][0]
+    open_invoices = store.read("SELECT count(*) FROM invoices WHERE status != 'confirmed'")[0][0]
+    return waiting == 0 and open_invoices == 0
+
+
+def _rounds(store: Store, start: datetime) -> Iterator[datetime]:
+    """Simulated times of the drain, until everything is settled: a minute apart at first, then further apart
+    (results take minutes)."""
+    at = start
+    for n in range(DRAIN_ROUNDS):
+        if _settled(store):
+            return
+        at += timedelta(minutes=1 if n < 4 else 5)
+        yield at
+
+
+def deliver(settings: Settings, store: Store, rng: random.Random | random.SystemRandom) -> int:
     """The outbox drains to the simulated Turnkey: first while it is down (files wait in SRC), then after it
-    comes back (BAK), and once its SummaryResult arrives (confirmed)."""
-    drop, simulator = open_drop(settings), open_simulator(settings)
+    comes back (BAK), until its SummaryResult confirms every invoice. Returns the rounds it took."""
+    drop, simulator = composition.open_drop(settings), composition.open_simulator(settings)
     if drop is None or simulator is None:
-        return
+        return 0
     now = SystemClock().now()
-    pump = pump_worker(settings, store, drop, random.SystemRandom())
-    watch = watch_worker(settings, store, drop)
+    pump = composition.pump_worker(settings, store, drop, rng)
+    watch = composition.watch_worker(settings, store, drop)
     pump.start(now)
-    simulator.down = True
-    report = pump.tick(now)
-    simulator.tick(now)
-    print(f"\n  Turnkey down: {report.dropped} messages dropped into SRC, waiting there")
-    simulator.down = False
-    for later in (now + timedelta(minutes=1), now + timedelta(minutes=15)):
-        simulator.tick(later)
-        watch.tick(later)
-    pump.close()
-    print(f"  Turnkey back: files moved to BAK, SummaryResult read; Turnkey tree in {simulator.root}")
+    try:
+        simulator.down = True
+        report = pump.tick(now)
+        simulator.tick(now)
+        watch.tick(now)
+        print(f"  Turnkey down: {report.dropped} messages dropped into SRC and wait there; "
+              "voids and allowances wait for their invoice")
+        simulator.down = False
+        rounds = 0
+        for at in progress(_rounds(store, now), DRAIN_ROUNDS, "  drain rounds"):
+            rounds += 1
+            pump.tick(at)
+            simulator.tick(at)
+            watch.tick(at)
+    finally:
+        pump.close()
+    return rounds
+
+
+# --- the summary --------------------------------------------------------------------------------------------
+
+
+def _summary(day: Day) -> None:
+    store, settings = day.store, day.settings
+    invoices = Counter((r["status"], r["lifecycle"]) for r in store.read("SELECT status, lifecycle FROM invoices"))
+    print()
+    table("invoices by state", ("delivery", "lifecycle", "count"),
+          [(status, life, n) for (status, life), n in sorted(invoices.items())])
+    messages = store.read("SELECT message_type, state, coalesce(outcome, '') AS outcome, count(*) AS n FROM outbox "
+                          "GROUP BY message_type, state, outcome ORDER BY message_type")
+    table("messages by type and state", ("message", "outcome", "count"),
+          [(f"{r['message_type']} {r['state']}", r["outcome"], r["n"]) for r in messages])
+    jobs = Counter(f"{r['kind']}{' 補印' if r['copy'] else ''} {r['state']}"
+                   for r in store.read("SELECT kind, copy, state FROM print_jobs"))
+    pngs = sorted(_proofs_dir(settings).glob("*.png"))
+    table("proofs", ("print job", "count"), [*sorted(jobs.items()), ("PNG files written", len(pngs))])
+    backlog = store.read("SELECT count(*) FROM outbox WHERE state IN ('READY', 'LOCKED')")[0][0]
+    results = Counter(r["kind"] for r in store.read("SELECT kind FROM results_seen"))
+    table("Turnkey", ("", "count"), [("backlog (messages waiting)", backlog),
+                                     *((f"{kind} files read", n) for kind, n in sorted(results.items()))])
+    print("\nnumber ranges")
+    for row in composition.list_tracks(settings):
+        print(f"  {row['period']} {row['track']} {row['begin']}-{row['end']}  next {row['next']}  "
+              f"left {row['remaining']}")
+
+
+def _paths(day: Day) -> None:
+    """Where to look: the Turnkey folders holding the XML, the PNG proofs and the database."""
+    tree = day.root / day.settings.turnkey.drop.removeprefix("sim:")
+    print("\nfiles")
+    for code in ("F0401", "F0501", "G0401"):
+        folders = sorted({p.parent for p in tree.glob(f"UpCast/*/{code}/BAK/*/*/*.xml")})
+        for folder in folders:
+            print(f"  {code} XML:       {folder}")
+    print(f"  SummaryResult:   {tree / 'Unpack' / 'BAK' / 'SummaryResult'}")
+    print(f"  PNG proofs:      {_proofs_dir(day.settings)}")
+    for png in day.reprint_pngs:
+        print(f"  reprint (補印):  {png}")
+    print(f"  database:        {day.settings.store_path}\n  config:          {day.settings.source}")
 
 
 def run_demo(directory: Path | None, once: bool) -> int:
@@ -105,36 +254,39 @@ def run_demo(directory: Path | None, once: bool) -> int:
     settings = load(_write_config(root))
     period = Period.of(SystemClock().now())
     for code, track in ((period.code, "AB"), (period.next().code, "AC")):
-        if not any(t["period"] == code for t in list_tracks(settings)):
-            add_track(settings, code, "07", track, 1000, 1049)
-    service = invoice_service(settings, random.SystemRandom())
-    run = secrets.token_hex(3)
-    print(f"einvd demo in {root}\n")
-    for n, (label, doc) in enumerate(SALES, start=1):
-        try:
-            issued = service.issue({"order_id": f"DEMO-{run}-{n:04d}", **doc})
-        except TurnkeyError as error:
-            print(f"  refused {label}: {error}")
-            continue
-        body = issued.body
-        print(f"  {body['invoice_number']}  {body['amounts']['total']:>6} NT$  {label}")
-    _print_proofs(settings, service.store)
-    _deliver(settings, service.store)
-    replay = service.issue({"order_id": f"DEMO-{run}-0001", **SALES[0][1]})
-    print(f"  {replay.body['invoice_number']}  replayed order DEMO-{run}-0001: same invoice, created={replay.created}")
-    store = service.store
-    _table("invoices by state", Counter(r["status"] for r in store.read("SELECT status FROM invoices")))
-    _table("outbox by state", Counter(f"{r[0]} {r[1]}" for r in store.read("SELECT message_type, state FROM outbox")))
-    print("\nnumber ranges")
-    for row in list_tracks(settings):
-        span = f"{row['period']} {row['track']} {row['begin']}-{row['end']}"
-        print(f"  {span}  next {row['next']}  left {row['remaining']}")
-    print(f"\ndatabase: {settings.store_path}\nconfig:   {settings.source}")
+        if not any(t["period"] == code for t in composition.list_tracks(settings)):
+            composition.add_track(settings, code, "07", track, 1000, 1049)
+    rng = random.SystemRandom()
+    store = composition.open_store(settings)
+    day = Day(root, settings, store)
+    try:
+        _day(day, rng)
+    finally:
+        store.close()
     if not once:
-        print("\nstart the daemon on this directory with: einvd --config "
-              f"{settings.source} run", file=sys.stderr)
-    store.close()
+        print(f"\nstart the daemon on this directory with: einvd --config {settings.source} run", file=sys.stderr)
     sys.stdout.flush()
     return 0
 
 
+def _day(day: Day, rng: random.SystemRandom) -> None:
+    settings, store = day.settings, day.store
+    service = composition.invoice_service(settings, rng, store=store)
+    print(f"einvd demo in {day.root}\n")
+    hub = ScanHub(service.clock.now)
+    scan = scan_carrier(day.root / "dev", hub)
+    day.scan = scan
+    print(f"  scanner: read {scan.raw.strip()!r}, normalised to {scan.kind} {scan.value} ({scan.note or 'as is'})")
+    if scan.carrier_type is None:
+        raise RuntimeError(f"the scan {scan.raw!r} was not read as a carrier: {scan.note}")
+    _sales(day, service, scan)
+    _print_proofs(settings, store)
+    lifecycle = LifecycleService(service, settings.void_cutoff_day, composition.proof_printer(settings, store))
+    _after_sales(day, lifecycle, AllowanceService(lifecycle, settings.api.allowance_prefix))
+    replay = service.issue({"order_id": day.order("latte"), **LATTE})
+    print(f"  {replay.body['invoice_number']}  replayed order {day.order('latte')}: same invoice, "
+          f"created={replay.created}\n")
+    rounds = deliver(settings, store, rng)
+    print(f"  Turnkey back: files moved to BAK, SummaryResult read, {rounds} rounds")
+    _summary(day)
+    _paths(day)

@@ -139,3 +139,12 @@ def range_alerts(store: Store, now: datetime) -> int:
             period = Period.of(now) if check.name == "ranges" else Period.of(now).next()
             raised += raise_alert(tx, _ALERT_KINDS[check.name], "period", period.code, now, check.detail)
     return raised
+
+
+def show_checks(checks: list[Check]) -> None:
+    """The checks as a table for a person at a terminal (``einvd doctor``; scripts get the JSON)."""
+    from daemon.console import table
+
+    marks = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
+    table("einvd doctor", ("check", "level", "detail"), [(c.name, marks.get(c.level, c.level), c.detail)
+                                                         for c in checks])

@@ -25,7 +25,7 @@ from daemon.doctor import range_alerts
 from daemon.ports import Clock
 from daemon.scans import ScanHub
 from daemon.systemd import notify, watchdog_interval
-from turnkey.period import TAIPEI
+from turnkey.period import TAIPEI, taipei
 
 log = logging.getLogger("einvd")
 RECORD_EVERY = timedelta(minutes=1)
@@ -50,16 +50,19 @@ class Daemon:
     clock: Clock = field(default_factory=SystemClock)
     rng: Any = field(default_factory=random.SystemRandom)
     jobs: list[Job] = field(default_factory=list)
+    print_queue: Any = None
+    notifier: Any = None
     _stops: list[Callable[[], object]] = field(default_factory=list)
 
     def start(self) -> str:
         """Start everything; returns the API address."""
-        self.store = composition.open_store(self.settings)
+        self.store = composition.open_store(self.settings, background_checkpoint=True)
         self._stops.append(self.store.close)
         self.invoices = composition.invoice_service(self.settings, self.rng, self.clock, self.store)
         self._start_delivery()
         self._start_printing()
         self.jobs.append(Job("ranges", 3600.0, lambda now: range_alerts(self.store, now)))
+        self._start_calendar()
         self.scans = ScanHub(self.clock.now)
         self._start_scanner()
         address = self._start_api()
@@ -71,9 +74,9 @@ class Daemon:
         if drop is None:
             log.warning("no Turnkey drop configured (turnkey.drop): invoices are kept in the outbox")
             return
+        simulator = composition.open_simulator(self.settings)  # a simulated Turnkey makes its folders first
         for problem in composition.check_drop(drop):
             log.error("Turnkey folders: %s", problem)
-        simulator = composition.open_simulator(self.settings)
         pump = composition.pump_worker(self.settings, self.store, drop, self.rng)
         pump.start(self.clock.now())
         self._stops.append(pump.close)
@@ -88,7 +91,59 @@ class Daemon:
         if queue is None:
             return
         queue.recover(self.clock.now())
-        self.jobs.append(Job("print", 2.0, queue.tick))
+        self.print_queue = queue
+        self.jobs.append(Job("print", 2.0, self._print_tick))
+
+    def _print_tick(self, now: datetime) -> None:
+        """Proofs first, then alert notices, in one thread: a notice never interleaves with a proof."""
+        self.print_queue.tick(now)
+        if self.notifier is not None:
+            self.notifier.print_due(now)
+
+    # --- scheduled work and alerts (README "Scheduled work and alerts") ------------------------------------
+
+    def _start_calendar(self) -> None:
+        """Deadlines (every minute), E0402 (15 min), void window (hourly), daily report (5 min), archive
+        (hourly) and the alert notifier (10 s). Each runs at start too, which is the catch-up after downtime:
+        the calendar jobs look at what is due now and write each thing once, never once per missed tick."""
+        from daemon.deadlines import check_deadlines
+        from daemon.notify import Notifier
+        from daemon.periodic import window_alerts
+        from daemon.reports import DailyReports
+
+        conf, store = self.settings, self.store
+        policy = composition.deadline_policy(conf)
+        self.jobs.append(Job("deadlines", 60.0, lambda now: check_deadlines(store, now, policy)))
+        blank = composition.blank_job(conf, store)
+        if blank is not None:
+            self.jobs.append(Job("e0402", 900.0, self._guarded("e0402", blank.tick)))
+        notice = timedelta(days=conf.alerts.window_notice_days)
+        self.jobs.append(Job("void-window", 3600.0, self._guarded(
+            "void-window", lambda now: window_alerts(store, now, conf.void_cutoff_day, notice))))
+        reports = DailyReports(store, conf.schedule.report_dir, conf.schedule.daily_after)
+        self.jobs.append(Job("daily-report", 300.0, self._guarded("daily-report", reports.tick)))
+        self.jobs.append(Job("archive", 3600.0, self._guarded("archive", composition.archiver(conf, store).tick)))
+        printer = self.print_queue.printer if self.print_queue is not None else None
+        self.notifier = Notifier(store, conf.alerts, conf.seller.identifier, printer=printer,
+                                 profile=composition.printer_profile(conf) if printer is not None else None,
+                                 rng=self.rng)
+        self.jobs.append(Job("notify", 10.0, self.notifier.tick))
+
+    def _guarded(self, name: str, tick: Callable[[datetime], object]) -> Callable[[datetime], object]:
+        """A calendar job's failure (a full disk for the archive, say) is logged and raised as a ``job.failed``
+        alert (once per job and day) instead of stopping the watchdog and restarting the whole daemon."""
+        from daemon.outbox import raise_alert
+
+        def run(now: datetime) -> object:
+            try:
+                return tick(now)
+            except Exception as error:
+                log.exception("%s failed", name)
+                with self.store.write() as tx:
+                    raise_alert(tx, "job.failed", "job", f"{name}:{taipei(now).date().isoformat()}", now,
+                                f"{name} failed: {type(error).__name__}: {error}"[:500])
+                return None
+        return run
 
     def _start_scanner(self) -> None:
         url = self.settings.scanner.url

@@ -37,6 +37,8 @@ class ScanHub:
         self._ready = threading.Condition()
         self._next = 1
         self.dropped = 0
+        self.published = 0  # every scan since start, by kind (mobile_barcode, unknown, ...), for /metrics
+        self.by_kind: dict[str, int] = {}
 
     def publish(self, scanner: str, raw: str) -> Delivery:
         with self._ready:
@@ -44,6 +46,8 @@ class ScanHub:
                 self.dropped += 1
             delivery = Delivery(self._next, scanner, self.now(), normalise_scan(raw))
             self._next += 1
+            self.published += 1
+            self.by_kind[delivery.scan.kind] = self.by_kind.get(delivery.scan.kind, 0) + 1
             self._pending.append(delivery)
             self._ready.notify_all()
             return delivery

@@ -214,6 +214,54 @@ MIGRATIONS: tuple[str, ...] = (
         last_success TEXT NOT NULL
     );
     """,
+    # 6: scheduled work and alerts (daemon/periodic.py, reports.py, archive.py, notify.py). A period is closed
+    # for E0402 once: ``blank_periods`` marks it, each message's spans are kept in ``blank_reports`` (the pump
+    # rebuilds the XML from them) and the period's ranges are exhausted (``last_no = end_no``; the real last
+    # number stays in ``used_last_no``) so nothing can be issued into numbers already reported blank.
+    # ``exports`` records reports and archives written; ``alert_deliveries`` the webhook/printer notices of
+    # each alert, ``alerts.notified_at`` when the notifier took it (already-cleared alerts count as taken).
+    """
+    ALTER TABLE tracks ADD COLUMN closed_at TEXT;
+    ALTER TABLE tracks ADD COLUMN used_last_no INTEGER;
+    CREATE TABLE blank_periods (
+        period TEXT PRIMARY KEY,
+        closed_at TEXT NOT NULL,
+        messages INTEGER NOT NULL
+    );
+    CREATE TABLE blank_reports (
+        id INTEGER PRIMARY KEY,
+        period TEXT NOT NULL REFERENCES blank_periods (period),
+        invoice_type TEXT NOT NULL,
+        track TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        head_ban TEXT NOT NULL,
+        branch_ban TEXT NOT NULL,
+        spans TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL UNIQUE REFERENCES outbox (id),
+        UNIQUE (period, invoice_type, track, part)
+    );
+    CREATE TABLE exports (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        path TEXT NOT NULL,
+        at TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    ALTER TABLE alerts ADD COLUMN notified_at TEXT;
+    UPDATE alerts SET notified_at = cleared_at WHERE cleared_at IS NOT NULL;
+    CREATE INDEX alerts_unnotified ON alerts (id) WHERE notified_at IS NULL;
+    CREATE TABLE alert_deliveries (
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        channel TEXT NOT NULL CHECK (channel IN ('webhook', 'printer')),
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        last_error TEXT,
+        sent_at TEXT,
+        PRIMARY KEY (alert_id, channel)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

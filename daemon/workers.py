@@ -166,13 +166,15 @@ def _describe(error: Exception) -> str:
 
 
 class Watch:
-    """Reads Turnkey's folders (when ``due(now)`` says so) and applies what it finds, then checks deadlines."""
+    """Reads Turnkey's folders (when ``due(now)`` says so) and applies what it finds, then checks deadlines
+    (``deadlines=False``: not here; ``einvd run`` checks them in a job of their own, see runner.py)."""
 
     def __init__(self, store: Store, drop: Drop, seller_ban: str, due: Callable[[datetime], bool] | None = None,
-                 policy: DeadlinePolicy | None = None, import_e0501: bool = True) -> None:
+                 policy: DeadlinePolicy | None = None, import_e0501: bool = True, deadlines: bool = True) -> None:
         self.store, self.drop = store, drop
         self.due = due
         self.policy = policy or DeadlinePolicy()
+        self.deadlines = deadlines
         self.results = ResultFiles(store, drop, seller_ban, import_e0501)
         self.last_error = ""
 
@@ -186,9 +188,10 @@ class Watch:
             except OSError as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 tally.add("errors")
-        for key, value in check_deadlines(self.store, now, self.policy).items():
-            if value:
-                tally.add(key, value)
+        if self.deadlines:
+            for key, value in check_deadlines(self.store, now, self.policy).items():
+                if value:
+                    tally.add(key, value)
         return dict(tally.counts)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -12,11 +13,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from daemon import tracks, workers
 from daemon.api import models
 from daemon.api.errors import one, responses
+from daemon.outbox import backlog
+from daemon.scans import ScanHub
 from turnkey.errors import Problem, TrackError
 from turnkey.numbers import TrackRange
-from turnkey.period import Period, taipei
+from turnkey.period import TAIPEI, Period, taipei
 
 STREAM_WAIT = 15.0
+MESSAGE_TYPES = ("F0401", "F0501", "F0701", "G0401", "G0501")  # always in einvd_outbox_queued, 0 when none waits
 
 
 def _security() -> dict[str, Any]:
@@ -64,22 +68,79 @@ def register_extra(app: FastAPI, context: Any) -> None:
     @app.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **responses(503)})
     def metrics() -> PlainTextResponse:
-        return PlainTextResponse(_metrics(store), media_type="text/plain; version=0.0.4")
+        text = _metrics(store, context.scans, context.invoices.clock.now())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     _scans(app, context)
 
 
-def _metrics(store: Any) -> str:
-    lines = ["# HELP einvd_invoices Invoices by lifecycle state.", "# TYPE einvd_invoices gauge"]
-    for row in store.read("SELECT lifecycle, count(*) AS n FROM invoices GROUP BY lifecycle"):
-        lines.append(f'einvd_invoices{{state="{row["lifecycle"]}"}} {row["n"]}')
-    lines += ["# HELP einvd_outbox Outbox messages by type and state.", "# TYPE einvd_outbox gauge"]
-    for row in store.read("SELECT message_type, state, count(*) AS n FROM outbox GROUP BY message_type, state"):
-        lines.append(f'einvd_outbox{{type="{row["message_type"]}",state="{row["state"]}"}} {row["n"]}')
-    lines += ["# HELP einvd_allowances Allowances by state.", "# TYPE einvd_allowances gauge"]
-    for row in store.read("SELECT state, count(*) AS n FROM allowances GROUP BY state"):
-        lines.append(f'einvd_allowances{{state="{row["state"]}"}} {row["n"]}')
+# --- /metrics (Prometheus text format 0.0.4): counts read from the store at scrape time, and the scan hub's ------
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _family(name: str, kind: str, text: str, samples: Iterable[tuple[dict[str, object], float]]) -> list[str]:
+    lines = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        shown = ",".join(f'{key}="{_label(v)}"' for key, v in labels.items())
+        number = str(value) if isinstance(value, int) else repr(float(value))
+        lines.append(f"{name}{{{shown}}} {number}" if shown else f"{name} {number}")
+    return lines
+
+
+def _grouped(store: Any, sql: str, *keys: str) -> list[tuple[dict[str, object], float]]:
+    """Rows of ``sql`` (the label columns ``keys``, then ``n``) as samples."""
+    return [({key: row[key] for key in keys}, row["n"]) for row in store.read(sql)]
+
+
+def _metrics(store: Any, scans: ScanHub | None = None, now: datetime | None = None) -> str:
+    waiting = backlog(store, now or datetime.now(TAIPEI))
+    issued = store.read("SELECT count(*) AS n FROM invoices")[0]["n"]
+    lines = _family("einvd_invoices_issued_total", "counter", "Invoices issued by this box (every number used).",
+                    [({}, issued)])
+    lines += _family("einvd_invoices", "gauge", "Invoices by lifecycle state.", _grouped(
+        store, "SELECT lifecycle AS state, count(*) AS n FROM invoices GROUP BY lifecycle", "state"))
+    lines += _family("einvd_invoices_by_status", "gauge", "Invoices by delivery status (queued ... confirmed).",
+                     _grouped(store, "SELECT status, count(*) AS n FROM invoices GROUP BY status", "status"))
+    lines += _family("einvd_outbox", "gauge", "Outbox messages by type and state.", _grouped(
+        store, "SELECT message_type AS type, state, count(*) AS n FROM outbox GROUP BY message_type, state",
+        "type", "state"))
+    by_type: dict[str, int] = waiting["by_type"]
+    lines += _family("einvd_outbox_queued", "gauge", "Messages waiting to be dropped to Turnkey, by type.",
+                     [({"type": t}, by_type.get(t, 0)) for t in sorted({*MESSAGE_TYPES, *by_type})])
+    lines += _family("einvd_outbox_oldest_queued_age_seconds", "gauge",
+                     "Age of the oldest message waiting to be dropped (0 when none waits).",
+                     [({}, round(float(waiting["oldest_age_seconds"]), 3))])
+    lines += _family("einvd_outbox_failed", "gauge", "Messages that failed their checks and will not be sent.",
+                     [({}, waiting["failed"])])
+    lines += _family("einvd_dropped_total", "counter", "Messages dropped into Turnkey's SRC folders, by type.",
+                     _grouped(store, "SELECT message_type AS type, count(*) AS n FROM outbox "
+                              "WHERE dropped_at IS NOT NULL GROUP BY message_type", "type"))
+    lines += _family("einvd_results_received_total", "counter", "Turnkey result files read, by kind and outcome.",
+                     _grouped(store, "SELECT kind, outcome, count(*) AS n FROM results_seen GROUP BY kind, outcome",
+                              "kind", "outcome"))
+    lines += _family("einvd_allowances", "gauge", "Allowances by state.", _grouped(
+        store, "SELECT state, count(*) AS n FROM allowances GROUP BY state", "state"))
+    lines += _family("einvd_print_jobs", "gauge", "Print jobs by kind and state.", _grouped(
+        store, "SELECT kind, state, count(*) AS n FROM print_jobs GROUP BY kind, state", "kind", "state"))
+    lines += _scan_metrics(scans)
+    lines += _family("einvd_alerts_open", "gauge", "Alerts not yet cleared, by kind.", _grouped(
+        store, "SELECT kind, count(*) AS n FROM alerts WHERE cleared_at IS NULL GROUP BY kind", "kind"))
     return "\n".join(lines) + "\n"
+
+
+def _scan_metrics(scans: ScanHub | None) -> list[str]:
+    """Scanner events since start (the hub counts them; none without a scanner)."""
+    kinds = dict(scans.by_kind) if scans is not None else {}
+    lines = _family("einvd_scanner_events_total", "counter", "Scans received from the scanner since start.",
+                    [({}, sum(kinds.values()))])
+    lines += _family("einvd_scanner_events_by_kind_total", "counter", "Scans since start, by what they were read as.",
+                     [({"kind": kind}, n) for kind, n in sorted(kinds.items())])
+    lines += _family("einvd_scanner_dropped_total", "counter", "Scans nobody collected before the hub was full.",
+                     [({}, scans.dropped if scans is not None else 0)])
+    return lines
 
 
 def _scans(app: FastAPI, context: Any) -> None:

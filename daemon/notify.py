@@ -1,0 +1,182 @@
+"""Alerts that reach a person. An alert row (``outbox.raise_alert``) is new until the notifier takes it
+(``alerts.notified_at``): it is logged at once (error for missed deadlines and failed messages, else warning;
+journald keeps the priority), and gets a delivery row per further channel, tried by later ticks:
+
+- ``webhook``: a JSON POST (kind, entity, entity_id, message, raised_at, due_at, box) to ``alerts.webhook_url``,
+  with ``X-Einvd-Signature: sha256=<hex HMAC-SHA256 of the body>`` when a secret is set. Failures are retried
+  with a jittered exponential backoff (30 s doubling to 1 h) up to ``webhook_max_attempts``; a 4xx answer
+  other than 408/429 is final. Each request has a timeout and no database lock is held while it runs, and the
+  rest wait for the next tick after a failure, so a dead endpoint costs one timeout per tick and never holds
+  up issuing.
+- ``printer``: for the kinds in ``alerts.print_kinds``, a short notice (title, time, kind, message) on the
+  receipt printer, through the same ESC/POS encoder and device as the proofs and from the print job's thread
+  (``print_due``), so a notice never interleaves with a proof.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from daemon.config import AlertSettings
+from daemon.outbox import Backoff, stamp
+from daemon.ports import RandomSource
+from daemon.printing import Printer
+from daemon.store import Store
+from drivers.printer.device import PrintFailed
+from drivers.printer.encode import PrinterProfile, encode
+from turnkey.period import taipei
+from turnkey.proof_layout import CENTER, ProofDoc, Rule, Slip, Text
+
+log = logging.getLogger("einvd.alerts")
+ERROR_KINDS = frozenset({"deadline.missed", "verdict.missing", "outbox.failed", "e0402.missed"})
+NOTICE_TITLE = "einvd 系統通知"
+RETRY = Backoff(timedelta(seconds=30), timedelta(hours=1))
+BATCH = 20
+
+Post = Callable[[str, bytes, dict[str, str], float], int]
+"""Sends one POST (url, body, headers, timeout) and returns the HTTP status; raises OSError when unreachable."""
+
+
+def urllib_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # http(s) only: checked in config
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def level(kind: str) -> int:
+    return logging.ERROR if kind in ERROR_KINDS else logging.WARNING
+
+
+def notice_doc(alert: sqlite3.Row | dict[str, Any]) -> ProofDoc:
+    """The printed notice: title, when, what, the message (wrapped by the encoder), the deadline if any."""
+    raised = taipei(datetime.fromisoformat(alert["raised_at"]))
+    elements: list[Any] = [Text(NOTICE_TITLE, large=True, align=CENTER), Text(f"{raised:%Y-%m-%d %H:%M}"),
+                           Text(alert["kind"]), Rule(), Text(str(alert["message"])[:240])]
+    if alert["due_at"]:
+        elements.append(Text(f"due {taipei(datetime.fromisoformat(alert['due_at'])):%Y-%m-%d %H:%M}"))
+    return ProofDoc(f"alert-{alert['id']}", (Slip("notice", tuple(elements)),))
+
+
+class Notifier:
+    def __init__(self, store: Store, conf: AlertSettings, box: str = "", post: Post = urllib_post,
+                 printer: Printer | None = None, profile: PrinterProfile | None = None,
+                 rng: RandomSource | None = None) -> None:
+        self.store, self.conf, self.box, self.post = store, conf, box, post
+        self.printer, self.profile = printer, profile
+        self.rng: Any = rng or random.SystemRandom()
+        self.last_error = ""
+
+    @property
+    def printing(self) -> bool:
+        return self.conf.print_notices and self.printer is not None and self.profile is not None
+
+    def tick(self, now: datetime) -> dict[str, int]:
+        """Take new alerts, then send the webhooks that are due."""
+        taken = self.take_new(now)
+        sent, failed = self.send_webhooks(now)
+        return {"new": taken, "webhook_sent": sent, "webhook_failed": failed}
+
+    def take_new(self, now: datetime) -> int:
+        if not self.store.read("SELECT 1 FROM alerts WHERE notified_at IS NULL LIMIT 1"):
+            return 0  # the common case: no write transaction (and no fsync) every tick
+        at = stamp(now)
+        with self.store.write() as tx:
+            rows = tx.execute("SELECT * FROM alerts WHERE notified_at IS NULL ORDER BY id").fetchall()
+            for alert in rows:
+                log.log(level(alert["kind"]), "alert %s %s %s: %s", alert["kind"], alert["entity"],
+                        alert["entity_id"], alert["message"])
+                channels = ["webhook"] if self.conf.webhook_url else []
+                if self.printing and alert["kind"] in self.conf.print_kinds:
+                    channels.append("printer")
+                tx.executemany("INSERT OR IGNORE INTO alert_deliveries (alert_id, channel, not_before) "
+                               "VALUES (?, ?, ?)", [(alert["id"], channel, at) for channel in channels])
+                tx.execute("UPDATE alerts SET notified_at = ? WHERE id = ?", (at, alert["id"]))
+        return len(rows)
+
+    def _due(self, channel: str, now: datetime) -> list[sqlite3.Row]:
+        return self.store.read(
+            "SELECT a.*, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.channel = ? "
+            "AND d.state = 'pending' AND d.not_before <= ? ORDER BY d.alert_id LIMIT ?", (channel, stamp(now), BATCH))
+
+    def body(self, alert: sqlite3.Row) -> bytes:
+        payload = {"id": alert["id"], "kind": alert["kind"], "entity": alert["entity"], "entity_id": alert["entity_id"],
+                   "message": alert["message"], "raised_at": alert["raised_at"], "due_at": alert["due_at"],
+                   "box": self.box}
+        return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    def send_webhooks(self, now: datetime) -> tuple[int, int]:
+        """POST the due alerts in order; the rest wait after the first one that does not get through."""
+        sent = failed = 0
+        for alert in self._due("webhook", now):
+            body = self.body(alert)
+            headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "einvd",
+                       "X-Einvd-Alert-Id": str(alert["id"])}
+            if self.conf.webhook_secret:
+                headers["X-Einvd-Signature"] = signature(self.conf.webhook_secret, body)
+            try:
+                status = self.post(self.conf.webhook_url, body, headers, self.conf.webhook_timeout)
+                error = "" if 200 <= status < 300 else f"HTTP {status}"
+                final = 400 <= status < 500 and status not in (408, 429)
+            except OSError as problem:  # URLError, timeouts and refused connections are OSErrors
+                error, final = f"{type(problem).__name__}: {problem}", False
+            if not error:
+                self._record(alert, "webhook", now, "")
+                sent += 1
+                continue
+            failed += self._record(alert, "webhook", now, error, final)
+            break
+        return sent, failed
+
+    def print_due(self, now: datetime) -> int:
+        """Print the due notices (call from the thread that prints proofs); the number printed."""
+        if not self.printing:
+            return 0
+        assert self.printer is not None and self.profile is not None
+        printed = 0
+        for alert in self._due("printer", now):
+            try:
+                self.printer.print_job(encode(notice_doc(alert), self.profile))
+            except PrintFailed as failure:
+                self._record(alert, "printer", now, f"{failure.code}: {failure}")
+                break
+            self._record(alert, "printer", now, "")
+            printed += 1
+        return printed
+
+    def _record(self, alert: sqlite3.Row, channel: str, now: datetime, error: str, final: bool = False) -> int:
+        """Sent, or retried later, or failed for good (logged as an error): returns 1 when failed for good."""
+        attempts = alert["attempts"] + 1
+        at = stamp(now)
+        with self.store.write() as tx:
+            if not error:
+                tx.execute("UPDATE alert_deliveries SET state = 'sent', attempts = ?, sent_at = ?, last_error = NULL "
+                           "WHERE alert_id = ? AND channel = ?", (attempts, at, alert["id"], channel))
+                return 0
+            self.last_error = f"{channel}: {error}"
+            if final or attempts >= self.conf.webhook_max_attempts:
+                tx.execute("UPDATE alert_deliveries SET state = 'failed', attempts = ?, last_error = ? "
+                           "WHERE alert_id = ? AND channel = ?", (attempts, error[:500], alert["id"], channel))
+                log.error("alert %s (%s) could not be sent by %s: %s", alert["id"], alert["kind"], channel, error)
+                return 1
+            retry = stamp(now + RETRY.delay(attempts, self.rng))
+            tx.execute("UPDATE alert_deliveries SET attempts = ?, not_before = ?, last_error = ? "
+                       "WHERE alert_id = ? AND channel = ?", (attempts, retry, error[:500], alert["id"], channel))
+            log.warning("alert %s: %s failed (%s), next try %s", alert["id"], channel, error, retry)
+        return 0

@@ -1,0 +1,151 @@
+"""`einvd demo --once` end to end: the outcome is read from the database and the simulated Turnkey tree (and
+the PNGs of the virtual printer), never from the words the demo prints."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops
+
+from daemon import __main__ as cli
+from daemon import app as composition
+from daemon.config import Settings, load
+from daemon.demo import SCANNED_CARRIER, SCANNER_GARBLING, VOID_REASON
+from hw_sim.scanner import garble
+from turnkey.carrier import MOBILE_BARCODE, normalise_scan
+from turnkey.mig import parse
+from turnkey.model import Allowance, Invoice, Void
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    root = tmp_path_factory.mktemp("demo") / "day"
+    assert cli.main(["demo", "--dir", str(root), "--once"]) == 0
+    conn = sqlite3.connect(root / "einvd.sqlite3")
+    conn.row_factory = sqlite3.Row
+    yield root, conn
+    conn.close()
+
+
+def rows(conn: sqlite3.Connection, sql: str, *params: object) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def invoices(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """The demo's invoices by what was sold (their order id ends with the sale's label)."""
+    return {r["order_id"].rsplit("-", 1)[1]: {**dict(r), "doc": json.loads(r["document"])}
+            for r in rows(conn, "SELECT * FROM invoices")}
+
+
+def messages(root: Path, code: str) -> list[Any]:
+    files = sorted((root / "turnkey").glob(f"UpCast/*/{code}/BAK/*/*/*.xml"))
+    return [parse(path.read_bytes()) for path in files]
+
+
+def test_every_invoice_is_confirmed_and_nothing_waits(demo: tuple[Path, sqlite3.Connection]) -> None:
+    _, conn = demo
+    sold = invoices(conn)
+    assert set(sold) == {"latte", "carrier", "donation", "business", "mixed"}
+    assert {r["status"] for r in sold.values()} == {"confirmed"}
+    outbox = rows(conn, "SELECT message_type, state, outcome FROM outbox ORDER BY id")
+    assert sorted(r["message_type"] for r in outbox) == ["F0401"] * 5 + ["F0501", "G0401"]
+    assert {(r["state"], r["outcome"]) for r in outbox} == {("DONE", "accepted_local")}
+    assert rows(conn, "SELECT count(*) FROM outbox WHERE state IN ('READY', 'LOCKED', 'FAILED')")[0][0] == 0
+    results = rows(conn, "SELECT kind, outcome FROM results_seen")
+    assert results and {(r["kind"], r["outcome"]) for r in results} == {("SummaryResult", "applied")}
+    assert rows(conn, "SELECT count(*) FROM alerts WHERE cleared_at IS NULL")[0][0] == 0
+
+
+def test_the_scanned_carrier_is_the_normalised_scan(demo: tuple[Path, sqlite3.Connection]) -> None:
+    _, conn = demo
+    garbled = garble(SCANNED_CARRIER, SCANNER_GARBLING)
+    assert garbled != SCANNED_CARRIER and normalise_scan(garbled).value == SCANNED_CARRIER
+    carrier = invoices(conn)["carrier"]
+    assert carrier["doc"]["carrier"] == {"type": MOBILE_BARCODE, "id": SCANNED_CARRIER}
+    assert carrier["print_requested"] == 0
+
+
+def test_f0401_files_in_bak_hold_the_sales(demo: tuple[Path, sqlite3.Connection]) -> None:
+    root, conn = demo
+    sold = invoices(conn)
+    found = {m.number: m for m in messages(root, "F0401")}
+    assert all(isinstance(m, Invoice) for m in found.values())
+    assert set(found) == {r["number"] for r in sold.values()}
+    for label, row in sold.items():
+        message = found[row["number"]]
+        assert message.random_number == row["random_number"] and message.amounts.total == row["total"], label
+    carrier = found[sold["carrier"]["number"]]
+    assert (carrier.carrier_type, carrier.carrier_id1, carrier.print_mark) == (MOBILE_BARCODE, SCANNED_CARRIER, False)
+    assert found[sold["donation"]["number"]].npoban == "168001"
+    assert found[sold["business"]["number"]].buyer.identifier == "53538851"
+    assert found[sold["latte"]["number"]].print_mark is True
+    assert not list((root / "turnkey").glob("UpCast/*/*/ERR/**/*.xml")), "Turnkey refused a file"
+
+
+def test_the_void_reached_turnkey_and_its_lifecycle_is_recorded(demo: tuple[Path, sqlite3.Connection]) -> None:
+    root, conn = demo
+    mixed = invoices(conn)["mixed"]
+    assert mixed["lifecycle"] == "voided" and mixed["lifecycle_at"]
+    actions = rows(conn, "SELECT a.kind, a.reason, o.message_type, o.state FROM invoice_actions a "
+                   "JOIN outbox o ON o.id = a.outbox_id WHERE a.invoice_id = ?", mixed["id"])
+    assert [tuple(a) for a in actions] == [("void", VOID_REASON, "F0501", "DONE")]
+    assert "voided" in [e["kind"] for e in rows(conn, "SELECT kind FROM events WHERE entity_id = ?", mixed["number"])]
+    (void,) = messages(root, "F0501")
+    assert isinstance(void, Void)
+    assert (void.number, void.reason, void.buyer_id) == (mixed["number"], VOID_REASON, "0000000000")
+
+
+def test_the_allowance_row_and_its_g0401(demo: tuple[Path, sqlite3.Connection]) -> None:
+    root, conn = demo
+    business = invoices(conn)["business"]
+    (allowance,) = rows(conn, "SELECT * FROM allowances")
+    assert (allowance["invoice_id"], allowance["state"]) == (business["id"], "live")
+    (line,) = rows(conn, "SELECT * FROM allowance_lines WHERE allowance_id = ?", allowance["id"])
+    assert (line["original_sequence"], line["quantity"], line["amount"], line["tax"]) == ("001", "2", "200", 10)
+    (message,) = messages(root, "G0401")
+    assert isinstance(message, Allowance)
+    assert (message.number, message.tax_amount, message.buyer.identifier) == (allowance["number"], 10, "53538851")
+    assert [(i.original_invoice_number, i.quantity) for i in message.items] == [(business["number"], 2)]
+
+
+def _render(settings: Settings, row: dict[str, Any], copy: bool) -> tuple[Image.Image, list[str]]:
+    """The first slip of ``row`` as the production encoder prints it on a fresh virtual printer."""
+    printer, sim = composition.open_printer(settings, "sim:")
+    assert sim is not None
+    printer.print_job(composition.proof_builder(settings).job_bytes(row, copy))
+    return sim.slips[0].image, sim.slips[0].lines
+
+
+def same(png: Path, image: Image.Image) -> bool:
+    return ImageChops.difference(Image.open(png).convert("L"), image.convert("L")).getbbox() is None
+
+
+def test_the_reprint_is_recorded_and_its_png_says_copy(demo: tuple[Path, sqlite3.Connection]) -> None:
+    root, conn = demo
+    latte = invoices(conn)["latte"]
+    assert [a["kind"] for a in rows(conn, "SELECT kind FROM invoice_actions WHERE invoice_id = ?", latte["id"])] == [
+        "reprint"]
+    jobs = rows(conn, "SELECT kind, copy, state FROM print_jobs WHERE invoice_id = ? ORDER BY id", latte["id"])
+    assert [tuple(j) for j in jobs] == [("proof", 0, "printed"), ("proof", 1, "printed")]
+    number = latte["number"]
+    pngs = sorted((root / "proofs").glob(f"*-{number[:2]}-{number[2:]}.png"))
+    assert len(pngs) == 2
+    settings = load(root / "einvd.toml")
+    original, original_lines = _render(settings, latte, copy=False)
+    copy, copy_lines = _render(settings, latte, copy=True)
+    assert (original_lines[1], copy_lines[1]) == ("電子發票證明聯", "電子發票證明聯補印")
+    assert same(pngs[0], original) and same(pngs[1], copy) and not same(pngs[1], original)
+
+
+def test_every_slip_owed_became_a_png(demo: tuple[Path, sqlite3.Connection]) -> None:
+    root, conn = demo
+    assert {tuple(r) for r in rows(conn, "SELECT DISTINCT state FROM print_jobs")} == {("printed",)}
+    kinds = sorted((r["kind"], r["copy"]) for r in rows(conn, "SELECT kind, copy FROM print_jobs"))
+    # consumer proofs (latte, mixed, business with its detail slip), information slips (carrier, donation), 補印
+    assert kinds == [("info", 0), ("info", 0), ("proof", 0), ("proof", 0), ("proof", 0), ("proof", 1)]
+    assert len(list((root / "proofs").glob("*.png"))) == 7
