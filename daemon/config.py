@@ -290,7 +290,7 @@ def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
         raise ConfigError("turnkey.verdict_grace_hours must not be negative")
     try:
         layout = Layout(raw["src"], raw["err"], raw["bak"], raw["staging"], raw["summary_results"],
-                        raw["process_results"], raw["e0501"], tuple(raw["codes"]))
+                        raw["process_results"], raw["e0501"], tuple(raw["codes"]), raw["quarantine"])
     except (KeyError, ValueError, IndexError) as error:
         raise ConfigError(f"turnkey folder layout: {error!r}") from error
     drop = raw["drop"]

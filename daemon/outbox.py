@@ -42,7 +42,8 @@ class Backoff:
     cap: timedelta = timedelta(minutes=10)
 
     def delay(self, attempts: int, rng: RandomSource) -> timedelta:
-        ceiling = min(self.cap, self.base * 2 ** max(attempts - 1, 0))
+        # the exponent is capped before it multiplies: 2**44 seconds is past timedelta's range (a long outage)
+        ceiling = min(self.cap, self.base * 2 ** min(max(attempts - 1, 0), 24))
         half_ms = max(int(ceiling.total_seconds() * 500), 1)
         return timedelta(milliseconds=half_ms + rng.randrange(half_ms))
 
@@ -112,6 +113,13 @@ def _heads(tx: sqlite3.Connection, message_type: str, at: str, room: int) -> lis
 def release(tx: sqlite3.Connection, rows: Iterable[Claimed], at: str) -> None:
     """Back to READY untouched (claimed but not tried)."""
     tx.executemany("UPDATE outbox SET state = 'READY', updated_at = ? WHERE id = ?", [(at, r.id) for r in rows])
+
+
+def requeue(tx: sqlite3.Connection, rows: Iterable[Claimed], at: str) -> None:
+    """Back to READY as uncertain: claimed by a tick that failed before recording them (the database was full, say),
+    so their files may be in SRC already; like ``recover`` at start, but only these rows, while the process lives."""
+    tx.executemany("UPDATE outbox SET state = 'READY', uncertain = 1, updated_at = ? WHERE id = ? AND state = 'LOCKED'",
+                   [(at, r.id) for r in rows])
 
 
 def mark_dropped(tx: sqlite3.Connection, rows: Iterable[Claimed], now: datetime, outcome: str | None = None) -> None:

@@ -50,6 +50,11 @@ class Drop(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
+    def quarantine(self, path: str, reason: str) -> str:
+        """Copy the file at ``path`` into the quarantine folder (the original stays: it is Turnkey's), with
+        ``<copy>.reason.txt`` beside it; returns the copy's path. Repeating it replaces the earlier copy."""
+        ...
+
     def check(self) -> list[str]:
         """One line per missing or unwritable folder (empty when the drop is usable)."""
         ...

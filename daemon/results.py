@@ -7,8 +7,12 @@
   with the platform code; E0501: the allocated ranges are added to the ranges this box holds.
 
 Each ERR and result file is recorded in ``results_seen`` in the same transaction that applies it, so it counts
-exactly once, also across restarts. A result file that cannot be parsed is retried until it has kept the same
-size for two scans (it may still be arriving), then recorded as unreadable with an alert.
+exactly once, also across restarts. A result file that cannot be applied (malformed or hostile XML, absurd
+values, another seller's, larger than ``MAX_RESULT_BYTES``) is retried until it has kept the same size for two
+scans (it may still be arriving), then *quarantined*: the drop copies it into the quarantine folder with
+``<name>.reason.txt`` beside it (a copy, not a move: the Unpack folders are Turnkey's, and other boxes sharing the
+Turnkey may want the file), ``results_seen`` records outcome ``quarantined`` with the reason, and a
+``result.unreadable`` alert names the file, the reason and the copy.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -25,11 +29,19 @@ from daemon.ports import Drop
 from daemon.status import ACCEPTED_LOCAL, CONFIRMED, REJECTED, REJECTED_LOCAL, advance
 from daemon.store import Store, event
 from daemon.tracks import held
+from turnkey.ban import is_valid_ban
 from turnkey.errors import ResultUnreadable
 from turnkey.mig import parse_e0501, parse_process_result, parse_summary_result
+from turnkey.mig.results import Routing
 from turnkey.numbers import first_overlap, is_invoice_number
 from turnkey.period import TAIPEI, Period
 
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+"""Larger result files are quarantined unread (a busy shop's daily SummaryResult is a few MB)."""
+BOOKLET = 50
+"""Numbers are allocated in booklets (本) of 50: an E0501 range that is not whole booklets is not applied."""
+REFUSALS = (ResultUnreadable, ValueError, LookupError, ArithmeticError, RecursionError)
+"""What a hostile file can make the parsers raise; the watcher quarantines it instead of stopping."""
 TURNKEY_SUFFIX = re.compile(r"(?P<stem>.+)_\d{13}(?P<ext>\.xml)")
 RESULT_KINDS = ("ProcessResult", "SummaryResult", "E0501")
 
@@ -119,12 +131,17 @@ def _outcome(tx: sqlite3.Connection, row: sqlite3.Row, outcome: str, now: dateti
 # --- downloaded result files ------------------------------------------------------------------------------
 
 
-class ResultFiles:
-    """Applies new SummaryResult, ProcessResult and E0501 files, each once."""
+class Refused(ValueError):
+    """A well-formed result file this box must not apply (another seller's, too large)."""
 
-    def __init__(self, store: Store, drop: Drop, seller_ban: str, import_e0501: bool = True) -> None:
+
+class ResultFiles:
+    """Applies new SummaryResult, ProcessResult and E0501 files, each once; quarantines those it cannot apply."""
+
+    def __init__(self, store: Store, drop: Drop, seller_ban: str, import_e0501: bool = True,
+                 max_bytes: int = MAX_RESULT_BYTES) -> None:
         self.store, self.drop = store, drop
-        self.seller_ban, self.import_e0501 = seller_ban, import_e0501
+        self.seller_ban, self.import_e0501, self.max_bytes = seller_ban, import_e0501, max_bytes
         self._sizes: dict[str, int] = {}
         self._apply: dict[str, Callable[[sqlite3.Connection, bytes, datetime, Tally], str]] = {
             "ProcessResult": self._process, "SummaryResult": self._summary, "E0501": self._allocation,
@@ -138,24 +155,47 @@ class ResultFiles:
                     self._one(kind, path, size, now, tally)
 
     def _one(self, kind: str, path: str, size: int, now: datetime, tally: Tally) -> None:
-        data = self.drop.read(path)
         try:
+            if size > self.max_bytes:
+                raise Refused(f"{size} bytes, more than the {self.max_bytes} a result file may have")
+            data = self.drop.read(path)
             with self.store.write() as tx:
                 outcome = self._apply[kind](tx, data, now, tally)
                 _record(tx, path, kind, size, now, outcome)
             tally.add(kind)
-        except ResultUnreadable as error:
+        except REFUSALS as error:
             if self._sizes.get(path) != size:
                 self._sizes[path] = size  # may still be arriving: look again at the next scan
                 return
-            with self.store.write() as tx:
-                _record(tx, path, kind, size, now, "unreadable", str(error))
-                raise_alert(tx, "result.unreadable", "result", path, now, f"{kind} {path} unreadable: {error}")
-            tally.add("unreadable")
+            self._quarantine(kind, path, size, now, _why(error), tally)
         self._sizes.pop(path, None)
+
+    def _quarantine(self, kind: str, path: str, size: int, now: datetime, reason: str, tally: Tally) -> None:
+        """Copy the file aside with its reason, then record it (a failed copy is tried again at the next scan)."""
+        copy = self.drop.quarantine(path, f"{kind} {path} ({size} bytes), quarantined by einvd at {stamp(now)}:\n"
+                                          f"{reason}\n")
+        with self.store.write() as tx:
+            _record(tx, path, kind, size, now, "quarantined", f"{reason} [copy: {copy}]")
+            raise_alert(tx, "result.unreadable", "result", path, now,
+                        f"{kind} {path} cannot be applied ({reason[:300]}); quarantined as {copy}")
+        tally.add("unreadable")
+
+    def _addressed(self, tx: sqlite3.Connection, routing: Routing, numbers: Iterable[str]) -> None:
+        """Refuse another seller's result: routed between other BANs and about none of this box's invoices (a
+        result routed through a head office or a value-added centre but naming our numbers is ours)."""
+        parties = {routing.from_party, routing.to_party}
+        foreign = {p for p in parties if p.strip("0") and is_valid_ban(p)}
+        if not self.seller_ban or not foreign or self.seller_ban in parties:
+            return
+        if any(tx.execute("SELECT 1 FROM invoices WHERE number = ?", (n,)).fetchone() for n in set(numbers)):
+            return
+        raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about none "
+                      "of its invoices")
 
     def _summary(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
         summary = parse_summary_result(data)
+        self._addressed(tx, summary.routing, (doc.reference_number for message in summary.messages
+                                              for doc in (*message.good.invoices, *message.failed.invoices)))
         for message in summary.messages:
             source = f"SummaryResult {message.info.id}".strip()
             for doc in message.good.invoices:
@@ -168,6 +208,7 @@ class ResultFiles:
 
     def _process(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
         result = parse_process_result(data)
+        self._addressed(tx, result.routing, (p.strip() for info in result.results for p in info.parameters))
         for info in result.results:
             numbers = [p.strip() for p in info.parameters if is_invoice_number(p.strip())]
             if not info.ok and numbers:
@@ -176,7 +217,13 @@ class ResultFiles:
         return "applied"
 
     def _allocation(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
+        # another business's allocation is not refused: boxes may share one Turnkey download folder
         allocations = [a for a in parse_e0501(data) if not self.seller_ban or a.ban == self.seller_ban]
+        for allocation in allocations:
+            numbers = allocation.range.end - allocation.range.begin + 1
+            if allocation.booklets * BOOKLET != numbers:
+                raise Refused(f"{allocation.range.label}: {numbers} numbers are not {allocation.booklets} booklets "
+                              f"of {BOOKLET}")
         if not self.import_e0501:
             labels = ", ".join(a.range.label for a in allocations)
             raise_alert(tx, "e0501.arrived", "e0501", labels or "none", now,
@@ -197,6 +244,11 @@ class ResultFiles:
             current.append(rng)
             tally.add("ranges")
         return "applied"
+
+
+def _why(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, ResultUnreadable | Refused) else f"{type(error).__name__}: {text}"
 
 
 def _verdict(tx: sqlite3.Connection, message_type: str, number: str, day: date | None, status: str, code: str,

@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.deadlines import DeadlinePolicy, check_deadlines
-from daemon.outbox import Backoff, Claimed, backlog, claim, fail, mark_dropped, recover, release, retry_later, stamp
+from daemon.outbox import (
+    Backoff,
+    Claimed,
+    backlog,
+    claim,
+    fail,
+    mark_dropped,
+    recover,
+    release,
+    requeue,
+    retry_later,
+    stamp,
+)
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.services import stored_invoice
@@ -53,6 +65,7 @@ class _Batch:
     found: list[Claimed] = field(default_factory=list)
     broken: list[tuple[Claimed, str]] = field(default_factory=list)
     untried: list[Claimed] = field(default_factory=list)
+    unsynced: list[Claimed] = field(default_factory=list)  # renamed into SRC, but the sync after failed
     error: tuple[Claimed, OSError] | None = None
 
 
@@ -65,6 +78,7 @@ class Pump:
         self.builders = builders if builders is not None else BUILDERS
         self.resume_at: datetime | None = None
         self.last_error = ""
+        self._stranded: list[Claimed] = []  # claimed by a tick that raised before recording them
 
     def start(self, now: datetime) -> int:
         """Once per process, before the first tick: rows LOCKED by a dead process become READY (uncertain)."""
@@ -77,6 +91,10 @@ class Pump:
     def tick(self, now: datetime, limit: int | None = None) -> PumpReport:
         """Drop every due row (at most ``limit``), stopping at the first drop failure."""
         report = PumpReport()
+        if self._stranded:  # else they would stay LOCKED until the next start
+            with self.store.write() as tx:
+                requeue(tx, self._stranded, stamp(now))
+            self._stranded = []
         if self.resume_at is not None and now < self.resume_at:
             report.resume_at = self.resume_at
             return report
@@ -85,8 +103,10 @@ class Pump:
             rows = claim(self.store, now, self.batch if limit is None else min(self.batch, limit - report.dropped))
             if not rows:
                 break
+            self._stranded = rows
             batch = self._run(rows)
             self._record(batch, now, report)
+            self._stranded = []
             if batch.error is not None:
                 break
         return report
@@ -108,13 +128,14 @@ class Pump:
                 batch.error = (stopped, failure)
             else:
                 batch.broken.append((stopped, _describe(failure)))
-        if batch.done:
+        if batch.done or batch.found:  # found in SRC after a failed sync: that sync is owed still
             try:
                 self.drop.sync()
             except OSError as error:
-                batch.error = batch.error or (batch.done[0], error)
-                batch.untried = [row for row in batch.done if row is not batch.error[0]] + batch.untried
-                batch.done = []
+                # Their files may be in SRC (and taken by Turnkey) or may be lost with the folder: uncertain, so
+                # the next try looks in SRC/ERR/BAK before putting any of them again, as after a crash.
+                batch.unsynced, batch.done, batch.found = batch.done + batch.found, [], []
+                batch.error = batch.error or (batch.unsynced[0], error)
         return batch
 
     def _xml(self, row: Claimed, batch: _Batch) -> bytes | None:
@@ -143,6 +164,7 @@ class Pump:
             mark_dropped(tx, batch.done + batch.found, now)
             for row, problem in batch.broken:
                 fail(tx, row, now, problem)
+            requeue(tx, batch.unsynced, stamp(now))
             if batch.error is not None:
                 row, error = batch.error
                 delay = self.backoff.delay(row.attempts + 1, self.rng)

@@ -84,6 +84,15 @@ class MemoryDrop:
             except KeyError:
                 raise FileNotFoundError(errno.ENOENT, "no such file", path) from None
 
+    def quarantine(self, path: str, reason: str) -> str:
+        """Copy ``path`` to ``quarantine/<path>`` with ``<copy>.reason.txt`` beside it (the original stays)."""
+        data = self.read(path)
+        copy = f"quarantine/{path}"
+        with self._lock:
+            self.files[copy] = data
+            self.files[f"{copy}.reason.txt"] = reason.encode("utf-8")
+        return copy
+
     def check(self) -> list[str]:
         return [f"memory drop unreachable: {self.down}"] if self.down is not None else []
 

@@ -52,7 +52,9 @@ def parse_decimal(value: object, places: int = 7, digits: int = 20) -> Decimal:
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int):
         raise DecimalRule("format", "must be a finite number")
-    if abs(number) >= _LIMITS[digits - places]:  # first: quantize() below needs the number to fit the context
+    # first: quantize() below needs the number to fit the context; copy_abs(), unlike abs(), does not round to
+    # the context, which overflows on an exponent like 1E+999999999
+    if number.copy_abs() >= _LIMITS[digits - places]:
         raise DecimalRule("digits", f"may have at most {digits - places} digits before the decimal point")
     if exponent < -places and number != number.quantize(_SCALES[places]):
         raise DecimalRule("places", f"may have at most {places} decimal places")

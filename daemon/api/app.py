@@ -31,6 +31,7 @@ from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 
 MAX_BODY = 8 * 1024 * 1024
+"""Largest request body read (413 ``body.too_large`` beyond it, before reading when Content-Length says so)."""
 UNSIGNED = ("/v1/health",)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,7 +75,15 @@ def context_from(settings: Settings, invoices: InvoiceService, scans: ScanHub | 
                             allowance_prefix=settings.api.allowance_prefix, printer=printer, scans=scans)
 
 
-async def _read(receive: Receive) -> bytes | None:
+class _TooLarge(Exception):
+    """The body is (or says it is) larger than MAX_BODY."""
+
+
+async def _read(receive: Receive, headers: Mapping[str, str]) -> bytes | None:
+    """The whole body (None: the client went away); _TooLarge as soon as it is known to exceed MAX_BODY."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _TooLarge  # refused unread: a client must not make the daemon wait for (or hold) 50 MB
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -83,7 +92,7 @@ async def _read(receive: Receive) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            return None
+            raise _TooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -110,15 +119,19 @@ class SignedRequests:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/") or scope["path"] in UNSIGNED:
             await self.app(scope, receive, send)
             return
-        data = await _read(receive)
-        if data is None:
-            await _reply(send, 400, {"code": "body.too_large", "field": "",
-                                     "message": f"the body is missing or larger than {MAX_BODY} bytes"}, [])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            data = await _read(receive, headers)
+        except _TooLarge:
+            await _reply(send, 413, {"code": "body.too_large", "field": "",
+                                     "message": f"the body is larger than {MAX_BODY} bytes"},
+                         [(b"connection", b"close")])
             return
+        if data is None:
+            return  # the client went away: nobody to answer
         raw = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         path = (raw + (b"?" + query if query else b"")).decode("latin-1")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             scope["einvd.signed"] = verify(self.context.keys, scope["method"], path, headers, data,
                                            self.context.now())

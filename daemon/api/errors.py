@@ -32,10 +32,14 @@ RULES = {
     "too_short": "count", "too_long": "count",
 }
 _INDEX = re.compile(r"\[\d+\]")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
 
 
 def body(status: int, problems: Iterable[Problem], headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"errors": [p.as_dict() for p in problems]}, status_code=status, headers=headers)
+    """The error body; text echoed from the request that is not Unicode (lone surrogates) is escaped, not a 500."""
+    errors = [{k: v.encode("utf-8", "backslashreplace").decode("utf-8") for k, v in p.as_dict().items()}
+              for p in problems]
+    return JSONResponse({"errors": errors}, status_code=status, headers=headers)
 
 
 def one(status: int, code: str, message: str, field: str = "") -> JSONResponse:
@@ -57,6 +61,8 @@ def problems_of(errors: Sequence[Any], skip: int = 0) -> list[Problem]:
         kind = str(error["type"])
         rule = kind.removeprefix("decimal_") if kind.startswith("decimal_") else RULES.get(kind, "type")
         area = _INDEX.sub("", field) or "body"
+        if kind == "extra_forbidden" and not _NAME.fullmatch(str(error["loc"][-1])):
+            area = _INDEX.sub("", _field(error["loc"][skip:-1])) or "body"  # codes stay dotted identifiers
         found.append(Problem(f"{area}.{rule}", field, f"{field or 'body'}: {error['msg']}"))
     return found
 
@@ -128,7 +134,8 @@ def install(app: FastAPI) -> None:
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    text = {400: "unreadable body", 401: "not authenticated (auth.*)", 403: "the key lacks the permission",
+    text = {400: "unreadable body (body.json)", 413: "body larger than 8 MiB (body.too_large)",
+            401: "not authenticated (auth.*)", 403: "the key lacks the permission",
             404: "no such number", 409: "state, window or idempotency conflict", 422: "invalid request",
             503: "store unavailable (store.full, store.unavailable, store.busy)"}
     return {status: {"model": ErrorBody, "description": text[status]} for status in statuses}

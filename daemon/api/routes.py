@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Path, Query, Request
@@ -26,7 +27,7 @@ from turnkey.lifecycle import Requested
 Number = Annotated[str, Path(pattern=models.INVOICE_NUMBER, description="invoice number, e.g. AB12345678")]
 AllowanceNumber = Annotated[str, Path(pattern=r"^[A-Z0-9]{1,16}$", description="allowance number")]
 T = TypeVar("T")
-CHANGE = (400, 401, 403, 404, 409, 422, 503)
+CHANGE = (400, 401, 403, 404, 409, 413, 422, 503)
 VIEW = {200: {"model": models.InvoiceView}, **responses(*CHANGE)}
 
 
@@ -67,8 +68,43 @@ async def read(request: Request, work: Callable[[], T]) -> T:
     return await run_in_threadpool(work)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects a body may have (an invoice document needs 4)."""
+MAX_EXPONENT = 1000
+"""Largest decimal exponent of a JSON number (the decimal context cannot compare beyond about 10**999999)."""
+
+
 def json_body(request: Request) -> Any:
-    return jsonio.loads(request.scope["einvd.body"])
+    """The body as JSON, refused (400 ``body.json``) when it is not strict JSON, nests deeper than MAX_DEPTH,
+    holds a number beyond 10**±MAX_EXPONENT or a string with a lone surrogate (``"\\ud800"``: no Unicode)."""
+    doc = jsonio.loads(request.scope["einvd.body"])
+    _sane(doc)
+    return doc
+
+
+def _sane(doc: Any) -> None:
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise jsonio.JsonRefused(f"the body nests deeper than {MAX_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                _sane_scalar(key)
+                pending.append((item, depth + 1))
+        else:
+            _sane_scalar(value)
+
+
+def _sane_scalar(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise jsonio.JsonRefused("a string holds a lone surrogate escape (\\ud800-\\udfff): not Unicode") from None
+    elif isinstance(value, Decimal) and value.is_finite() and value and abs(value.adjusted()) > MAX_EXPONENT:
+        raise jsonio.JsonRefused(f"a number lies beyond 10**±{MAX_EXPONENT}")
 
 
 def _body(model: type[models.Strict]) -> dict[str, Any]:
@@ -91,7 +127,7 @@ def _invoices(app: FastAPI, context: ApiContext) -> None:
     @app.post("/v1/invoices", summary="issue an invoice (F0401)", openapi_extra=_body(models.InvoiceDocument),
               responses={200: {"model": models.IssuedInvoice, "description": "the same order again"},
                          201: {"model": models.IssuedInvoice, "description": "issued"},
-                         **responses(400, 401, 403, 409, 422, 503)})
+                         **responses(400, 401, 403, 409, 413, 422, 503)})
     async def issue(request: Request) -> JSONResponse:
         def work() -> JSONResponse:
             issued = context.invoices.issue(json_body(request))

@@ -28,6 +28,7 @@ class Layout:
     process_results: str = ""
     e0501: str = "Unpack/BAK/E0501"
     codes: tuple[str, ...] = ("F0401", "F0501", "F0701", "G0401", "G0501", "E0402")
+    quarantine: str = "Unpack/.einvd-quarantine"
 
     def __post_init__(self) -> None:
         for code in self.codes:
@@ -37,6 +38,15 @@ class Layout:
             template.format(family="B2SSTORAGE", code="F0401")  # KeyError/ValueError for a bad template
         if self.staging.strip("/") in {self.folder("SRC", code) for code in self.codes}:
             raise ValueError("the staging folder must lie outside every SRC folder")
+        kept = self.quarantine.strip("/")
+        watched = [self.folder("SRC", code) for code in self.codes]
+        watched += [folder for kind in RESULT_KINDS if (folder := self.result_folder(kind))]
+        if not kept or any(kept == folder or kept.startswith(f"{folder}/") for folder in watched):
+            raise ValueError("the quarantine folder must be set and lie outside every result and SRC folder")
+
+    def quarantined(self, path: str) -> str:
+        """Where the copy of a refused file goes: the file's own path below the quarantine folder."""
+        return f"{self.quarantine.strip('/')}/{path.strip('/')}"
 
     def folder(self, which: str, code: str) -> str:
         """``SRC``, ``ERR`` or ``BAK`` of a message code; ValueError for a code einvd does not send."""

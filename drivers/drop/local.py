@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
+from drivers import faultpoints
 from drivers.drop.layout import Layout, check_name
 from drivers.drop.watch import local_lister, walk
 
@@ -36,6 +38,7 @@ def write_synced(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        faultpoints.hit("drop.write.before_fsync")
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -98,12 +101,17 @@ class LocalDrop:
         write_synced(staged, data)
 
     def _rename(self, staged: Path, target: Path) -> None:
+        faultpoints.hit("drop.rename.before")
         os.replace(staged, target)
+        faultpoints.hit("drop.rename.after")
 
     def sync(self) -> None:
-        """Make the renames since the last call durable (fsync of each SRC folder touched)."""
-        while self._touched:
-            fsync_dir(self._touched.pop())
+        """Make the renames since the last call durable (fsync of each SRC folder touched). A folder whose fsync
+        fails stays on the list, so the next call (the pump's retry) syncs it before anything counts as there."""
+        for folder in sorted(self._touched):
+            fsync_dir(folder)
+            self._touched.discard(folder)
+            faultpoints.hit("drop.dir_synced")
 
     def pending(self, code: str) -> set[str]:
         """Names of the files waiting in SRC; OSError (FileNotFoundError) when SRC is not there."""
@@ -122,6 +130,24 @@ class LocalDrop:
         if ".." in path.split("/") or path.startswith("/"):
             raise ValueError(f"path {path!r} leaves the Turnkey folder")
         return (self.root / path).read_bytes()
+
+    def quarantine(self, path: str, reason: str) -> str:
+        """Copy ``path`` (streamed, never held in memory) below the quarantine folder, ours and created as needed
+        when its parent exists, with ``<copy>.reason.txt`` beside it; each lands whole (written, then renamed)."""
+        if ".." in path.split("/") or path.startswith("/"):
+            raise ValueError(f"path {path!r} leaves the Turnkey folder")
+        copy = self.layout.quarantined(path)
+        top = self.root / self.layout.quarantine.strip("/")
+        if not top.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "Turnkey folder missing (share not mounted?)", str(top.parent))
+        target = self.root / copy
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.part")
+        shutil.copyfile(self.root / path, part)
+        os.replace(part, target)
+        write_synced(part, reason.encode("utf-8"))
+        os.replace(part, target.with_name(f"{target.name}.reason.txt"))
+        return copy
 
     def check(self) -> list[str]:
         """One line per missing or unwritable folder, or a staging folder on another filesystem than SRC."""

@@ -10,6 +10,7 @@ reconnects. paramiko has no client fsync, so remote durability is the server's.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import stat
@@ -80,6 +81,7 @@ class SftpDrop:
         self.layout = layout or Layout()
         self._connector = connector
         self._session: paramiko.SFTPClient | None = None
+        self._unanswered: set[str] = set()
 
     def __repr__(self) -> str:
         t = self.target
@@ -124,11 +126,22 @@ class SftpDrop:
         return len(files), None
 
     def _deliver(self, sftp: paramiko.SFTPClient, staged: str, target: str, data: bytes) -> None:
+        """A rename whose answer the link lost may have happened: then the staged file is gone, the file went
+        into SRC (and Turnkey may have taken it since), and putting it again would deliver it twice."""
+        if staged in self._unanswered:
+            try:
+                sftp.stat(staged)
+            except FileNotFoundError:
+                self._unanswered.discard(staged)
+                return
+            self._unanswered.discard(staged)
         self._upload(sftp, staged, data)
         size = sftp.stat(staged).st_size
         if size != len(data):
             raise OSError(errno.EIO, f"staged {size} of {len(data)} bytes", staged)
+        self._unanswered.add(staged)
         self._rename(sftp, staged, target)
+        self._unanswered.discard(staged)
 
     def _upload(self, sftp: paramiko.SFTPClient, staged: str, data: bytes) -> None:
         with sftp.open(staged, "wb") as remote:
@@ -169,6 +182,39 @@ class SftpDrop:
 
         return self._call(fetch)
 
+    def quarantine(self, path: str, reason: str) -> str:
+        """Copy ``path`` below the quarantine folder through this session (SFTP has no server-side copy), in
+        chunks, then ``<copy>.reason.txt``; each is written under a hidden name and renamed, so it lands whole."""
+        if ".." in path.split("/") or path.startswith("/"):
+            raise ValueError(f"path {path!r} leaves the Turnkey folder")
+        copy = self.layout.quarantined(path)
+        self._call(lambda sftp: self._copy(sftp, path, copy, reason.encode("utf-8")))
+        return copy
+
+    def _copy(self, sftp: paramiko.SFTPClient, path: str, copy: str, reason: bytes) -> None:
+        folder, name = copy.rsplit("/", 1)
+        self._folders(sftp, folder)
+        part = self._remote(f"{folder}/.{name}.part")
+        with sftp.open(self._remote(path), "rb") as source, sftp.open(part, "wb") as sink:
+            sink.set_pipelined(True)
+            while chunk := source.read(1 << 20):
+                sink.write(chunk)
+        sftp.posix_rename(part, self._remote(copy))
+        with sftp.open(part, "wb") as sink:
+            sink.write(reason)
+        sftp.posix_rename(part, self._remote(f"{copy}.reason.txt"))
+
+    def _folders(self, sftp: paramiko.SFTPClient, folder: str) -> None:
+        """Create the quarantine folder and the folders below it; its parent must exist (a missing tree fails)."""
+        parts = folder.split("/")
+        depth = self.layout.quarantine.strip("/").count("/")
+        for n in range(depth + 1, len(parts) + 1):
+            remote = self._remote("/".join(parts[:n]))
+            try:
+                sftp.stat(remote)
+            except FileNotFoundError:
+                sftp.mkdir(remote)
+
     def check(self) -> list[str]:
         """One line per missing folder, and whether the staging folder takes a file."""
         problems = [f"{self._remote(f)}: missing" for f in self.layout.required() if not self._is_dir(f)]
@@ -193,9 +239,12 @@ class SftpDrop:
         if session is not None:
             channel = session.get_channel()
             transport = channel.get_transport() if channel is not None else None
-            session.close()
-            if transport is not None:
-                transport.close()
+            try:
+                with contextlib.suppress(*LINK_ERRORS, OSError):
+                    session.close()  # says goodbye over the link, which may be dead already
+            finally:
+                if transport is not None:
+                    transport.close()
 
 
 def _probe(sftp: paramiko.SFTPClient, path: str) -> None:

@@ -193,16 +193,37 @@ class FlakySync(MemoryDrop):
         super().sync()
 
 
-def test_a_failed_sync_records_nothing_and_the_retry_overwrites(service: InvoiceService, store: Store,
-                                                                 clock: FakeClock) -> None:
+def test_a_failed_sync_records_nothing_and_the_retry_finds_the_files(service: InvoiceService, store: Store,
+                                                                      clock: FakeClock) -> None:
+    """The renames happened but their sync failed: the rows go back uncertain, and the retry syncs and counts the
+    files it finds in SRC instead of putting them a second time (Turnkey may have taken them meanwhile)."""
     issue(service, clock, 3)
     drop = FlakySync()
     worker = pump(store, drop)
     assert worker.tick(clock.now()).dropped == 0
-    assert store.read("SELECT count(*) FROM outbox WHERE state = 'READY'")[0][0] == 3
+    assert store.read("SELECT count(*) FROM outbox WHERE state = 'READY' AND uncertain = 1")[0][0] == 3
     clock.set(worker.resume_at)
-    assert worker.tick(clock.now()).dropped == 3
-    assert len(drop.pending("F0401")) == 3 and len(drop.log) == 6
+    report = worker.tick(clock.now())
+    assert (report.dropped, report.found) == (0, 3)
+    assert len(drop.pending("F0401")) == 3 and len(drop.log) == 3 and drop.synced == 1
+    assert store.read("SELECT count(*) FROM outbox WHERE state = 'DONE'")[0][0] == 3
+
+
+def test_a_failed_sync_is_owed_until_it_succeeds(tmp_path: Path) -> None:
+    """The local drop keeps a folder whose fsync failed on its list: the next sync() does it again."""
+    from drivers.drop.layout import Layout
+    from drivers.drop.local import LocalDrop
+
+    drop = LocalDrop(tmp_path, Layout())
+    src = tmp_path / Layout().folder("SRC", "F0401")
+    src.mkdir(parents=True)
+    drop.put_many([("F0401", "F0401_X_1.xml", b"<x/>")])
+    src.rename(tmp_path / "away")
+    with pytest.raises(OSError):
+        drop.sync()
+    (tmp_path / "away").rename(src)
+    drop.sync()
+    drop.sync()  # nothing owed any more
 
 
 def test_limit_and_builders(service: InvoiceService, store: Store, clock: FakeClock, tmp_path: Path) -> None:

@@ -77,6 +77,9 @@ def test_parse_decimal_accepts(value: Any, expected: Decimal) -> None:
     (10**40, "digits"),
     ("1" * 30 + ".12345678", "digits"),  # used to raise decimal.InvalidOperation from quantize()
     (Decimal("1E+30"), "digits"),
+    (Decimal("1E+999999999"), "digits"),  # abs() overflowed the context: a 500 through the API once
+    (Decimal("-9E+999999999"), "digits"),
+    (Decimal("1E-999999999"), "places"),
 ])
 def test_parse_decimal_refuses(value: Any, rule: str) -> None:
     with pytest.raises(DecimalRule) as caught:
