@@ -283,17 +283,23 @@ def _classify(error: sqlite3.Error) -> StoreUnavailable | None:
 
 
 class Transaction:
-    """The context manager of ``Store.write`` (a plain class: it is on the issuing hot path)."""
+    """The context manager of ``Store.write`` (a plain class: it is on the issuing hot path).
 
-    __slots__ = ("conn", "lock")
+    Opened while its connection is already inside a transaction (a group commit, see ``daemon/api/batch.py``) it
+    is a savepoint of that transaction: its work is undone alone on error, and is durable only when the outer
+    transaction commits.
+    """
+
+    __slots__ = ("conn", "lock", "nested")
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.conn, self.lock = conn, lock
+        self.conn, self.lock, self.nested = conn, lock, False
 
     def __enter__(self) -> sqlite3.Connection:
         self.lock.acquire()
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.nested = self.conn.in_transaction
+            self.conn.execute("SAVEPOINT einvd_nested" if self.nested else "BEGIN IMMEDIATE")
         except BaseException as error:
             self.lock.release()
             classified = _classify(error) if isinstance(error, sqlite3.OperationalError) else None
@@ -310,6 +316,15 @@ class Transaction:
 
     def _finish(self, kind: type[BaseException] | None, error: BaseException | None) -> bool:
         conn = self.conn
+        if self.nested:
+            if kind is not None and conn.in_transaction:  # SQLite may have ended it (a full disk)
+                conn.execute("ROLLBACK TO einvd_nested")
+            if conn.in_transaction:
+                conn.execute("RELEASE einvd_nested")
+            classified = _classify(error) if isinstance(error, sqlite3.OperationalError) else None
+            if classified is not None:
+                raise classified from error
+            return False
         if kind is None:
             try:
                 faultpoints.hit("store.commit.before")

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -23,6 +23,7 @@ from pydantic.json_schema import models_json_schema
 from daemon.allowances import AllowanceService
 from daemon.api import errors, models
 from daemon.api.auth import AuthError, NonceGuard, verify
+from daemon.api.batch import IssueBatcher
 from daemon.api.docs import register_docs
 from daemon.api.keys import ApiKey
 from daemon.config import ApiSettings, Settings
@@ -52,6 +53,10 @@ class ApiContext:
     now: Callable[[], float] = time.time
     scans: ScanHub | None = None
     echo: bool = False
+    batcher: IssueBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = IssueBatcher(self.invoices.store, self.guard, self.now)
 
     @classmethod
     def build(cls, invoices: InvoiceService, keys: Mapping[str, ApiKey], *, cutoff_day: int = 13,

@@ -96,17 +96,22 @@ class NonceGuard:
         self._count = 0
 
     def admit(self, signed: Signed, now: float) -> None:
-        self._count += 1
         try:
             with self.store.write() as tx:
-                if self._count % _PRUNE_EVERY == 0:
-                    tx.execute("DELETE FROM api_nonces WHERE seen_at < ?", (int(now) - 2 * WINDOW,))
-                tx.execute("INSERT INTO api_nonces (key_id, nonce, seen_at) VALUES (?, ?, ?)",
-                           (signed.key.id, signed.nonce, signed.timestamp))
-        except sqlite3.IntegrityError:
-            raise AuthError("auth.replay", "this nonce was already used: every request needs a new one") from None
+                self.admit_in(tx, signed, now)
         except sqlite3.OperationalError as error:  # busy past the timeout
             raise StoreUnavailable("store.unavailable", "the store is busy") from error
+
+    def admit_in(self, tx: sqlite3.Connection, signed: Signed, now: float) -> None:
+        """Record the nonce inside the caller's transaction (the issue batch's: one commit for both)."""
+        self._count += 1
+        if self._count % _PRUNE_EVERY == 0:
+            tx.execute("DELETE FROM api_nonces WHERE seen_at < ?", (int(now) - 2 * WINDOW,))
+        try:
+            tx.execute("INSERT INTO api_nonces (key_id, nonce, seen_at) VALUES (?, ?, ?)",
+                       (signed.key.id, signed.nonce, signed.timestamp))
+        except sqlite3.IntegrityError:
+            raise AuthError("auth.replay", "this nonce was already used: every request needs a new one") from None
 
     def close(self) -> None:
         self.store.close()

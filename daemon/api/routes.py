@@ -31,11 +31,13 @@ CHANGE = (400, 401, 403, 404, 409, 413, 422, 503)
 VIEW = {200: {"model": models.InvoiceView}, **responses(*CHANGE)}
 
 
-def authorised(request: Request, permission: str) -> Signed:
-    """Admit the nonce (``auth.replay`` when seen) and check the key's permission (403)."""
+def authorised(request: Request, permission: str, admit: bool = True) -> Signed:
+    """Admit the nonce (``auth.replay`` when seen; ``admit=False``: the caller records it in its own
+    transaction) and check the key's permission (403)."""
     context: ApiContext = request.app.state.context
     signed: Signed = request.scope["einvd.signed"]
-    context.guard.admit(signed, context.now())
+    if admit:
+        context.guard.admit(signed, context.now())
     if not signed.key.allows(permission):
         raise AuthError("auth.permission", f"key {signed.key.id} lacks the {permission} permission", 403)
     _known_query(request)
@@ -129,11 +131,11 @@ def _invoices(app: FastAPI, context: ApiContext) -> None:
                          201: {"model": models.IssuedInvoice, "description": "issued"},
                          **responses(400, 401, 403, 409, 413, 422, 503)})
     async def issue(request: Request) -> JSONResponse:
-        def work() -> JSONResponse:
-            issued = context.invoices.issue(json_body(request))
-            return JSONResponse(issued.body, status_code=201 if issued.created else 200)
-
-        return await change(request, "issue", work)
+        """Issued in a group commit with the requests that arrived alongside (daemon/api/batch.py)."""
+        signed = authorised(request, "issue", admit=False)
+        doc = json_body(request)
+        issued = await context.batcher.submit(signed, lambda: context.invoices.issue(doc))
+        return JSONResponse(issued.body, status_code=201 if issued.created else 200)
 
     @app.get("/v1/invoices/{number}", summary="one invoice: state, lines left, allowances, messages, events",
              **_documented(models.InvoiceView, 200, 401, 403, 404, 422, 503))
