@@ -320,7 +320,8 @@ def result_trigger(settings: Settings, drop: Drop) -> Trigger | None:
 
 def deadline_policy(settings: Settings) -> DeadlinePolicy:
     tk = settings.turnkey
-    return DeadlinePolicy(timedelta(hours=tk.alert_margin_hours), timedelta(hours=tk.verdict_grace_hours))
+    half, near = tk.deadline_warn_percent
+    return DeadlinePolicy(half / 100, near / 100, timedelta(hours=tk.verdict_grace_hours))
 
 
 def watch_worker(settings: Settings, store: Store, drop: Drop, trigger: Trigger | None = None) -> Watch:

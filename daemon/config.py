@@ -100,7 +100,7 @@ class TurnkeySettings:
     batch: int = 200
     backoff_seconds: int = 5
     backoff_max_seconds: int = 600
-    alert_margin_hours: int = 12
+    deadline_warn_percent: tuple[int, int] = (50, 90)
     verdict_grace_hours: int = 24
 
     @property
@@ -285,7 +285,11 @@ def _credential_path(raw: dict[str, Any], base: Path) -> Path | None:
 
 def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
     _positive(raw, "timeout_seconds", "keepalive_seconds", "rescan_seconds", "batch", "backoff_seconds",
-              "backoff_max_seconds", "alert_margin_hours")
+              "backoff_max_seconds")
+    warn = raw["deadline_warn_percent"]
+    if not (isinstance(warn, list) and len(warn) == 2 and all(type(p) is int for p in warn)
+            and 0 < warn[0] < warn[1] < 100):
+        raise ConfigError("turnkey.deadline_warn_percent must be two whole percentages, rising, between 0 and 100")
     if raw["verdict_grace_hours"] < 0:
         raise ConfigError("turnkey.verdict_grace_hours must not be negative")
     try:
@@ -298,7 +302,7 @@ def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
         drop, layout, raw["import_e0501"], _credential_path(raw, base),
         base / raw["known_hosts"] if raw["known_hosts"] else None, raw["timeout_seconds"], raw["keepalive_seconds"],
         raw["rescan_seconds"], raw["batch"], raw["backoff_seconds"], raw["backoff_max_seconds"],
-        raw["alert_margin_hours"], raw["verdict_grace_hours"],
+        (warn[0], warn[1]), raw["verdict_grace_hours"],
     )
     if settings.scheme == "file" and not drop.startswith("file:"):
         settings = replace(settings, drop=str(base / drop))

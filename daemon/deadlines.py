@@ -2,7 +2,9 @@
 (business buyer). A person is told while there is still time, and an invoice that left without a verdict by
 then becomes ``unknown``.
 
-- ``deadline.near``: still in this box or in SRC (queued, dropped) ``margin`` before its deadline;
+- ``deadline.half``: still in this box or in SRC (queued, dropped) half-way to its deadline (24 h for a consumer,
+  3.5 days for a business buyer);
+- ``deadline.near``: the same at 90 % of the way (4.8 h or 16.8 h left);
 - ``deadline.missed``: the same, after the deadline;
 - ``verdict.missing``: handed over (dropped, accepted_local) but no platform verdict by the deadline plus
   ``verdict_grace`` (SummaryResult files are daily): the invoice becomes ``unknown``.
@@ -21,30 +23,40 @@ from daemon.store import Store
 from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
 
 NOT_HANDED_OVER = (QUEUED, DROPPED)
-DEADLINE_KINDS = ("deadline.near", "deadline.missed")
+DEADLINE_KINDS = ("deadline.half", "deadline.near", "deadline.missed")
 
 
 @dataclass(frozen=True)
 class DeadlinePolicy:
-    margin: timedelta = timedelta(hours=12)
+    """Warnings at these fractions of the way from issue to the upload deadline; ``verdict_grace`` after it an
+    invoice handed over without a platform verdict becomes ``unknown``."""
+
+    half: float = 0.5
+    near: float = 0.9
     verdict_grace: timedelta = timedelta(hours=24)
+
+    def warnings(self, issued_at: datetime, deadline: datetime) -> tuple[tuple[str, datetime], ...]:
+        """Each warning kind with the time it is due, earliest first."""
+        window = deadline - issued_at
+        return (("deadline.half", issued_at + window * self.half), ("deadline.near", issued_at + window * self.near))
 
 
 def check_deadlines(store: Store, now: datetime, policy: DeadlinePolicy) -> dict[str, int]:
     """Raise the alerts that are due, turn verdict-less invoices to unknown, clear settled alerts."""
-    counts = {"deadline.near": 0, "deadline.missed": 0, UNKNOWN: 0, "cleared": 0}
-    earliest = stamp(taipei(now) - B2C_UPLOAD + policy.margin)
+    counts = {kind: 0 for kind in DEADLINE_KINDS} | {UNKNOWN: 0, "cleared": 0}
+    earliest = stamp(taipei(now) - B2C_UPLOAD * min(policy.half, policy.near))
     rows = store.read("SELECT id, number, issued_at, buyer_ban, status FROM invoices "
                       "WHERE status IN (?, ?, ?) AND issued_at <= ? ORDER BY id",
                       (QUEUED, DROPPED, ACCEPTED_LOCAL, earliest))
     raised = {(r[0], r[1]) for r in store.read(
-        "SELECT kind, entity_id FROM alerts WHERE entity = 'invoice' AND kind IN (?, ?)", DEADLINE_KINDS)}
+        "SELECT kind, entity_id FROM alerts WHERE entity = 'invoice' AND kind IN (?, ?, ?)", DEADLINE_KINDS)}
     with store.write() as tx:
         for row in rows:
-            deadline = upload_deadline(datetime.fromisoformat(row["issued_at"]), row["buyer_ban"] is not None)
+            issued_at = datetime.fromisoformat(row["issued_at"])
+            deadline = upload_deadline(issued_at, row["buyer_ban"] is not None)
             key = str(row["id"])
             if row["status"] in NOT_HANDED_OVER:
-                kind = _alert_kind(now, deadline, policy)
+                kind = _alert_kind(now, issued_at, deadline, policy)
                 if kind and (kind, key) not in raised:
                     raise_alert(tx, kind, "invoice", key, now, _message(row["number"], kind, deadline), deadline)
                     counts[kind] += 1
@@ -54,18 +66,18 @@ def check_deadlines(store: Store, now: datetime, policy: DeadlinePolicy) -> dict
                             f"{row['number']}: no platform verdict by {stamp(deadline)}", deadline)
                 counts[UNKNOWN] += 1
         counts["cleared"] = tx.execute(
-            "UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND entity = 'invoice' AND kind IN (?, ?) "
+            "UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND entity = 'invoice' AND kind IN (?, ?, ?) "
             "AND CAST(entity_id AS INTEGER) IN (SELECT id FROM invoices WHERE status NOT IN (?, ?))",
             (stamp(now), *DEADLINE_KINDS, *NOT_HANDED_OVER)).rowcount
     return counts
 
 
-def _alert_kind(now: datetime, deadline: datetime, policy: DeadlinePolicy) -> str:
+def _alert_kind(now: datetime, issued_at: datetime, deadline: datetime, policy: DeadlinePolicy) -> str:
+    """The latest stage reached (a box that was off raises only where it stands now, not every stage missed)."""
     if now >= deadline:
         return "deadline.missed"
-    if now >= deadline - policy.margin:
-        return "deadline.near"
-    return ""
+    reached = [kind for kind, due in policy.warnings(issued_at, deadline) if now >= due]
+    return reached[-1] if reached else ""
 
 
 def _message(number: str, kind: str, deadline: datetime) -> str:

@@ -59,10 +59,10 @@ def test_five_thousand_invoices_survive_an_outage(store: Store, tmp_path: Path) 
     assert status["outbox"]["waiting"] == COUNT
     assert status["outbox"]["oldest_age_seconds"] >= (COUNT * EVERY).total_seconds() - 1
     assert "Turnkey SRC folder missing" in status["drop"]["pump_error"]
-    near = store.read("SELECT entity_id, raised_at FROM alerts WHERE kind = 'deadline.near' ORDER BY id")
-    old = {n for n in range(COUNT) if (COUNT - n) * EVERY >= timedelta(hours=36) + 250 * EVERY}
-    assert {int(r["entity_id"]) - 1 for r in near} >= old  # every invoice 36 h old got its alert in time
-    assert status["alerts"] == {"deadline.near": len(near)} and len(near) < COUNT
+    half = store.read("SELECT entity_id, raised_at FROM alerts WHERE kind = 'deadline.half' ORDER BY id")
+    old = {n for n in range(COUNT) if (COUNT - n) * EVERY >= timedelta(hours=24) + 250 * EVERY}
+    assert {int(r["entity_id"]) - 1 for r in half} >= old  # every invoice 24 h old (half of 48 h) was alerted
+    assert status["alerts"] == {"deadline.half": len(half)} and len(half) < COUNT  # none at 90 % (43.2 h) yet
 
     away.rename(root)
     clock.set(max(clock.now(), pump.resume_at or clock.now()))
@@ -71,6 +71,6 @@ def test_five_thousand_invoices_survive_an_outage(store: Store, tmp_path: Path) 
     assert len(set(drop.order)) == COUNT
     assert len(list(turnkey.folder("F0401", "SRC").iterdir())) == COUNT
     assert len(turnkey.tick(clock.now())) == COUNT
-    assert watch.tick(clock.now()) == {"accepted_local": COUNT, "cleared": len(near)}
+    assert watch.tick(clock.now()) == {"accepted_local": COUNT, "cleared": len(half)}
     assert health(store, clock.now(), pump)["alerts"] == {}
     pump.close()

@@ -143,12 +143,14 @@ def test_no_verdict_by_the_deadline_means_unknown(site: Site) -> None:
 def test_turnkey_down_raises_deadline_alerts_and_clears_them(site: Site) -> None:
     site.turnkey.down = True
     (number,) = site.issue(1)
-    assert site.cycle(timedelta(hours=35)) == {}
-    assert site.cycle(timedelta(hours=2)) == {"deadline.near": 1}
-    assert site.cycle(timedelta(hours=12)) == {"deadline.missed": 1}
+    assert site.cycle(timedelta(hours=23)) == {}
+    assert site.cycle(timedelta(hours=2)) == {"deadline.half": 1}  # 24 h of 48 h
+    assert site.cycle(timedelta(hours=17)) == {}
+    assert site.cycle(timedelta(hours=2)) == {"deadline.near": 1}  # 43.2 h: 90 %
+    assert site.cycle(timedelta(hours=5)) == {"deadline.missed": 1}
     assert site.status(number)[0] == "dropped"
     site.turnkey.down = False
-    assert site.cycle() == {"accepted_local": 1, "cleared": 2}
+    assert site.cycle() == {"accepted_local": 1, "cleared": 3}
     assert health(site.store, site.clock.now())["alerts"] == {}
 
 
