@@ -134,4 +134,8 @@ def setup_logging(level: int = logging.INFO, stream: IO[str] | None = None) -> l
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs every run of every job at INFO ("Running job ...", "executed successfully"): with
+    # two-second jobs that is thousands of journal lines an hour. Its warnings (missed runs) still come through;
+    # a failing job is logged by the runner itself.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     return handler
