@@ -362,14 +362,23 @@ def _writer_lock(path: Path) -> threading.RLock:
 
 CHECKPOINT_NET_PAGES = 10_000
 CHECKPOINT_EVERY = 0.5
+CHECKPOINT_RESTART_PAGES = 256  # a WAL of 1 MiB or more is brought level so the next commit restarts it
 
 
 class _Checkpointer:
-    """A thread with its own connection running ``PRAGMA wal_checkpoint(PASSIVE)``: it copies committed pages
-    into the database file without taking the write lock, so issuing goes on meanwhile."""
+    """A thread with its own connection that copies committed WAL pages into the database file.
 
-    def __init__(self, path: Path) -> None:
+    Round one (``PASSIVE``, no lock) does the bulk while issuing goes on. But under steady load writers append
+    while it runs, so it never ends level with the WAL, and SQLite only starts the WAL over from its beginning
+    after a checkpoint that did. Left alone, the WAL grows to the 10,000-page net, and commits that grow a file
+    cost more than commits that overwrite one. So round two takes this process's writer mutex and checkpoints
+    the few pages appended meanwhile. Then the next commit restarts the WAL.
+    """
+
+    def __init__(self, path: Path, writer: threading.RLock) -> None:
         self._stop = threading.Event()
+        self._writer = writer
+        self.rounds = 0
         self._thread = threading.Thread(target=self._run, args=(path,), name="einvd-checkpoint", daemon=True)
         self._thread.start()
 
@@ -379,11 +388,18 @@ class _Checkpointer:
             conn.execute("PRAGMA busy_timeout=1000")
             while not self._stop.wait(CHECKPOINT_EVERY):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._round(conn)
                 except sqlite3.Error:  # busy or I/O: the next round (or SQLite's own net) tries again
                     continue
         finally:
             conn.close()
+
+    def _round(self, conn: sqlite3.Connection) -> None:
+        _, log, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if log >= CHECKPOINT_RESTART_PAGES:
+            with self._writer:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.rounds += 1
 
     def stop(self) -> None:
         self._stop.set()
@@ -409,7 +425,7 @@ class Store:
         self._writer = _writer_lock(self.path)
         self._autocheckpoint = CHECKPOINT_NET_PAGES if background_checkpoint else None
         self.migrate()
-        self._checkpointer = _Checkpointer(self.path) if background_checkpoint else None
+        self._checkpointer = _Checkpointer(self.path, self._writer) if background_checkpoint else None
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
