@@ -90,23 +90,18 @@ def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon import tracks
-    from daemon.app import _ranges_from, open_store  # import_tracks, with a progress bar over the ranges
-    from daemon.clock import SystemClock
+    from daemon.app import import_tracks
     from daemon.console import progress
 
     part = (args.begin, args.end) if args.begin is not None and args.end is not None else None
     if (args.begin is None) != (args.end is None):
         raise SystemExit("einvd: --begin and --end go together")
-    ranges = tracks.restrict(_ranges_from(settings, _read(args.file)), part)
-    # the bar goes to stderr, so the JSON on stdout stays as it is; few ranges need none
-    shown = progress(ranges, len(ranges), "importing ranges", sys.stderr) if len(ranges) >= 20 else ranges
-    store = open_store(settings)
-    try:
-        added = tracks.add(store, shown, f"import {args.file}", SystemClock().now())
-    finally:
-        store.close()
-    _print({"added": [rng.label for rng in added]})
+
+    def shown(ranges: list[Any]) -> Any:
+        # the bar goes to stderr, so the JSON on stdout stays as it is; few ranges need none
+        return progress(ranges, len(ranges), "importing ranges", sys.stderr) if len(ranges) >= 20 else ranges
+
+    _print({"added": import_tracks(settings, _read(args.file), args.file, part, shown=shown)})
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,11 +69,14 @@ def _ranges_from(settings: Settings, data: bytes) -> list[TrackRange]:
 
 
 def import_tracks(settings: Settings, data: bytes, source: str, part: tuple[int, int] | None,
-                  now: datetime | None = None) -> list[str]:
+                  now: datetime | None = None,
+                  shown: Callable[[list[TrackRange]], Iterable[TrackRange]] | None = None) -> list[str]:
+    """Add the ranges of an E0501 or CSV in one transaction; ``shown`` wraps them (a progress bar)."""
     ranges = tracks.restrict(_ranges_from(settings, data), part)
     store = open_store(settings)
     try:
-        return _labels(tracks.add(store, ranges, f"import {source}", now or SystemClock().now()))
+        added = tracks.add(store, shown(ranges) if shown else ranges, f"import {source}", now or SystemClock().now())
+        return _labels(added)
     finally:
         store.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +14,17 @@ from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.tracks import add
 from hw_sim.clock import FakeClock
-from turnkey.model import Party
 from turnkey.numbers import TrackRange
-from turnkey.period import TAIPEI, Period
+from turnkey.period import Period
 
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 if str(INTEGRATION) not in sys.path:
     sys.path.append(str(INTEGRATION))  # sshd_peer, api_harness: the peers the integration tests use
 
-SELLER = Party("12345676", "測試商店", "台北市信義區測試路1號")
+from conftest import KEY, SELLER, START, sale  # noqa: E402 - the suite's shared seller, key, time and sale
+
 OTHER_BAN = "04595257"  # a valid 統一編號 that is not the seller's
 BUYER_BAN = "53538851"
-KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
-START = datetime(2026, 11, 21, 14, 3, 0, tzinfo=TAIPEI)
-
-
-def sale(order_id: str, **extra: Any) -> dict[str, Any]:
-    """A valid consumer document with one line (tax-inclusive 130)."""
-    doc: dict[str, Any] = {
-        "order_id": order_id,
-        "items": [{"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65, "amount": 130}],
-    }
-    doc.update(extra)
-    return doc
 
 
 def b2b_sale(order_id: str) -> dict[str, Any]:
