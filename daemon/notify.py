@@ -8,9 +8,9 @@ journald keeps the priority), and gets a delivery row per further channel, tried
   other than 408/429 is final. Each request has a timeout and no database lock is held while it runs, and the
   rest wait for the next tick after a failure, so a dead endpoint costs one timeout per tick and never holds
   up issuing.
-- ``printer``: for the kinds in ``alerts.print_kinds``, a short notice (title, time, kind, message) on the
-  receipt printer, through the same ESC/POS encoder and device as the proofs and from the print job's thread
-  (``print_due``), so a notice never interleaves with a proof.
+- ``printer``: for the kinds in ``alerts.print_kinds``, at most one per kind an hour, a short notice (title,
+  time, kind, message) on the receipt printer, through the same ESC/POS encoder and device as the proofs and
+  from the print job's thread (``print_due``), so a notice never interleaves with a proof.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ ERROR_KINDS = frozenset({"deadline.missed", "verdict.missing", "outbox.failed", 
 NOTICE_TITLE = "einvd 系統通知"
 RETRY = Backoff(timedelta(seconds=30), timedelta(hours=1))
 BATCH = 20
+PRINT_EVERY = timedelta(hours=1)  # at most one printed notice per alert kind in this time
 
 Post = Callable[[str, bytes, dict[str, str], float], int]
 """Sends one POST (url, body, headers, timeout) and returns the HTTP status; raises OSError when unreachable."""
@@ -99,16 +100,26 @@ class Notifier:
         at = stamp(now)
         with self.store.write() as tx:
             rows = tx.execute("SELECT * FROM alerts WHERE notified_at IS NULL ORDER BY id").fetchall()
+            printed = self._printed_since(tx, now - PRINT_EVERY)
             for alert in rows:
                 log.log(level(alert["kind"]), "alert %s %s %s: %s", alert["kind"], alert["entity"],
                         alert["entity_id"], alert["message"])
                 channels = ["webhook"] if self.conf.webhook_url else []
-                if self.printing and alert["kind"] in self.conf.print_kinds:
+                if self.printing and alert["kind"] in self.conf.print_kinds and alert["kind"] not in printed:
                     channels.append("printer")
+                    printed.add(alert["kind"])
                 tx.executemany("INSERT OR IGNORE INTO alert_deliveries (alert_id, channel, not_before) "
                                "VALUES (?, ?, ?)", [(alert["id"], channel, at) for channel in channels])
                 tx.execute("UPDATE alerts SET notified_at = ? WHERE id = ?", (at, alert["id"]))
         return len(rows)
+
+    @staticmethod
+    def _printed_since(tx: sqlite3.Connection, since: datetime) -> set[str]:
+        """Kinds already given a printed notice in the last hour: an outage that raises a deadline alert per
+        invoice must not print a slip per invoice (the log, health and the webhook still have every one)."""
+        return {r[0] for r in tx.execute(
+            "SELECT DISTINCT a.kind FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.channel = 'printer' AND d.not_before >= ?", (stamp(since),))}
 
     def _due(self, channel: str, now: datetime) -> list[sqlite3.Row]:
         return self.store.read(

@@ -220,3 +220,24 @@ def test_einvd_run_schedules_the_calendar_jobs(tmp_path: Path) -> None:
             "archive:2026-11-21"]
     finally:
         daemon.store.close()
+
+
+def test_a_storm_of_one_kind_prints_one_notice_an_hour(store: Store, clock: FakeClock) -> None:
+    """A long outage raises a deadline alert per invoice: the printer gets one notice per kind and hour."""
+    sim = SimPrinter()
+    conf = AlertSettings(print_notices=True, print_kinds=("deadline.missed", "e0402.missed"))
+    notifier = Notifier(store, conf, printer=EscposPrinter(lambda: SimTransport(sim)),
+                        profile=PrinterProfile("cp950", 58), rng=random.Random(1))
+    for n in range(30):
+        alert(store, "deadline.missed", str(n), clock.now())
+    alert(store, "e0402.missed", "11512", clock.now())
+    assert notifier.take_new(clock.now()) == 31
+    assert notifier.print_due(clock.now()) == 2
+    clock.advance(minutes=30)
+    alert(store, "deadline.missed", "30", clock.now())
+    notifier.take_new(clock.now())
+    assert notifier.print_due(clock.now()) == 0
+    clock.advance(minutes=31)
+    alert(store, "deadline.missed", "31", clock.now())
+    notifier.take_new(clock.now())
+    assert notifier.print_due(clock.now()) == 1 and len(sim.slips) == 3
