@@ -107,19 +107,26 @@ def test_without_the_thread_the_wal_grows(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _steady(store: Store, commits: int) -> int:
-    """Commits one after another, with no pause; the WAL's size at the end, in pages."""
+    """Commits one after another, with no pause; how many times the WAL started over meanwhile (each restart
+    writes a new salt into the WAL header, bytes 16-24)."""
+    wal = store.path.with_name(store.path.name + "-wal")
     with store.write() as tx:
         tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
-    for _ in range(commits):
+    salts = set()
+    for n in range(commits):
         with store.write() as tx:
             tx.execute("INSERT INTO t (v) VALUES (zeroblob(3000))")
-    return _wal_pages(store.path)
+        if n % 20 == 0:
+            with wal.open("rb") as f:
+                salts.add(f.read(24)[16:24])
+    return len(salts) - 1
 
 
 def test_under_steady_load_the_wal_still_starts_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With writers never pausing, a lock-free checkpoint is always behind, and SQLite starts the WAL over only
-    after one that caught up: the second round, under the writer mutex, gets there. The control is the same
-    load with round one alone, which lets the WAL grow to SQLite's 10,000-page net."""
+    after one that caught up: the second round, under the writer mutex, gets there every half second or so.
+    The control is the same load with round one alone: the WAL starts over only at SQLite's 10,000-page net."""
+    monkeypatch.setattr("daemon.store.CHECKPOINT_EVERY", 0.2)
     store = Store(tmp_path / "steady.sqlite3", background_checkpoint=True)
     level = _steady(store, 7000)
     store.close()
@@ -127,5 +134,5 @@ def test_under_steady_load_the_wal_still_starts_over(tmp_path: Path, monkeypatch
     store = Store(tmp_path / "behind.sqlite3", background_checkpoint=True)
     behind = _steady(store, 7000)
     store.close()
-    assert behind >= 9000
-    assert level < behind / 2, (level, behind)
+    print(f"WAL restarts in 7,000 commits: {level} with both rounds, {behind} with round one alone")
+    assert level >= 3 * max(behind, 1), (level, behind)
