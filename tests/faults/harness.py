@@ -346,6 +346,23 @@ class Findings:
                 f"{self.staged} left in staging")
 
 
+def retry_unanswered(box: Box, load: Load, tally: dict[str, int]) -> None:
+    """After a restart: every order the last daemon left unanswered, sent again (``Load.retry``); the counts of
+    same-invoice replays and new invoices are added to ``tally``."""
+    for key, value in load.retry(box.client(), stored_orders(box, load.unanswered)).items():
+        tally[key] = tally.get(key, 0) + value
+
+
+def restart_and_drain(box: Box, load: Load, tally: dict[str, int]) -> Findings:
+    """The end of every fault run: a clean start, the unanswered orders retried, the outbox drained, a clean stop,
+    and every invariant checked with nothing left to deliver."""
+    daemon = box.start()
+    retry_unanswered(box, load, tally)
+    daemon.drain()
+    assert daemon.stop() == 0, daemon.log_tail()
+    return check(box, load.acked, drained=True)
+
+
 def check(box: Box, acked: Mapping[str, str], *, drained: bool = False, allow_err: bool = False,
           conn: sqlite3.Connection | None = None) -> Findings:
     """Every invariant a fault must keep, over the database and the Turnkey tree; AssertionError names the first

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Box, Load, check, log, stored_orders
+from harness import Box, Load, check, log, restart_and_drain, retry_unanswered
 
 pytestmark = pytest.mark.faults
 ROUNDS = 50
@@ -27,12 +27,12 @@ def test_fifty_kills_under_load_lose_nothing_and_number_nothing_twice(tmp_path: 
     rng = random.Random(seed)
     box = Box(tmp_path)
     load = Load(box.url, "K", threads=4, timeout=10.0)
-    kills = locked = replayed = new = 0
+    kills = locked = 0
+    tally = {"replayed": 0, "new": 0}
     try:
         for _ in range(ROUNDS):
             daemon = box.start()
-            counts = load.retry(box.client(), stored_orders(box, load.unanswered))
-            replayed, new = replayed + counts["replayed"], new + counts["new"]
+            retry_unanswered(box, load, tally)
             load.start()
             time.sleep(rng.uniform(0.05, 0.4))
             assert daemon.alive(), daemon.log_tail()
@@ -43,17 +43,13 @@ def test_fifty_kills_under_load_lose_nothing_and_number_nothing_twice(tmp_path: 
             with box.db() as conn:
                 locked += conn.execute("SELECT count(*) > 0 FROM outbox WHERE state = 'LOCKED'").fetchone()[0]
             found = check(box, load.acked)
-        daemon = box.start()
-        counts = load.retry(box.client(), stored_orders(box, load.unanswered))
-        replayed, new = replayed + counts["replayed"], new + counts["new"]
-        daemon.drain()
-        assert daemon.stop() == 0, daemon.log_tail()
-        final = check(box, load.acked, drained=True)
+        final = restart_and_drain(box, load, tally)
     finally:
         box.close()
     log(f"crash (seed {seed}): {kills} SIGKILLs under a 4-client load; {locked} landed while the pump held rows; "
-        f"unanswered orders retried after restart: {replayed} were committed (same invoice back), {new} were not "
+        f"unanswered orders retried after restart: {tally['replayed']} were committed (same invoice back), "
+        f"{tally['new']} were not "
         f"(issued anew); last check before the drain: {found}")
     log(f"crash: after the drain: {final}")
     assert final.invoices == len(load.acked) and final.src + final.bak == final.invoices
-    assert replayed + new > 0, "no kill interrupted a request: the retry path was not exercised"
+    assert tally["replayed"] + tally["new"] > 0, "no kill interrupted a request: the retry path was not exercised"

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Box, Load, check, check_database, frozen, log, stored_orders
+from harness import Box, Load, check, check_database, frozen, log, restart_and_drain, retry_unanswered
 
 from daemon import faultpoints
 
@@ -74,13 +74,13 @@ def test_death_at_every_fault_point_loses_nothing(tmp_path: Path) -> None:
     box = Box(tmp_path)
     load = Load(box.url, "P", threads=3, timeout=10.0, pause=0.01)
     fired: dict[str, int] = dict.fromkeys(POINTS, 0)
-    before_ready = replayed = new = 0
+    before_ready = 0
+    tally = {"replayed": 0, "new": 0}
     try:
         for name, n in plan:
             daemon = box.start({"EINVD_FAULTPOINT": f"{name}:{n}"}, ready=False)
             if daemon.wait_ready(60):
-                counts = load.retry(box.client(), stored_orders(box, load.unanswered))
-                replayed, new = replayed + counts["replayed"], new + counts["new"]
+                retry_unanswered(box, load, tally)
                 load.start()
                 if daemon.wait_exit(DEATH_WAIT) is None:  # a slow machine: give the drop points more pump ticks
                     daemon.wait_exit(DEATH_WAIT)
@@ -93,16 +93,11 @@ def test_death_at_every_fault_point_loses_nothing(tmp_path: Path) -> None:
                 fired[name] += 1
             assert not load.refused, f"refusals under load: {list(load.refused.items())[:5]}"
             found = check(box, load.acked)
-        daemon = box.start()
-        counts = load.retry(box.client(), stored_orders(box, load.unanswered))
-        replayed, new = replayed + counts["replayed"], new + counts["new"]
-        daemon.drain()
-        assert daemon.stop() == 0, daemon.log_tail()
-        final = check(box, load.acked, drained=True)
+        final = restart_and_drain(box, load, tally)
     finally:
         box.close()
     log(f"power loss (seed {seed}): plan {plan}; deaths per fault point {fired} ({before_ready} before READY); "
-        f"unanswered orders retried: {replayed} committed (same invoice back), {new} issued anew; "
+        f"unanswered orders retried: {tally['replayed']} committed (same invoice back), {tally['new']} issued anew; "
         f"last check before the drain: {found}")
     log(f"power loss: after the drain: {final}")
     missed = [name for name, count in fired.items() if count == 0]
