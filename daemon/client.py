@@ -76,7 +76,10 @@ class Client:
 
 def issue_remote(settings: ApiSettings, url: str, key_id: str | None, body: bytes,
                  environ: Mapping[str, str] = os.environ) -> tuple[int, Any]:
-    """``einvd invoice issue FILE --remote URL``: the document as read (bytes unchanged), signed and sent."""
+    """``einvd invoice issue FILE --remote URL``: the document as read, signed and sent. A leading UTF-8 byte order
+    mark (files saved by Windows editors) is dropped, as the local ``invoice issue`` ignores it; the API refuses
+    one. Nothing else is changed."""
+    body = body.removeprefix(b"\xef\xbb\xbf")
     key_id, secret = _credentials(settings, key_id, environ)
     client = Client(url, key_id, secret)
     try:

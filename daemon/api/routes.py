@@ -77,11 +77,21 @@ MAX_EXPONENT = 1000
 
 
 def json_body(request: Request) -> Any:
-    """The body as JSON, refused (400 ``body.json``) when it is not strict JSON, nests deeper than MAX_DEPTH,
-    holds a number beyond 10**±MAX_EXPONENT or a string with a lone surrogate (``"\\ud800"``: no Unicode)."""
-    doc = jsonio.loads(request.scope["einvd.body"])
+    """The body as JSON, refused (400 ``body.json``) when it is not UTF-8 without a byte order mark (RFC 8259 8.1;
+    ``json.loads`` alone would take UTF-16 and a BOM), is not strict JSON, nests deeper than MAX_DEPTH, holds a
+    number beyond 10**±MAX_EXPONENT or a string with a lone surrogate (``"\\ud800"``: no Unicode)."""
+    doc = jsonio.loads(_utf8(request.scope["einvd.body"]))
     _sane(doc)
     return doc
+
+
+def _utf8(body: bytes) -> str:
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise jsonio.JsonRefused("the body starts with a byte order mark: send UTF-8 without one")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise jsonio.JsonRefused(f"the body is not UTF-8 (byte {error.start}); JSON is sent as UTF-8") from None
 
 
 def _sane(doc: Any) -> None:

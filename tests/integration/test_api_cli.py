@@ -39,6 +39,9 @@ def test_issue_remote(tmp_path: Path, clock: FakeClock, capsys: pytest.CaptureFi
         assert main(["--config", str(config), "invoice", "issue", str(doc), "--remote", url]) == 0
         issued = json.loads(capsys.readouterr().out)
         assert issued["invoice_number"] == "AB00001000"
+        doc.write_bytes(b"\xef\xbb\xbf" + json.dumps(sale("CLI-2")).encode())  # as Windows Notepad saves it
+        assert main(["--config", str(config), "invoice", "issue", str(doc), "--remote", url]) == 0
+        assert json.loads(capsys.readouterr().out)["invoice_number"] == "AB00001001"
         doc.write_text(json.dumps(sale("CLI-1", remark="changed")))
         assert main(["--config", str(config), "invoice", "issue", str(doc), "--remote", url]) == 1
         assert json.loads(capsys.readouterr().out)["errors"][0]["code"] == "order_id.conflict"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,11 @@ def test_issue_is_idempotent_and_conflicts_are_409(api: Api) -> None:
 def test_bodies_are_strict(api: Api) -> None:
     assert api.codes("POST", "/v1/invoices", raw=b"{nope") == (400, ["body.json"])
     assert api.codes("POST", "/v1/invoices", raw=b'{"order_id": "a", "order_id": "b"}') == (400, ["body.json"])
+    good = json.dumps(sale("S-0"), ensure_ascii=False)
+    for raw in (b"\xef\xbb\xbf" + good.encode(), good.encode("utf-16"), good.encode("utf-16-le"),
+                good.encode("utf-32"), good.encode("big5")):  # Big5: what an old POS might send
+        assert api.codes("POST", "/v1/invoices", raw=raw) == (400, ["body.json"])  # UTF-8 only, no BOM
+    assert api.call("POST", "/v1/invoices", sale("S-0"))[0] == 201
     status, codes = api.codes("POST", "/v1/invoices", sale("S-1", extra=1))
     assert (status, codes) == (422, ["document.unknown_field"])
     doc = sale("S-2")
