@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +84,14 @@ class InvoiceService:
         self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
 
     def issue(self, doc: Any) -> Issued:
+        return self.prepare(doc)()
+
+    def prepare(self, doc: Any) -> Callable[[], Issued]:
+        """Validate, number and store the invoice; the callable builds the answer from the stored record.
+
+        Outside a transaction the invoice is committed here and the answer built after the commit. Inside one (the
+        API's group commit) the callable is pure, so the batch runs it while its commit syncs (``api/batch.py``).
+        """
         draft = parse_document(doc)
         text = canonical(doc)
         with self.store.write() as tx:
@@ -102,10 +110,11 @@ class InvoiceService:
                                    (draft.order_id,)).fetchone()
                 record = None
         if record is None:
-            return Issued(False, self._replay(found, text))
-        # The barcodes and QR texts are derived from the committed record: computed after the commit, outside the
-        # write lock, so the next writer does not wait for AES and formatting (and it measured faster here too).
-        return Issued(True, self._body(record, issued_at, draft))
+            replayed = self._replay(found, text)
+            return lambda: Issued(False, replayed)
+        # The barcodes and QR texts are derived from the stored record: built after the commit (or while it syncs),
+        # outside the write lock, so the next writer does not wait for AES and formatting.
+        return lambda: Issued(True, self._body(record, issued_at, draft))
 
     def _replay(self, found: sqlite3.Row, text: str) -> dict[str, Any]:
         """The same order again: the stored invoice if the document is the same, else ``order_id.conflict``."""

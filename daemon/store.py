@@ -331,7 +331,7 @@ class Transaction:
                 conn.commit()
                 faultpoints.hit("store.commit.after")
                 return False
-            except sqlite3.OperationalError as failed:
+            except sqlite3.Error as failed:  # a full disk, an I/O error; a deferred constraint: still open, undo it
                 error = failed
         if conn.in_transaction:
             conn.rollback()

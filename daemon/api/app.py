@@ -23,7 +23,7 @@ from pydantic.json_schema import models_json_schema
 from daemon.allowances import AllowanceService
 from daemon.api import errors, models
 from daemon.api.auth import AuthError, NonceGuard, verify
-from daemon.api.batch import IssueBatcher
+from daemon.api.batch import Finisher, IssueBatcher
 from daemon.api.docs import register_docs
 from daemon.api.keys import ApiKey
 from daemon.config import ApiSettings, Settings
@@ -56,7 +56,7 @@ class ApiContext:
     batcher: IssueBatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batcher = IssueBatcher(self.invoices.store, self.guard, self.now)
+        self.batcher = IssueBatcher(self.invoices.store, self.guard, self.now, finisher=Finisher())
 
     @classmethod
     def build(cls, invoices: InvoiceService, keys: Mapping[str, ApiKey], *, cutoff_day: int = 13,
@@ -68,6 +68,8 @@ class ApiContext:
                    NonceGuard(invoices.store.path), now=now, scans=scans, echo=echo)
 
     def close(self) -> None:
+        if self.batcher.finisher is not None:
+            self.batcher.finisher.close()
         self.guard.close()
 
 

@@ -8,12 +8,21 @@ eight busy tills it is the requests that arrived while the previous batch was on
 own ``store.write()`` nests as a savepoint). A request that fails (bad document, replayed nonce) has its own
 writes undone alone. After the one commit (one fsync of the WAL) every request is answered; if the commit fails
 (a full disk), every request that had succeeded in it gets that error and nothing of the batch remains.
+
+A request may return ``Later(finish)``: its answer (the QR payloads, the JSON) is built from what it stored. When
+it is the batch's only one (a till on its own, where latency is what counts), ``finish`` runs on the ``Finisher``
+thread while the loop's thread waits in the commit's fsync (SQLite lets go of the GIL there) instead of after it:
+about 0.1-0.25 ms off a lone request on the 2-core test box. A busy batch builds its answers after the commit as
+before: the CPUs are taken by then, and a thread hop only added switching (x8 measured slower with it). The answer
+is sent only once the commit is on disk; if the commit fails, what the finisher built is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -32,19 +41,71 @@ class _Item(Generic[T]):
     future: asyncio.Future[T]
 
 
+@dataclass(frozen=True)
+class Later(Generic[T]):
+    """A request's result whose last step, ``finish`` (pure: it only reads what the request stored), may run while
+    the batch's commit syncs."""
+
+    finish: Callable[[], T]
+
+
+class _Job:
+    def __init__(self, steps: list[Callable[[], Any]]) -> None:
+        self.steps = steps
+        self.outcomes: list[tuple[Any, Exception | None]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        for step in self.steps:
+            try:
+                self.outcomes.append((step(), None))
+            except Exception as error:  # that request's own error, as if it had run on the loop
+                self.outcomes.append((None, error))
+        self.done.set()
+
+    def wait(self) -> list[tuple[Any, Exception | None]]:
+        self.done.wait()
+        return self.outcomes
+
+
+class Finisher:
+    """One thread that runs a batch's ``Later`` steps while the event loop's thread is in the commit's fsync."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="einvd-finish", daemon=True)
+        self._thread.start()
+
+    def start(self, steps: list[Callable[[], Any]]) -> Callable[[], list[tuple[Any, Exception | None]]]:
+        """Start ``steps`` now; the returned callable waits for their (value, error) pairs, in order."""
+        job = _Job(steps)
+        self._jobs.put(job)
+        return job.wait
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job.run()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+
 @dataclass
 class IssueBatcher:
     store: Store
     guard: NonceGuard
     now: Callable[[], float]
     limit: int = MAX_BATCH
+    finisher: Finisher | None = None
     _pending: list[_Item[Any]] = field(default_factory=list)
     _scheduled: bool = False
     batches: int = 0
     requests: int = 0
 
-    async def submit(self, signed: Signed, work: Callable[[], T]) -> T:
-        """Run ``work`` (which writes through ``store``) in the next group commit; its result once committed."""
+    async def submit(self, signed: Signed, work: Callable[[], T | Later[T]]) -> T:
+        """Run ``work`` (which writes through ``store``) in the next group commit; its result once committed (a
+        ``Later``'s ``finish`` has run by then, on the finisher while the commit synced, or here without one)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Item(signed, work, future))
@@ -68,18 +129,28 @@ class IssueBatcher:
     def _run(self, batch: list[_Item[Any]]) -> None:
         done: list[tuple[_Item[Any], Any]] = []
         failed: list[tuple[_Item[Any], _Refused]] = []
+        finishing = None
         try:
             with self.store.write() as tx:
                 for item in batch:
                     outcome = self._one(tx, item)
                     (failed if isinstance(outcome, _Refused) else done).append((item, outcome))
+                steps = [value.finish for _, value in done if isinstance(value, Later)]
+                if len(steps) == 1 and self.finisher is not None:
+                    finishing = self.finisher.start(steps)  # it runs while COMMIT below syncs
         except Exception as error:  # BEGIN, a write or COMMIT failed: nothing of the batch is kept
             refused = {id(item) for item, _ in failed}
             for item in batch:
                 if id(item) not in refused:
                     _settle(item.future, error=error)
             done = []
+        finished = iter(finishing() if finishing is not None and done else ())
         for item, value in done:
+            if isinstance(value, Later):
+                value, problem = next(finished) if finishing is not None else _finish(value)
+                if problem is not None:
+                    _settle(item.future, error=problem)
+                    continue
             _settle(item.future, value=value)
         for item, outcome in failed:
             _settle(item.future, error=outcome.error)
@@ -95,6 +166,13 @@ class IssueBatcher:
             raise  # the database itself (full, I/O): the whole batch fails
         except Exception as error:  # answered as that request's own error
             return _Refused(error)
+
+
+def _finish(later: Later[Any]) -> tuple[Any, Exception | None]:
+    try:
+        return later.finish(), None
+    except Exception as error:
+        return None, error
 
 
 @dataclass(frozen=True)

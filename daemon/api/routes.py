@@ -19,6 +19,7 @@ from daemon.allowances import AllowanceRequest
 from daemon.api import models
 from daemon.api.app import SECURITY, ApiContext
 from daemon.api.auth import AuthError, Signed
+from daemon.api.batch import Later
 from daemon.api.errors import responses
 from daemon.api.extra import register_extra
 from turnkey.errors import InvoiceInvalid, Problem
@@ -144,8 +145,17 @@ def _invoices(app: FastAPI, context: ApiContext) -> None:
         """Issued in a group commit with the requests that arrived alongside (daemon/api/batch.py)."""
         signed = authorised(request, "issue", admit=False)
         doc = json_body(request)
-        issued = await context.batcher.submit(signed, lambda: context.invoices.issue(doc))
-        return JSONResponse(issued.body, status_code=201 if issued.created else 200)
+
+        def work() -> Later[JSONResponse]:
+            finish = context.invoices.prepare(doc)
+
+            def answer() -> JSONResponse:  # the QR payloads and the JSON, built while the commit syncs
+                issued = finish()
+                return JSONResponse(issued.body, status_code=201 if issued.created else 200)
+
+            return Later(answer)
+
+        return await context.batcher.submit(signed, work)
 
     @app.get("/v1/invoices/{number}", summary="one invoice: state, lines left, allowances, messages, events",
              **_documented(models.InvoiceView, 200, 401, 403, 404, 422, 503))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from conftest import sale
 
 from daemon.api.auth import AuthError, NonceGuard, Signed
-from daemon.api.batch import IssueBatcher
+from daemon.api.batch import Finisher, IssueBatcher, Later
 from daemon.api.keys import ApiKey
 from daemon.services import InvoiceService
 from daemon.store import Store, StoreUnavailable
@@ -102,3 +104,62 @@ def test_more_than_the_limit_goes_in_several_batches(parts: Any) -> None:
     results = asyncio.run(_all(batcher, jobs))
     assert [r.body["invoice_number"] for r in results] == [f"AB{n:08d}" for n in range(1000, 1010)]
     assert batcher.batches == 3
+
+
+def test_answers_are_built_while_the_commit_syncs(parts: Any) -> None:
+    """A lone request's ``Later`` step runs on the finisher thread, during the commit; a busy batch's run on the loop's
+    thread after it. A step that fails answers its own request with its error; its invoice stays committed."""
+    store, service, batcher = parts
+    batcher.finisher = Finisher()
+    threads: list[str] = []
+    here = threading.current_thread().name
+
+    def later(order: str) -> Later[Any]:
+        finish = service.prepare(sale(order))
+        return Later(lambda: (threads.append(threading.current_thread().name), finish())[1])
+
+    def broken() -> Later[Any]:
+        service.prepare(sale("L-broken"))
+        return Later(lambda: 1 / 0)
+
+    jobs: list[tuple[str, Any]] = [(f"l{i}", lambda i=i: later(f"L-{i}")) for i in range(3)]
+    jobs += [("lx", broken), ("lp", lambda: service.issue(sale("L-plain"))), ("l0", lambda: later("L-9"))]
+    results = asyncio.run(_all(batcher, jobs))
+    assert batcher.batches == 1
+    assert [r.body["invoice_number"] for r in results[:3]] == ["AB00001000", "AB00001001", "AB00001002"]
+    assert isinstance(results[3], ZeroDivisionError)
+    assert results[4].body["invoice_number"] == "AB00001004"
+    assert isinstance(results[5], AuthError) and results[5].code == "auth.replay"
+    assert threads == [here] * 3
+    alone = asyncio.run(_all(batcher, [("m0", lambda: later("L-alone"))]))
+    assert alone[0].body["invoice_number"] == "AB00001005" and threads[-1] == "einvd-finish"
+    assert isinstance(asyncio.run(_all(batcher, [("m1", broken)]))[0], ZeroDivisionError)  # L-broken: replayed
+    batcher.finisher.close()
+    batcher.finisher = None
+    alone = asyncio.run(_all(batcher, [("m2", lambda: later("L-inline"))]))
+    assert alone[0].body["invoice_number"] == "AB00001006" and threads[-1] == here
+    assert store.read("SELECT count(*) FROM invoices")[0][0] == 7  # the broken answer's invoice is stored
+
+
+def test_a_failed_commit_drops_what_the_finisher_built(parts: Any) -> None:
+    """The commit itself fails (a foreign key deferred to COMMIT stands in for a disk that fills at the last
+    write) after the lone request's answer went to the finisher: the request gets the error, nothing is kept, the
+    connection is not left inside the failed transaction, and the next request gets the same number."""
+    store, service, batcher = parts
+    batcher.finisher = Finisher()
+    conn = store.connection()
+
+    def doomed() -> Later[Any]:
+        conn.execute("PRAGMA defer_foreign_keys=ON")
+        conn.execute("INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
+                     "VALUES ('F0401', 'x', 999999, 'x', 'x', 'x')")
+        return Later(service.prepare(sale("D-0")))
+
+    results = asyncio.run(_all(batcher, [("d0", doomed)]))
+    assert isinstance(results[0], sqlite3.IntegrityError), results
+    assert not conn.in_transaction
+    for table in ("invoices", "outbox", "api_nonces"):
+        assert store.read(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    again = asyncio.run(_all(batcher, [("d1", lambda: Later(service.prepare(sale("D-0"))))]))
+    assert again[0].created and again[0].body["invoice_number"] == "AB00001000"
+    batcher.finisher.close()
