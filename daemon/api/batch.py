@@ -73,13 +73,18 @@ class Finisher:
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="einvd-finish", daemon=True)
         self._thread.start()
 
     def start(self, steps: list[Callable[[], Any]]) -> Callable[[], list[tuple[Any, Exception | None]]]:
-        """Start ``steps`` now; the returned callable waits for their (value, error) pairs, in order."""
+        """Start ``steps`` now; the returned callable waits for their (value, error) pairs, in order. Once closed,
+        the steps run here and now (nothing is left waiting on a thread that is gone)."""
         job = _Job(steps)
-        self._jobs.put(job)
+        if self._closed:
+            job.run()
+        else:
+            self._jobs.put(job)
         return job.wait
 
     def _serve(self) -> None:
@@ -87,6 +92,7 @@ class Finisher:
             job.run()
 
     def close(self) -> None:
+        self._closed = True
         self._jobs.put(None)
         self._thread.join(timeout=10)
 

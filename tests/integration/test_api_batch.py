@@ -134,11 +134,13 @@ def test_answers_are_built_while_the_commit_syncs(parts: Any) -> None:
     alone = asyncio.run(_all(batcher, [("m0", lambda: later("L-alone"))]))
     assert alone[0].body["invoice_number"] == "AB00001005" and threads[-1] == "einvd-finish"
     assert isinstance(asyncio.run(_all(batcher, [("m1", broken)]))[0], ZeroDivisionError)  # L-broken: replayed
-    batcher.finisher.close()
-    batcher.finisher = None
-    alone = asyncio.run(_all(batcher, [("m2", lambda: later("L-inline"))]))
+    batcher.finisher.close()  # a closed finisher runs the step at once, on the caller's thread
+    alone = asyncio.run(_all(batcher, [("m2", lambda: later("L-closed"))]))
     assert alone[0].body["invoice_number"] == "AB00001006" and threads[-1] == here
-    assert store.read("SELECT count(*) FROM invoices")[0][0] == 7  # the broken answer's invoice is stored
+    batcher.finisher = None
+    alone = asyncio.run(_all(batcher, [("m3", lambda: later("L-inline"))]))
+    assert alone[0].body["invoice_number"] == "AB00001007" and threads[-1] == here
+    assert store.read("SELECT count(*) FROM invoices")[0][0] == 8  # the broken answer's invoice is stored
 
 
 def test_a_failed_commit_drops_what_the_finisher_built(parts: Any) -> None:
