@@ -5,8 +5,9 @@
 Each benchmark runs in its own Python process (a fresh interpreter, so one bench's threads, caches and memory do
 not colour the next), prints its own table as usual, and hands its rows back as JSON on its last line. The rows
 become one table: the figure, the value, the floor measured in the same run, their ratio, the target and PASS or
-MISS, under a description of the machine it ran on. ``--quick`` uses small counts: it checks that everything runs
-(CI does this) but its figures are not the ones to quote.
+MISS, under a description of the machine it ran on. Each benchmark starts after a ``sync`` and a pause of a few
+seconds, so it does not measure the writeback of the one before. ``--quick`` uses small counts: it checks that
+everything runs (CI does this) but its figures are not the ones to quote.
 """
 
 from __future__ import annotations
@@ -179,6 +180,17 @@ def write_report(path: Path, figures: list[Figure], failures: list[str], quick: 
     tmp.replace(path)
 
 
+SETTLE_SECONDS = 5.0
+
+
+def settle() -> None:
+    """Before each benchmark: the previous one's writes onto the disk (``sync``) and a short pause, so that one
+    benchmark's writeback and lingering processes (the drain's ten thousand files, the memory bench's daemon) are
+    not measured by the next."""
+    os.sync()
+    time.sleep(SETTLE_SECONDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts: check that every benchmark runs")
@@ -191,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     for bench in BENCHES:
         if args.only and bench.name not in args.only:
             continue
+        if not args.quick:
+            settle()
         found, failure = run_one(bench, args.quick)
         figures += found
         failures += [failure] if failure else []
