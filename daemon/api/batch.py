@@ -50,26 +50,22 @@ class Later(Generic[T]):
 
 
 class _Job:
-    def __init__(self, steps: list[Callable[[], Any]]) -> None:
-        self.steps = steps
-        self.outcomes: list[tuple[Any, Exception | None]] = []
+    def __init__(self, step: Callable[[], Any]) -> None:
+        self.step = step
+        self.outcome: tuple[Any, Exception | None] = (None, None)
         self.done = threading.Event()
 
     def run(self) -> None:
-        for step in self.steps:
-            try:
-                self.outcomes.append((step(), None))
-            except Exception as error:  # that request's own error, as if it had run on the loop
-                self.outcomes.append((None, error))
+        self.outcome = _finish(self.step)
         self.done.set()
 
-    def wait(self) -> list[tuple[Any, Exception | None]]:
+    def wait(self) -> tuple[Any, Exception | None]:
         self.done.wait()
-        return self.outcomes
+        return self.outcome
 
 
 class Finisher:
-    """One thread that runs a batch's ``Later`` steps while the event loop's thread is in the commit's fsync."""
+    """One thread that runs a lone request's ``Later`` step while the event loop's thread is in the commit's fsync."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -77,10 +73,10 @@ class Finisher:
         self._thread = threading.Thread(target=self._serve, name="einvd-finish", daemon=True)
         self._thread.start()
 
-    def start(self, steps: list[Callable[[], Any]]) -> Callable[[], list[tuple[Any, Exception | None]]]:
-        """Start ``steps`` now; the returned callable waits for their (value, error) pairs, in order. Once closed,
-        the steps run here and now (nothing is left waiting on a thread that is gone)."""
-        job = _Job(steps)
+    def start(self, step: Callable[[], Any]) -> Callable[[], tuple[Any, Exception | None]]:
+        """Start ``step`` now; the returned callable waits for its (value, error). Once closed, the step runs here
+        and now (nothing is left waiting on a thread that is gone)."""
+        job = _Job(step)
         if self._closed:
             job.run()
         else:
@@ -141,19 +137,17 @@ class IssueBatcher:
                 for item in batch:
                     outcome = self._one(tx, item)
                     (failed if isinstance(outcome, _Refused) else done).append((item, outcome))
-                steps = [value.finish for _, value in done if isinstance(value, Later)]
-                if len(steps) == 1 and self.finisher is not None:
-                    finishing = self.finisher.start(steps)  # it runs while COMMIT below syncs
+                if len(done) == 1 and isinstance(done[0][1], Later) and self.finisher is not None:
+                    finishing = self.finisher.start(done[0][1].finish)  # it runs while COMMIT below syncs
         except Exception as error:  # BEGIN, a write or COMMIT failed: nothing of the batch is kept
             refused = {id(item) for item, _ in failed}
             for item in batch:
                 if id(item) not in refused:
                     _settle(item.future, error=error)
             done = []
-        finished = iter(finishing() if finishing is not None and done else ())
         for item, value in done:
             if isinstance(value, Later):
-                value, problem = next(finished) if finishing is not None else _finish(value)
+                value, problem = finishing() if finishing is not None else _finish(value.finish)
                 if problem is not None:
                     _settle(item.future, error=problem)
                     continue
@@ -174,10 +168,10 @@ class IssueBatcher:
             return _Refused(error)
 
 
-def _finish(later: Later[Any]) -> tuple[Any, Exception | None]:
+def _finish(step: Callable[[], Any]) -> tuple[Any, Exception | None]:
     try:
-        return later.finish(), None
-    except Exception as error:
+        return step(), None
+    except Exception as error:  # that request's own error, as if it had run on the loop
         return None, error
 
 
