@@ -20,10 +20,9 @@ is sent only once the commit is on disk; if the commit fails, what the finisher 
 from __future__ import annotations
 
 import asyncio
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -49,48 +48,24 @@ class Later(Generic[T]):
     finish: Callable[[], T]
 
 
-class _Job:
-    def __init__(self, step: Callable[[], Any]) -> None:
-        self.step = step
-        self.outcome: tuple[Any, Exception | None] = (None, None)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        self.outcome = _finish(self.step)
-        self.done.set()
-
-    def wait(self) -> tuple[Any, Exception | None]:
-        self.done.wait()
-        return self.outcome
-
-
 class Finisher:
-    """One thread that runs a lone request's ``Later`` step while the event loop's thread is in the commit's fsync."""
+    """One worker thread (the standard library's executor) that runs a lone request's ``Later`` step while the
+    event loop's thread is in the commit's fsync."""
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._closed = False
-        self._thread = threading.Thread(target=self._serve, name="einvd-finish", daemon=True)
-        self._thread.start()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="einvd-finish")
 
     def start(self, step: Callable[[], Any]) -> Callable[[], tuple[Any, Exception | None]]:
         """Start ``step`` now; the returned callable waits for its (value, error). Once closed, the step runs here
         and now (nothing is left waiting on a thread that is gone)."""
-        job = _Job(step)
-        if self._closed:
-            job.run()
-        else:
-            self._jobs.put(job)
-        return job.wait
-
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job.run()
+        try:
+            return self._pool.submit(_finish, step).result
+        except RuntimeError:  # shut down
+            outcome = _finish(step)
+            return lambda: outcome
 
     def close(self) -> None:
-        self._closed = True
-        self._jobs.put(None)
-        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
 
 
 @dataclass

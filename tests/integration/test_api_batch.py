@@ -132,7 +132,7 @@ def test_answers_are_built_while_the_commit_syncs(parts: Any) -> None:
     assert isinstance(results[5], AuthError) and results[5].code == "auth.replay"
     assert threads == [here] * 3
     alone = asyncio.run(_all(batcher, [("m0", lambda: later("L-alone"))]))
-    assert alone[0].body["invoice_number"] == "AB00001005" and threads[-1] == "einvd-finish"
+    assert alone[0].body["invoice_number"] == "AB00001005" and threads[-1].startswith("einvd-finish")
     assert isinstance(asyncio.run(_all(batcher, [("m1", broken)]))[0], ZeroDivisionError)  # L-broken: replayed
     batcher.finisher.close()  # a closed finisher runs the step at once, on the caller's thread
     alone = asyncio.run(_all(batcher, [("m2", lambda: later("L-closed"))]))
