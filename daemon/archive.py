@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.outbox import Claimed, file_name, stamp
+from daemon.outbox import Claimed, file_name
 from daemon.periodic import fsync_dir, record_export, write_atomic
-from daemon.store import Store
+from daemon.store import Store, stamp
 from daemon.workers import Builder
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked

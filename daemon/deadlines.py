@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon.outbox import raise_alert, stamp
+from daemon.alerts import raise_alert
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, UNKNOWN, advance
-from daemon.store import Store
+from daemon.store import Store, stamp
 from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
 
 NOT_HANDED_OVER = (QUEUED, DROPPED)

@@ -130,7 +130,7 @@ _ALERT_KINDS = {"ranges": "ranges.low", "next ranges": "ranges.next_missing"}
 
 def range_alerts(store: Store, now: datetime) -> int:
     """The scheduled form of the range checks: an alert (shown in health) per finding, once per period."""
-    from daemon.outbox import raise_alert
+    from daemon.alerts import raise_alert
 
     raised = 0
     findings = [c for c in _ranges(store, now) if c.level != "ok"]

@@ -1,4 +1,4 @@
-"""Alerts that reach a person. An alert row (``outbox.raise_alert``) is new until the notifier takes it
+"""Alerts that reach a person. An alert row (``alerts.raise_alert``) is new until the notifier takes it
 (``alerts.notified_at``): it is logged at once (error for missed deadlines and failed messages, else warning;
 journald keeps the priority), and gets a delivery row per further channel, tried by later ticks:
 
@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from daemon.config import AlertSettings
-from daemon.outbox import Backoff, stamp
+from daemon.outbox import Backoff
 from daemon.ports import RandomSource
 from daemon.printing import Printer
-from daemon.store import Store
+from daemon.store import Store, stamp
 from drivers.printer.device import PrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from turnkey.period import taipei

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from daemon.alerts import raise_alert
 from daemon.ports import RandomSource
 from daemon.status import DROPPED, advance, restart
-from daemon.store import Store, event
+from daemon.store import Store, event, stamp
 from turnkey.period import taipei
 
 HEAD_SLACK = 100  # rows read beyond the batch per type, to step over blocked rows
@@ -68,10 +69,6 @@ def file_name(message_type: str, reference: str, outbox_id: int) -> str:
     """``F0401_AB00001000_42.xml``: ASCII, one per message, the same on every try (a retry overwrites)."""
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-") else "-" for ch in reference)
     return f"{message_type}_{safe}_{outbox_id}.xml"
-
-
-def stamp(now: datetime) -> str:
-    return taipei(now).isoformat()
 
 
 def recover(store: Store, now: datetime) -> int:
@@ -158,17 +155,6 @@ def fail(tx: sqlite3.Connection, row: Claimed, now: datetime, error: str) -> Non
     event(tx, at, "outbox", str(row.id), "failed", error[:500])
     raise_alert(tx, "outbox.failed", "outbox", str(row.id), now,
                 f"{row.message_type} {row.reference} cannot be sent: {error[:300]}")
-
-
-def raise_alert(tx: sqlite3.Connection, kind: str, entity: str, entity_id: str, now: datetime, message: str,
-                due: datetime | None = None) -> bool:
-    """Record an alert once per (kind, entity); True when it is new."""
-    cursor = tx.execute(
-        "INSERT INTO alerts (kind, entity, entity_id, raised_at, due_at, message) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (kind, entity, entity_id) DO NOTHING",
-        (kind, entity, entity_id, stamp(now), stamp(due) if due else None, message),
-    )
-    return cursor.rowcount > 0
 
 
 def backlog(store: Store, now: datetime) -> dict[str, object]:

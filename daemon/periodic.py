@@ -24,9 +24,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from daemon.outbox import raise_alert, stamp
+from daemon.alerts import raise_alert
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, REJECTED, REJECTED_LOCAL, UNKNOWN
-from daemon.store import Store, event
+from daemon.store import Store, event, stamp
 from turnkey.blanks import blank_reports
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked

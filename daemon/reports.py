@@ -18,9 +18,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.outbox import stamp
 from daemon.periodic import record_export, write_atomic
-from daemon.store import Store
+from daemon.store import Store, stamp
 from turnkey.numbers import format_number
 from turnkey.period import taipei
 

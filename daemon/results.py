@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from daemon.outbox import raise_alert, stamp
+from daemon.alerts import raise_alert
 from daemon.ports import Drop
 from daemon.status import ACCEPTED_LOCAL, CONFIRMED, REJECTED, REJECTED_LOCAL, advance
-from daemon.store import Store, event
+from daemon.store import Store, event, stamp
 from daemon.tracks import held
 from turnkey.ban import is_valid_ban
 from turnkey.errors import ResultUnreadable

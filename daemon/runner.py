@@ -132,7 +132,7 @@ class Daemon:
     def _guarded(self, name: str, tick: Callable[[datetime], object]) -> Callable[[datetime], object]:
         """A calendar job's failure (a full disk for the archive, say) is logged and raised as a ``job.failed``
         alert (once per job and day) instead of stopping the watchdog and restarting the whole daemon."""
-        from daemon.outbox import raise_alert
+        from daemon.alerts import raise_alert
 
         def run(now: datetime) -> object:
             try:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from conftest import START
 
+from daemon.alerts import raise_alert
 from daemon.config import AlertSettings, load
 from daemon.notify import NOTICE_TITLE, Notifier
-from daemon.outbox import raise_alert
 from daemon.runner import Daemon
 from daemon.store import MIGRATIONS, Store
 from drivers.printer.device import EscposPrinter

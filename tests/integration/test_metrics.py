@@ -13,12 +13,13 @@ import pytest
 from api_harness import KEYS, SECRETS
 from conftest import KEY, SELLER, sale
 
+from daemon.alerts import raise_alert
 from daemon.api.app import ApiContext, ServerThread, create_app
 from daemon.client import Client
-from daemon.outbox import raise_alert, stamp
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
+from daemon.store import stamp
 from daemon.workers import Pump
 from drivers.printer.device import EscposPrinter
 from drivers.printer.encode import PrinterProfile

@@ -99,7 +99,7 @@ def test_background_checkpoint_keeps_the_wal_short(tmp_path: Path) -> None:
 
 def test_without_the_thread_the_wal_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The control for the test above: the same load with the thread asleep leaves every page in the WAL."""
-    monkeypatch.setattr("daemon.store.CHECKPOINT_EVERY", 3600.0)
+    monkeypatch.setattr("daemon.store.db.CHECKPOINT_EVERY", 3600.0)
     store = Store(tmp_path / "idle.sqlite3", background_checkpoint=True)
     pages = _batches(store, rest=0.2)
     store.close()
@@ -126,11 +126,11 @@ def test_under_steady_load_the_wal_still_starts_over(tmp_path: Path, monkeypatch
     """With writers never pausing, a lock-free checkpoint is always behind, and SQLite starts the WAL over only
     after one that caught up: the second round, under the writer mutex, gets there every half second or so.
     The control is the same load with round one alone: the WAL starts over only at SQLite's 10,000-page net."""
-    monkeypatch.setattr("daemon.store.CHECKPOINT_EVERY", 0.2)
+    monkeypatch.setattr("daemon.store.db.CHECKPOINT_EVERY", 0.2)
     store = Store(tmp_path / "steady.sqlite3", background_checkpoint=True)
     level = _steady(store, 7000)
     store.close()
-    monkeypatch.setattr("daemon.store.CHECKPOINT_RESTART_PAGES", 10**9)
+    monkeypatch.setattr("daemon.store.db.CHECKPOINT_RESTART_PAGES", 10**9)
     store = Store(tmp_path / "behind.sqlite3", background_checkpoint=True)
     behind = _steady(store, 7000)
     store.close()

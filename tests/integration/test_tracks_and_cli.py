@@ -14,7 +14,8 @@ from conftest import SPEC, START, hold, sale
 from daemon import __main__ as cli
 from daemon import tracks
 from daemon.config import EXIT_CONFIG, ConfigError, load
-from daemon.store import Store, _classify
+from daemon.store import Store
+from daemon.store.db import _classify
 from turnkey.errors import TrackError
 from turnkey.numbers import TrackRange
 from turnkey.period import TAIPEI, Period

@@ -1,0 +1,11 @@
+"""Everything einvd keeps in SQLite, and the only package that speaks SQL.
+
+``db`` opens the file (WAL, ``synchronous=FULL``), hands out per-thread connections and write transactions, and
+formats every stored timestamp (``stamp``); ``schema`` holds the migrations. One query module per aggregate
+sits beside them and returns typed records.
+"""
+
+from daemon.store.db import PRAGMAS, Store, StoreUnavailable, Transaction, event, stamp
+from daemon.store.schema import MIGRATIONS
+
+__all__ = ["MIGRATIONS", "PRAGMAS", "Store", "StoreUnavailable", "Transaction", "event", "stamp"]
