@@ -9,8 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from drivers.drop.layout import Layout
 from turnkey.ban import is_valid_ban
+from turnkey.layout import Layout
 from turnkey.model import Party
 from turnkey.proof import ENCODINGS, derive_qr_key, parse_qr_key
 

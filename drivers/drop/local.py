@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from drivers import faultpoints
-from drivers.drop.layout import Layout, check_name
 from drivers.drop.watch import local_lister, walk
+from turnkey.layout import Layout, check_name
 
 
 def fsync_dir(folder: Path) -> None:

@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 
-from drivers.drop.layout import Layout, check_name
 from drivers.drop.watch import Entry, walk
+from turnkey.layout import Layout, check_name
 
 T = TypeVar("T")
 LINK_ERRORS = (paramiko.SSHException, EOFError, socket.timeout, ConnectionError)

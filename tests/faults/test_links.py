@@ -26,10 +26,10 @@ from daemon.outbox import Backoff, file_name
 from daemon.results import original_name
 from daemon.store import Store
 from daemon.workers import Pump
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from drivers.drop.sftp import SftpDrop, SftpTarget
 from hw_sim.clock import FakeClock
+from turnkey.layout import Layout
 
 pytestmark = pytest.mark.faults
 

@@ -21,13 +21,13 @@ from daemon.ports import Drop
 from daemon.results import MAX_RESULT_BYTES
 from daemon.store import Store
 from daemon.workers import Watch, health
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from drivers.drop.sftp import SftpDrop, SftpTarget
 from hw_sim.clock import FakeClock
 from hw_sim.drop import MemoryDrop
 from hw_sim.turnkey import SimTurnkey
 from hw_sim.turnkey_results import Verdict, process_result, summary_result
+from turnkey.layout import Layout
 
 pytestmark = pytest.mark.faults
 

@@ -25,9 +25,9 @@ from daemon.deadlines import DeadlinePolicy, check_deadlines
 from daemon.outbox import Backoff, file_name
 from daemon.store import Store
 from daemon.workers import Pump, Watch, health
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
+from turnkey.layout import Layout
 from turnkey.period import upload_deadline
 
 pytestmark = pytest.mark.faults

@@ -15,10 +15,10 @@ import pytest
 from sshd_peer import Sshd
 
 from daemon.ports import Drop
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from drivers.drop.sftp import SftpDrop, SftpTarget
 from hw_sim.drop import MemoryDrop
+from turnkey.layout import Layout
 
 XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="urn:GEINV:eInvoiceMessage:F0401:4.1"/>\n'
 LAYOUT = Layout()

@@ -20,10 +20,10 @@ from daemon.outbox import file_name
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.workers import Pump
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
 from hw_sim.turnkey import SimTurnkey
+from turnkey.layout import Layout
 
 REPO = Path(__file__).resolve().parents[2]
 DYING_PUMP = textwrap.dedent("""

@@ -28,11 +28,11 @@ from daemon.reports import DailyReports, write_daily
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.workers import Pump, Watch
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
 from hw_sim.turnkey import SimTurnkey
 from turnkey.errors import TrackError
+from turnkey.layout import Layout
 from turnkey.mig import parse
 from turnkey.model import BlankReport
 from turnkey.period import TAIPEI, Period

@@ -211,8 +211,8 @@ def test_a_failed_sync_records_nothing_and_the_retry_finds_the_files(service: In
 
 def test_a_failed_sync_is_owed_until_it_succeeds(tmp_path: Path) -> None:
     """The local drop keeps a folder whose fsync failed on its list: the next sync() does it again."""
-    from drivers.drop.layout import Layout
     from drivers.drop.local import LocalDrop
+    from turnkey.layout import Layout
 
     drop = LocalDrop(tmp_path, Layout())
     src = tmp_path / Layout().folder("SRC", "F0401")

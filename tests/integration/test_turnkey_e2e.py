@@ -18,11 +18,11 @@ from daemon.config import ConfigError, load
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.workers import Pump, Watch, health
-from drivers.drop.layout import Layout
 from drivers.drop.local import LocalDrop
 from drivers.drop.watch import Rescan, Trigger
 from hw_sim.clock import FakeClock
 from hw_sim.turnkey import SimTurnkey
+from turnkey.layout import Layout
 from turnkey.period import Period
 
 LAYOUT = Layout(process_results="Unpack/BAK/ProcessResult")
