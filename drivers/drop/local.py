@@ -20,28 +20,11 @@ from pathlib import Path
 
 from drivers import faultpoints
 from drivers.drop.watch import local_lister, walk
+from drivers.files import fsync_dir, write_synced
 from turnkey.layout import Layout, check_name
 
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_synced(path: Path, data: bytes) -> None:
-    """Create or truncate ``path``, write all of ``data`` and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        faultpoints.hit("drop.write.before_fsync")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+WRITTEN = "drop.write.before_fsync"
+"""Fault point between a drop file's write and its fsync (also the quarantine's reason file, as before)."""
 
 
 class LocalDrop:
@@ -98,7 +81,7 @@ class LocalDrop:
         return staging
 
     def _stage(self, staged: Path, data: bytes) -> None:
-        write_synced(staged, data)
+        write_synced(staged, data, fault=WRITTEN)
 
     def _rename(self, staged: Path, target: Path) -> None:
         faultpoints.hit("drop.rename.before")
@@ -145,7 +128,7 @@ class LocalDrop:
         part = target.with_name(f".{target.name}.part")
         shutil.copyfile(self.root / path, part)
         os.replace(part, target)
-        write_synced(part, reason.encode("utf-8"))
+        write_synced(part, reason.encode("utf-8"), fault=WRITTEN)
         os.replace(part, target.with_name(f"{target.name}.reason.txt"))
         return copy
 
