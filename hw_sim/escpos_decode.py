@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -37,7 +36,7 @@ class _Incomplete(Exception):
     pass
 
 
-def load_font(size: int = 22) -> Any:
+def load_font(size: int = 22) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for path, index in FONTS:
         if Path(path).is_file():
             return ImageFont.truetype(path, size, index=index)
@@ -58,7 +57,7 @@ class Mode:
 
 @dataclass
 class Slip:
-    image: Any
+    image: Image.Image
     lines: list[str] = field(default_factory=list)
 
 
@@ -70,12 +69,12 @@ class Interpreter:
         self.slips: list[Slip] = []
         self.kanji_segments: list[bytes] = []
         self._buf = bytearray()
-        self._bands: list[Any] = []
+        self._bands: list[Image.Image] = []
         self._lines: list[str] = []
         self._line: list[tuple[str, int, int, int, bool]] = []  # char, dots, width x, height x, bold
         self._kanji_raw = bytearray()
         self._font = load_font()
-        self._glyphs: dict[tuple[str, int, bool], Any] = {}
+        self._glyphs: dict[tuple[str, int, bool], Image.Image] = {}
 
     # --- input -------------------------------------------------------------------------------------------
     def feed(self, data: bytes) -> bytes:
@@ -205,7 +204,7 @@ class Interpreter:
             self._print_line()
         self._line.append((char, dots, mode.width, mode.height, mode.bold))
 
-    def _glyph(self, char: str, dots: int, bold: bool) -> Any:
+    def _glyph(self, char: str, dots: int, bold: bool) -> Image.Image:
         key = (char, dots, bold)
         if key not in self._glyphs:
             cell = Image.new("1", (dots, 24), 1)
@@ -268,7 +267,7 @@ class Interpreter:
         self._place(code39_image(data.decode("ascii"), self.mode.bar_module, self.mode.bar_height))
         return after
 
-    def _place(self, image: Any) -> None:
+    def _place(self, image: Image.Image) -> None:
         band = Image.new("1", (self.width, image.height), 1)
         band.paste(image.crop((0, 0, min(image.width, self.width), image.height)), (self._x(image.width), 0))
         self._bands.append(band)
@@ -287,7 +286,7 @@ class Interpreter:
         return pos + size
 
     # --- output --------------------------------------------------------------------------------------------
-    def paper(self) -> Any:
+    def paper(self) -> Image.Image:
         """The paper printed since the last cut, as one image."""
         height = sum(band.height for band in self._bands)
         image = Image.new("1", (self.width, max(height, 1)), 1)
@@ -298,14 +297,15 @@ class Interpreter:
         return image
 
 
-def code39_image(data: str, module: int, height: int) -> Any:
+def code39_image(data: str, module: int, height: int) -> Image.Image:
     """Bars of ``*data*`` (no check character), ``module`` dots per narrow element."""
+    # python-barcode ships no types and no stub package exists for it (PyPI has no types-python-barcode)
     import barcode  # type: ignore[import-untyped]
     from barcode.errors import IllegalCharacterError  # type: ignore[import-untyped]
 
     text = data[1:-1] if len(data) > 1 and data[0] == data[-1] == "*" else data  # the printer adds * itself
     try:
-        bits = barcode.get_barcode_class("code39")(text, add_checksum=False).build()[0]
+        bits: str = barcode.get_barcode_class("code39")(text, add_checksum=False).build()[0]
     except IllegalCharacterError as error:
         raise UnknownCommand(f"Code 39 data {data!r}: {error}") from error
     row = bytes(0 if bit == "1" else 255 for bit in bits for _ in range(module))

@@ -17,7 +17,6 @@ import socketserver
 import threading
 import tty
 from pathlib import Path
-from typing import Any
 
 from hw_sim.escpos_decode import Interpreter, Slip
 
@@ -126,7 +125,8 @@ class SimTransport:
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
-        printer: SimPrinter = self.server.printer  # type: ignore[attr-defined]
+        assert isinstance(self.server, _Server)
+        printer = self.server.printer
         while data := self.request.recv(65536):
             reply = printer.feed(data)
             if reply:
@@ -134,8 +134,14 @@ class _Handler(socketserver.BaseRequestHandler):
 
 
 class _Server(socketserver.ThreadingTCPServer):
+    """Threads per connection, all feeding one ``printer``."""
+
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], printer: SimPrinter) -> None:
+        self.printer = printer
+        super().__init__(address, _Handler)
 
 
 class TcpPrinterServer:
@@ -143,8 +149,7 @@ class TcpPrinterServer:
 
     def __init__(self, printer: SimPrinter, host: str = "127.0.0.1", port: int = 0) -> None:
         self.printer = printer
-        self._server = _Server((host, port), _Handler)
-        self._server.printer = printer  # type: ignore[attr-defined]
+        self._server = _Server((host, port), printer)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -156,7 +161,7 @@ class TcpPrinterServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -190,7 +195,7 @@ class PtyPrinter:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._wake_w.send(b"x")
         self._thread.join()
         for fd in (self.master, self.slave):

@@ -9,9 +9,11 @@ validation codes: 7001 for XML/XSD/local-rule failures, 7002 for the size limit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Protocol, cast
 
 from lxml import etree
 
@@ -25,6 +27,13 @@ DATES = {"F0401": "Main/InvoiceDate", "F0501": "CancelDate", "F0701": "VoidDate"
 WHOLE_AMOUNTS = ("SalesAmount", "FreeTaxSalesAmount", "ZeroTaxSalesAmount", "TaxAmount", "TotalAmount")
 SPACES = " \u3000"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+class _LogEntry(Protocol):
+    """What we read of one lxml error-log entry (lxml-stubs declares the log as an empty class)."""
+
+    line: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,6 @@ def _text(root: etree._Element, path: str) -> str:
     return (node.text or "") if node is not None else ""
 
 
-def _has(root: etree._Element, path: str) -> bool:
-    return root.find("/".join(f"{{*}}{step}" for step in path.split("/"))) is not None
-
-
 def inspect(code: str, data: bytes, xsd: XsdSet | None) -> Inspection:
     if len(data) > SIZE_LIMIT:
         return Inspection((("7002", "file larger than 20 MiB"),))
@@ -77,7 +82,8 @@ def inspect(code: str, data: bytes, xsd: XsdSet | None) -> Inspection:
     if xsd is not None:
         schema = xsd.schema(code)
         if not schema.validate(root):
-            problems += [("7001", f"XSD line {e.line}: {e.message}") for e in schema.error_log]  # type: ignore[attr-defined]
+            log = cast(Iterable[_LogEntry], schema.error_log)
+            problems += [("7001", f"XSD line {e.line}: {e.message}") for e in log]
     problems += [("7001", text) for text in local_rules(code, root)]
     return Inspection(tuple(problems), *found)
 

@@ -58,9 +58,15 @@ def _detail(parent: etree._Element, tag: str, verdicts: Sequence[Verdict]) -> No
         _sub(item, SUMMARY_NS, "InvoiceDate", verdict.date)
 
 
+def _root(ns: str, tag: str) -> etree._Element:
+    """A root element with ``ns`` as the default namespace."""
+    # lxml-stubs types nsmap as Mapping[str, str], but lxml takes None as the default namespace's prefix
+    return etree.Element(f"{{{ns}}}{tag}", nsmap={None: ns})  # type: ignore[dict-item]
+
+
 def summary_result(party: str, messages: Iterable[tuple[str, str, Sequence[Verdict]]]) -> bytes:
     """One SummaryResult for ``(message id, code, verdicts)`` triples."""
-    root = etree.Element(f"{{{SUMMARY_NS}}}SummaryResult", nsmap={None: SUMMARY_NS})  # type: ignore[dict-item]
+    root = _root(SUMMARY_NS, "SummaryResult")
     _routing(root, SUMMARY_NS, party)
     details = _sub(root, SUMMARY_NS, "DetailList")
     for message_id, code, verdicts in messages:
@@ -75,7 +81,7 @@ def summary_result(party: str, messages: Iterable[tuple[str, str, Sequence[Verdi
 
 def process_result(party: str, message_id: str, code: str, verdicts: Sequence[Verdict]) -> bytes:
     """A ProcessResult listing each refused document's platform code (Parameter0 = its number)."""
-    root = etree.Element(f"{{{PROCESS_NS}}}ProcessResult", nsmap={None: PROCESS_NS})  # type: ignore[dict-item]
+    root = _root(PROCESS_NS, "ProcessResult")
     _routing(root, PROCESS_NS, party)
     _info(root, PROCESS_NS, "MessageInfo", message_id, code, len(verdicts))
     result = _sub(root, PROCESS_NS, "Result")

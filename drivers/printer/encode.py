@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from drivers.printer import raster
 from turnkey.proof_layout import CENTER, Barcode39, Element, ProofDoc, Rule, Text
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import BaseImageFont
 
 ESC, GS, FS, LF = b"\x1b", b"\x1d", b"\x1c", b"\n"
 INIT = ESC + b"@"
@@ -44,7 +47,7 @@ class PrinterProfile:
 
     text: str = "cp950"
     paper: int = 58
-    font: Any = None
+    font: BaseImageFont | None = None
     barcode_height: int = 64
     qr_codec: str = "utf-8"
 

@@ -4,7 +4,10 @@ the usual Debian locations (Noto Sans CJK TC for Taiwan glyph forms first)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont
 
 CANDIDATES = (
     (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 3),
@@ -15,7 +18,7 @@ CANDIDATES = (
 SIZE = 22  # drawn in a 24-dot line, like the printer's own 24 x 24 Chinese font
 
 
-def raster_font(path: Path | None = None, size: int = SIZE) -> Any:
+def raster_font(path: Path | None = None, size: int = SIZE) -> FreeTypeFont:
     """A Pillow font; ``FileNotFoundError`` when no CJK font is installed and none was given."""
     from PIL import ImageFont
 

@@ -7,9 +7,12 @@ bit is the leftmost dot of a ``width``-dot line; ``GS v 0`` wants 1 = black, 8 d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import segno
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 GS = b"\x1d"
 ESC = b"\x1b"
@@ -48,11 +51,11 @@ def feed_dots(dots: int) -> bytes:
     return b"".join(ESC + b"J" + bytes([min(255, dots - done)]) for done in range(0, dots, 255))
 
 
-def _qr(data: bytes, version: int | None) -> Any:
+def _qr(data: bytes, version: int | str | None) -> segno.QRCode:
     return segno.make_qr(data, error="L", version=version)
 
 
-def qr_codes(left: bytes, right: bytes) -> tuple[Any, Any]:
+def qr_codes(left: bytes, right: bytes) -> tuple[segno.QRCode, segno.QRCode]:
     """Both QR codes at one version, at least 6 (error level at least L; segno raises it where it fits free)."""
     try:
         first = _qr(left, MIN_QR_VERSION)
@@ -74,7 +77,7 @@ def module_size(modules: int, width: int) -> int:
     return 2
 
 
-def qr_pair_rows(left: Any, right: Any, width: int) -> list[int]:
+def qr_pair_rows(left: segno.QRCode, right: segno.QRCode, width: int) -> list[int]:
     """One image: the two codes side by side, top-aligned, centred, each with its quiet zone."""
     matrix_l, matrix_r = left.matrix, right.matrix
     modules = len(matrix_l)
@@ -116,7 +119,7 @@ def code39_rows(data: str, width: int, height: int) -> list[int]:
     return [row] * height
 
 
-def image_rows(image: Any, width: int) -> list[int]:
+def image_rows(image: Image, width: int) -> list[int]:
     """A Pillow image (black text on white) as raster rows ``width`` dots wide, left-aligned."""
     mono = image.convert("1")
     if mono.width > width:
