@@ -42,10 +42,6 @@ class SimScanner:
     def path(self) -> str:
         return str(self.link)
 
-    @property
-    def plugged(self) -> bool:
-        return self._master is not None
-
     def plug(self) -> None:
         """A new pty behind the stable name (a replugged USB scanner gets a new tty too)."""
         self._master, self._slave = os.openpty()
