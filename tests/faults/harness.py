@@ -223,7 +223,8 @@ class Load:
 
     Every order ends in exactly one of: ``acked`` (the client got 200/201: order id -> invoice number),
     ``refused`` (an error answer: order id -> (status, code)) or ``unanswered`` (no answer: the request may or
-    may not have been committed; retry it with ``retry``)."""
+    may not have been committed; retry it with ``retry``). ``limit`` bounds the orders of one round (0: none), for
+    tests whose disk must not fill with more invoices than a fast machine would issue in the time given."""
 
     url: str
     tag: str
@@ -234,7 +235,9 @@ class Load:
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
     unanswered: list[str] = field(default_factory=list)
     stop_on_refusal: bool = False
+    limit: int = 0
     rounds: int = 0
+    _issued: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _workers: list[threading.Thread] = field(default_factory=list)
@@ -243,6 +246,7 @@ class Load:
         self._stop.clear()
         self._workers = []
         self.rounds += 1
+        self._issued = 0
         for index in range(self.threads):
             worker = threading.Thread(target=self._run, args=(index,), daemon=True, name=f"load-{self.tag}-{index}")
             worker.start()
@@ -267,13 +271,21 @@ class Load:
         client = Client(self.url, KEY_ID, SECRET.encode(), timeout=self.timeout)
         n = 0
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and self._claim():
                 order_id = f"{self.tag}{self.rounds}-{index}-{n}"
                 n += 1
                 if not self.record(order_id, client) or self._stop.wait(self.pause):
                     return
         finally:
             client.close()
+
+    def _claim(self) -> bool:
+        """Whether one more order of this round may go out (always, without a ``limit``)."""
+        with self._lock:
+            if self.limit and self._issued >= self.limit:
+                return False
+            self._issued += 1
+            return True
 
     def record(self, order_id: str, client: Client) -> bool:
         """Issue one order and file its outcome; False when the daemon did not answer (or refused, if asked)."""

@@ -87,7 +87,10 @@ def test_full_turnkey_folder_delays_delivery_and_loses_nothing(tmp_path: Path) -
         box = Box(tmp_path, turnkey_dir=small / "turnkey",
                   turnkey_extra="backoff_seconds = 1\nbackoff_max_seconds = 2\n")
         daemon = box.start()
-        load = Load(box.url, "T", threads=2)
+        # At most 400 orders: their files (a 4 KiB tmpfs page each, SRC then BAK) take 1.6 of the 4 MiB once the
+        # filler goes; unbounded, a fast machine issues over 1000 in the second and BAK fills the disk again.
+        # A handful of files already fill what the filler leaves, so 400 still run into the full disk.
+        load = Load(box.url, "T", threads=2, limit=400)
         try:
             filler = fill(small, leave=6 * 4096)  # a few files fit, then a write fails part-way
             load.start()
