@@ -44,7 +44,9 @@ Builder = Callable[[sqlite3.Connection, Claimed, Party], Message]
 
 def build_f0401(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Message:
     """The F0401 of an issued invoice, rebuilt from its stored document, number, random code and time."""
-    return stored_invoice(row.row, seller)
+    if row.invoice is None:
+        raise ValueError(f"outbox row {row.id} has no stored invoice")
+    return stored_invoice(row.invoice.as_mapping(), seller)
 
 
 BUILDERS: dict[str, Builder] = {"F0401": build_f0401}
