@@ -62,11 +62,13 @@ def batch_size(batch: int, limit: int | None, dropped: int) -> int:
 
 @dataclass
 class PutOutcome(Generic[R]):
-    """A batch handed to the drop, split by what happened: put, stopped at (transient or broken), not tried."""
+    """A batch handed to the drop, split by what happened: put, stopped at (with a transient ``error`` or the
+    message's own ``fault``), not tried."""
 
     done: list[R] = field(default_factory=list)
     stopped: R | None = None
-    transient: bool = False
+    error: OSError | None = None
+    fault: Exception | None = None
     untried: list[R] = field(default_factory=list)
 
 
@@ -76,5 +78,8 @@ def after_put(outgoing: Sequence[R], done: int, failure: Exception | None) -> Pu
     outcome = PutOutcome(done=list(outgoing[:done]))
     if failure is not None:
         outcome.stopped, outcome.untried = outgoing[done], list(outgoing[done + 1:])
-        outcome.transient = isinstance(failure, OSError)
+        if isinstance(failure, OSError):
+            outcome.error = failure
+        else:
+            outcome.fault = failure
     return outcome
