@@ -26,7 +26,7 @@ from daemon.store.outbox import InvoiceColumns
 from turnkey.period import taipei
 
 __all__ = ["HEAD_SLACK", "Backoff", "Claimed", "InvoiceColumns", "backlog", "claim", "fail", "file_name",
-           "mark_dropped", "recover", "release", "requeue", "retry_later", "stamp"]
+           "mark_dropped", "recover", "release", "requeue", "retry_later"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,13 +28,12 @@ from daemon.outbox import (
     release,
     requeue,
     retry_later,
-    stamp,
 )
 from daemon.policy import queue
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.services import stored_invoice
-from daemon.store import Store
+from daemon.store import Store, stamp
 from daemon.store import alerts as alert_table
 from daemon.store import results as result_table
 from turnkey.errors import TurnkeyError
