@@ -14,70 +14,43 @@ Alerts are raised once per invoice and cleared when the invoice moves on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from daemon.alerts import raise_alert
+from daemon.policy.deadlines import DEADLINE_KINDS, NOT_HANDED_OVER, DeadlinePolicy
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, UNKNOWN, advance
 from daemon.store import Store, stamp
+from daemon.store import alerts as alert_table
+from daemon.store import results as result_table
 from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
 
-NOT_HANDED_OVER = (QUEUED, DROPPED)
-DEADLINE_KINDS = ("deadline.half", "deadline.near", "deadline.missed")
-
-
-@dataclass(frozen=True)
-class DeadlinePolicy:
-    """Warnings at these fractions of the way from issue to the upload deadline; ``verdict_grace`` after it an
-    invoice handed over without a platform verdict becomes ``unknown``."""
-
-    half: float = 0.5
-    near: float = 0.9
-    verdict_grace: timedelta = timedelta(hours=24)
-
-    def warnings(self, issued_at: datetime, deadline: datetime) -> tuple[tuple[str, datetime], ...]:
-        """Each warning kind with the time it is due, earliest first."""
-        window = deadline - issued_at
-        return (("deadline.half", issued_at + window * self.half), ("deadline.near", issued_at + window * self.near))
+__all__ = ["DEADLINE_KINDS", "NOT_HANDED_OVER", "DeadlinePolicy", "check_deadlines"]
 
 
 def check_deadlines(store: Store, now: datetime, policy: DeadlinePolicy) -> dict[str, int]:
     """Raise the alerts that are due, turn verdict-less invoices to unknown, clear settled alerts."""
     counts = {kind: 0 for kind in DEADLINE_KINDS} | {UNKNOWN: 0, "cleared": 0}
     earliest = stamp(taipei(now) - B2C_UPLOAD * min(policy.half, policy.near))
-    rows = store.read("SELECT id, number, issued_at, buyer_ban, status FROM invoices "
-                      "WHERE status IN (?, ?, ?) AND issued_at <= ? ORDER BY id",
-                      (QUEUED, DROPPED, ACCEPTED_LOCAL, earliest))
-    raised = {(r[0], r[1]) for r in store.read(
-        "SELECT kind, entity_id FROM alerts WHERE entity = 'invoice' AND kind IN (?, ?, ?)", DEADLINE_KINDS)}
+    conn = store.connection()
+    rows = result_table.unsettled(conn, (QUEUED, DROPPED, ACCEPTED_LOCAL), earliest)
+    raised = alert_table.raised(conn, "invoice", DEADLINE_KINDS)
     with store.write() as tx:
         for row in rows:
-            issued_at = datetime.fromisoformat(row["issued_at"])
-            deadline = upload_deadline(issued_at, row["buyer_ban"] is not None)
-            key = str(row["id"])
-            if row["status"] in NOT_HANDED_OVER:
-                kind = _alert_kind(now, issued_at, deadline, policy)
+            issued_at = datetime.fromisoformat(row.issued_at)
+            deadline = upload_deadline(issued_at, row.buyer_ban is not None)
+            key = str(row.id)
+            if row.status in NOT_HANDED_OVER:
+                kind = policy.alert_kind(now, issued_at, deadline)
                 if kind and (kind, key) not in raised:
-                    raise_alert(tx, kind, "invoice", key, now, _message(row["number"], kind, deadline), deadline)
+                    raise_alert(tx, kind, "invoice", key, now, _message(row.number, kind, deadline), deadline)
                     counts[kind] += 1
-            late = row["status"] != QUEUED and now >= deadline + policy.verdict_grace
-            if late and advance(tx, row["id"], UNKNOWN, now, reason="no platform verdict by the upload deadline"):
+            overdue = policy.verdict_overdue(now, row.status, deadline)
+            if overdue and advance(tx, row.id, UNKNOWN, now, reason="no platform verdict by the upload deadline"):
                 raise_alert(tx, "verdict.missing", "invoice", key, now,
-                            f"{row['number']}: no platform verdict by {stamp(deadline)}", deadline)
+                            f"{row.number}: no platform verdict by {stamp(deadline)}", deadline)
                 counts[UNKNOWN] += 1
-        counts["cleared"] = tx.execute(
-            "UPDATE alerts SET cleared_at = ? WHERE cleared_at IS NULL AND entity = 'invoice' AND kind IN (?, ?, ?) "
-            "AND CAST(entity_id AS INTEGER) IN (SELECT id FROM invoices WHERE status NOT IN (?, ?))",
-            (stamp(now), *DEADLINE_KINDS, *NOT_HANDED_OVER)).rowcount
+        counts["cleared"] = alert_table.clear_settled_invoices(tx, stamp(now), DEADLINE_KINDS, NOT_HANDED_OVER)
     return counts
-
-
-def _alert_kind(now: datetime, issued_at: datetime, deadline: datetime, policy: DeadlinePolicy) -> str:
-    """The latest stage reached (a box that was off raises only where it stands now, not every stage missed)."""
-    if now >= deadline:
-        return "deadline.missed"
-    reached = [kind for kind, due in policy.warnings(issued_at, deadline) if now >= due]
-    return reached[-1] if reached else ""
 
 
 def _message(number: str, kind: str, deadline: datetime) -> str:

@@ -20,22 +20,22 @@ import hmac
 import json
 import logging
 import random
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from daemon.config import AlertSettings
-from daemon.outbox import Backoff
+from daemon.policy.backoff import Backoff, after_failure, http_outcome
 from daemon.ports import RandomSource
 from daemon.printing import Printer
 from daemon.store import Store, stamp
+from daemon.store import alerts as table
+from daemon.store.alerts import Alert, PendingDelivery
 from drivers.printer.device import PrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from turnkey.period import taipei
-from turnkey.proof_layout import CENTER, ProofDoc, Rule, Slip, Text
+from turnkey.proof_layout import CENTER, Element, ProofDoc, Rule, Slip, Text
 
 log = logging.getLogger("einvd.alerts")
 ERROR_KINDS = frozenset({"deadline.missed", "verdict.missing", "outbox.failed", "e0402.missed"})
@@ -65,14 +65,25 @@ def level(kind: str) -> int:
     return logging.ERROR if kind in ERROR_KINDS else logging.WARNING
 
 
-def notice_doc(alert: sqlite3.Row | dict[str, Any]) -> ProofDoc:
+def notice_doc(alert: Alert) -> ProofDoc:
     """The printed notice: title, when, what, the message (wrapped by the encoder), the deadline if any."""
-    raised = taipei(datetime.fromisoformat(alert["raised_at"]))
-    elements: list[Any] = [Text(NOTICE_TITLE, large=True, align=CENTER), Text(f"{raised:%Y-%m-%d %H:%M}"),
-                           Text(alert["kind"]), Rule(), Text(str(alert["message"])[:240])]
-    if alert["due_at"]:
-        elements.append(Text(f"due {taipei(datetime.fromisoformat(alert['due_at'])):%Y-%m-%d %H:%M}"))
-    return ProofDoc(f"alert-{alert['id']}", (Slip("notice", tuple(elements)),))
+    raised = taipei(datetime.fromisoformat(alert.raised_at))
+    elements: list[Element] = [Text(NOTICE_TITLE, large=True, align=CENTER), Text(f"{raised:%Y-%m-%d %H:%M}"),
+                               Text(alert.kind), Rule(), Text(str(alert.message)[:240])]
+    if alert.due_at:
+        elements.append(Text(f"due {taipei(datetime.fromisoformat(alert.due_at)):%Y-%m-%d %H:%M}"))
+    return ProofDoc(f"alert-{alert.id}", (Slip("notice", tuple(elements)),))
+
+
+class _SystemSource:
+    """``random.SystemRandom`` as a ``RandomSource`` (its ``randrange(start, stop=None)`` is not the port's
+    ``randrange(stop)`` to mypy, though it answers the same call)."""
+
+    def __init__(self) -> None:
+        self._system = random.SystemRandom()
+
+    def randrange(self, stop: int) -> int:
+        return self._system.randrange(stop)
 
 
 class Notifier:
@@ -81,7 +92,7 @@ class Notifier:
                  rng: RandomSource | None = None) -> None:
         self.store, self.conf, self.box, self.post = store, conf, box, post
         self.printer, self.profile = printer, profile
-        self.rng: Any = rng or random.SystemRandom()
+        self.rng: RandomSource = rng or _SystemSource()
         self.last_error = ""
 
     @property
@@ -95,63 +106,56 @@ class Notifier:
         return {"new": taken, "webhook_sent": sent, "webhook_failed": failed}
 
     def take_new(self, now: datetime) -> int:
-        if not self.store.read("SELECT 1 FROM alerts WHERE notified_at IS NULL LIMIT 1"):
+        if not table.any_unnotified(self.store.connection()):
             return 0  # the common case: no write transaction (and no fsync) every tick
         at = stamp(now)
         with self.store.write() as tx:
-            rows = tx.execute("SELECT * FROM alerts WHERE notified_at IS NULL ORDER BY id").fetchall()
-            printed = self._printed_since(tx, now - PRINT_EVERY)
-            for alert in rows:
-                log.log(level(alert["kind"]), "alert %s %s %s: %s", alert["kind"], alert["entity"],
-                        alert["entity_id"], alert["message"])
-                channels = ["webhook"] if self.conf.webhook_url else []
-                if self.printing and alert["kind"] in self.conf.print_kinds and alert["kind"] not in printed:
-                    channels.append("printer")
-                    printed.add(alert["kind"])
-                tx.executemany("INSERT OR IGNORE INTO alert_deliveries (alert_id, channel, not_before) "
-                               "VALUES (?, ?, ?)", [(alert["id"], channel, at) for channel in channels])
-                tx.execute("UPDATE alerts SET notified_at = ? WHERE id = ?", (at, alert["id"]))
-        return len(rows)
+            alerts = table.unnotified(tx)
+            printed = table.printed_kinds_since(tx, stamp(now - PRINT_EVERY))
+            for alert in alerts:
+                log.log(level(alert.kind), "alert %s %s %s: %s", alert.kind, alert.entity, alert.entity_id,
+                        alert.message)
+                table.add_deliveries(tx, alert.id, self._channels(alert, printed), at)
+                table.mark_notified(tx, alert.id, at)
+        return len(alerts)
 
-    @staticmethod
-    def _printed_since(tx: sqlite3.Connection, since: datetime) -> set[str]:
-        """Kinds already given a printed notice in the last hour: an outage that raises a deadline alert per
-        invoice must not print a slip per invoice (the log, health and the webhook still have every one)."""
-        return {r[0] for r in tx.execute(
-            "SELECT DISTINCT a.kind FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "WHERE d.channel = 'printer' AND d.not_before >= ?", (stamp(since),))}
+    def _channels(self, alert: Alert, printed: set[str]) -> list[str]:
+        """The webhook when one is set; a printed notice for the kinds configured, unless one of its kind was printed
+        in the last hour: an outage that raises a deadline alert per invoice must not print a slip per invoice (the
+        log, health and the webhook still have every one). ``printed`` gains the kinds given one now."""
+        channels = ["webhook"] if self.conf.webhook_url else []
+        if self.printing and alert.kind in self.conf.print_kinds and alert.kind not in printed:
+            channels.append("printer")
+            printed.add(alert.kind)
+        return channels
 
-    def _due(self, channel: str, now: datetime) -> list[sqlite3.Row]:
-        return self.store.read(
-            "SELECT a.*, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.channel = ? "
-            "AND d.state = 'pending' AND d.not_before <= ? ORDER BY d.alert_id LIMIT ?", (channel, stamp(now), BATCH))
+    def _due(self, channel: str, now: datetime) -> list[PendingDelivery]:
+        return table.due_deliveries(self.store.connection(), channel, stamp(now), BATCH)
 
-    def body(self, alert: sqlite3.Row) -> bytes:
-        payload = {"id": alert["id"], "kind": alert["kind"], "entity": alert["entity"], "entity_id": alert["entity_id"],
-                   "message": alert["message"], "raised_at": alert["raised_at"], "due_at": alert["due_at"],
-                   "box": self.box}
+    def body(self, alert: Alert) -> bytes:
+        payload = {"id": alert.id, "kind": alert.kind, "entity": alert.entity, "entity_id": alert.entity_id,
+                   "message": alert.message, "raised_at": alert.raised_at, "due_at": alert.due_at, "box": self.box}
         return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
     def send_webhooks(self, now: datetime) -> tuple[int, int]:
         """POST the due alerts in order; the rest wait after the first one that does not get through."""
         sent = failed = 0
-        for alert in self._due("webhook", now):
+        for due in self._due("webhook", now):
+            alert = due.alert
             body = self.body(alert)
             headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "einvd",
-                       "X-Einvd-Alert-Id": str(alert["id"])}
+                       "X-Einvd-Alert-Id": str(alert.id)}
             if self.conf.webhook_secret:
                 headers["X-Einvd-Signature"] = signature(self.conf.webhook_secret, body)
             try:
-                status = self.post(self.conf.webhook_url, body, headers, self.conf.webhook_timeout)
-                error = "" if 200 <= status < 300 else f"HTTP {status}"
-                final = 400 <= status < 500 and status not in (408, 429)
+                error, final = http_outcome(self.post(self.conf.webhook_url, body, headers, self.conf.webhook_timeout))
             except OSError as problem:  # URLError, timeouts and refused connections are OSErrors
                 error, final = f"{type(problem).__name__}: {problem}", False
             if not error:
-                self._record(alert, "webhook", now, "")
+                self._record(due, "webhook", now, "")
                 sent += 1
                 continue
-            failed += self._record(alert, "webhook", now, error, final)
+            failed += self._record(due, "webhook", now, error, final)
             break
         return sent, failed
 
@@ -161,33 +165,29 @@ class Notifier:
             return 0
         assert self.printer is not None and self.profile is not None
         printed = 0
-        for alert in self._due("printer", now):
+        for due in self._due("printer", now):
             try:
-                self.printer.print_job(encode(notice_doc(alert), self.profile))
+                self.printer.print_job(encode(notice_doc(due.alert), self.profile))
             except PrintFailed as failure:
-                self._record(alert, "printer", now, f"{failure.code}: {failure}")
+                self._record(due, "printer", now, f"{failure.code}: {failure}")
                 break
-            self._record(alert, "printer", now, "")
+            self._record(due, "printer", now, "")
             printed += 1
         return printed
 
-    def _record(self, alert: sqlite3.Row, channel: str, now: datetime, error: str, final: bool = False) -> int:
+    def _record(self, due: PendingDelivery, channel: str, now: datetime, error: str, final: bool = False) -> int:
         """Sent, or retried later, or failed for good (logged as an error): returns 1 when failed for good."""
-        attempts = alert["attempts"] + 1
-        at = stamp(now)
+        alert, attempts = due.alert, due.attempts + 1
         with self.store.write() as tx:
             if not error:
-                tx.execute("UPDATE alert_deliveries SET state = 'sent', attempts = ?, sent_at = ?, last_error = NULL "
-                           "WHERE alert_id = ? AND channel = ?", (attempts, at, alert["id"], channel))
+                table.delivery_sent(tx, alert.id, channel, attempts, stamp(now))
                 return 0
             self.last_error = f"{channel}: {error}"
-            if final or attempts >= self.conf.webhook_max_attempts:
-                tx.execute("UPDATE alert_deliveries SET state = 'failed', attempts = ?, last_error = ? "
-                           "WHERE alert_id = ? AND channel = ?", (attempts, error[:500], alert["id"], channel))
-                log.error("alert %s (%s) could not be sent by %s: %s", alert["id"], alert["kind"], channel, error)
+            if after_failure(attempts, self.conf.webhook_max_attempts, final) == "failed":
+                table.delivery_failed(tx, alert.id, channel, attempts, error[:500])
+                log.error("alert %s (%s) could not be sent by %s: %s", alert.id, alert.kind, channel, error)
                 return 1
             retry = stamp(now + RETRY.delay(attempts, self.rng))
-            tx.execute("UPDATE alert_deliveries SET attempts = ?, not_before = ?, last_error = ? "
-                       "WHERE alert_id = ? AND channel = ?", (attempts, retry, error[:500], alert["id"], channel))
-            log.warning("alert %s: %s failed (%s), next try %s", alert["id"], channel, error, retry)
+            table.delivery_retry(tx, alert.id, channel, attempts, retry, error[:500])
+            log.warning("alert %s: %s failed (%s), next try %s", alert.id, channel, error, retry)
         return 0

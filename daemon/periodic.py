@@ -17,7 +17,6 @@ reports them, or they are imported into one box before the period ends).
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections import defaultdict
@@ -26,7 +25,11 @@ from pathlib import Path
 
 from daemon.alerts import raise_alert
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, REJECTED, REJECTED_LOCAL, UNKNOWN
-from daemon.store import Store, event, stamp
+from daemon.store import Store, event, exports, stamp
+from daemon.store import alerts as alert_table
+from daemon.store import blanks as table
+from daemon.store import outbox as outbox_table
+from daemon.store.blanks import StoredBlankReport
 from turnkey.blanks import blank_reports
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
@@ -63,9 +66,8 @@ def write_atomic(path: Path, data: bytes) -> Path:
 
 
 def record_export(tx: sqlite3.Connection, kind: str, key: str, path: Path, now: datetime, detail: str = "") -> None:
-    tx.execute("INSERT INTO exports (kind, key, path, at, detail) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT (kind, key) DO UPDATE SET path = excluded.path, at = excluded.at, "
-               "detail = excluded.detail", (kind, key, str(path), stamp(now), detail))
+    """Record (or replace) the report or archive of ``kind`` and ``key`` written to ``path``."""
+    exports.record(tx, kind, key, str(path), stamp(now), detail)
 
 
 # --- E0402 -----------------------------------------------------------------------------------------------
@@ -86,33 +88,22 @@ def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, n
     """
     at = stamp(now)
     with store.write() as tx:
-        if tx.execute("SELECT 1 FROM blank_periods WHERE period = ?", (period.code,)).fetchone():
+        if table.is_closed(tx, period.code):
             return None
-        rows = tx.execute("SELECT * FROM tracks WHERE period = ? ORDER BY invoice_type, track, begin_no",
-                          (period.code,)).fetchall()
-        held = [(TrackRange(period, r["invoice_type"], r["track"], r["begin_no"], r["end_no"]), r["last_no"])
-                for r in rows]
+        held = [(TrackRange(period, r.invoice_type, r.track, r.begin_no, r.end_no), r.last_no)
+                for r in table.held_ranges(tx, period.code)]
         reports = blank_reports(head_ban, branch_ban, period, held)
         for report in reports:
             render_checked(report, schemas)
-        tx.execute("INSERT INTO blank_periods (period, closed_at, messages) VALUES (?, ?, ?)",
-                   (period.code, at, len(reports)))
-        tx.execute("UPDATE tracks SET used_last_no = last_no, last_no = end_no, closed_at = ? "
-                   "WHERE period = ? AND closed_at IS NULL", (at, period.code))
+        table.close(tx, period.code, at, len(reports))
         parts: dict[tuple[str, str], int] = defaultdict(int)
         ids = []
         for report in reports:
             part = parts[(report.invoice_type, report.track)]
             parts[(report.invoice_type, report.track)] += 1
-            ref = reference(report, part)
-            outbox_id = tx.execute(
-                "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
-                "VALUES ('E0402', ?, NULL, ?, ?, ?)", (ref, at, at, at)).lastrowid
-            assert outbox_id is not None
-            tx.execute("INSERT INTO blank_reports (period, invoice_type, track, part, head_ban, branch_ban, spans, "
-                       "outbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (period.code, report.invoice_type, report.track, part, report.head_ban, report.branch_ban,
-                        json.dumps([list(span) for span in report.ranges]), outbox_id))
+            outbox_id = outbox_table.enqueue_unlinked(tx, "E0402", reference(report, part), at)
+            table.add_report(tx, StoredBlankReport(period.code, report.invoice_type, report.track, part,
+                                                   report.head_ban, report.branch_ban, report.ranges, outbox_id))
             ids.append(outbox_id)
         event(tx, at, "period", period.code, "closed", f"E0402: {len(reports)} message(s) queued")
     return ids
@@ -120,20 +111,19 @@ def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, n
 
 def stored_reports(conn: sqlite3.Connection, period: Period) -> list[BlankReport] | None:
     """The E0402 reports queued when ``period`` was closed (None: not closed yet)."""
-    if conn.execute("SELECT 1 FROM blank_periods WHERE period = ?", (period.code,)).fetchone() is None:
+    if not table.is_closed(conn, period.code):
         return None
-    rows = conn.execute("SELECT * FROM blank_reports WHERE period = ? ORDER BY id", (period.code,)).fetchall()
-    return [_report(row) for row in rows]
+    return [_report(row) for row in table.reports_of(conn, period.code)]
 
 
-def _report(row: sqlite3.Row) -> BlankReport:
-    return BlankReport(row["head_ban"], row["branch_ban"], row["invoice_type"], Period.parse(row["period"]),
-                       row["track"], tuple((begin, end) for begin, end in json.loads(row["spans"])))
+def _report(row: StoredBlankReport) -> BlankReport:
+    return BlankReport(row.head_ban, row.branch_ban, row.invoice_type, Period.parse(row.period), row.track,
+                       row.spans)
 
 
 def blank_message(conn: sqlite3.Connection, outbox_id: int, seller: Party) -> BlankReport:
     """The E0402 an outbox row stands for, exactly as computed when its period was closed."""
-    row = conn.execute("SELECT * FROM blank_reports WHERE outbox_id = ?", (outbox_id,)).fetchone()
+    row = table.report_for(conn, outbox_id)
     if row is None:
         raise ValueError(f"outbox row {outbox_id} has no stored E0402 report")
     return _report(row)
@@ -170,9 +160,8 @@ class BlankJob:
 
     def _open_periods(self, now: datetime) -> list[Period]:
         """Ended periods with ranges held and not closed yet."""
-        rows = self.store.read("SELECT DISTINCT period FROM tracks WHERE period NOT IN "
-                               "(SELECT period FROM blank_periods) ORDER BY period")
-        return [p for r in rows if (p := Period.parse(r[0])).end <= taipei(now)]
+        codes = table.open_periods(self.store.connection())
+        return [p for code in codes if (p := Period.parse(code)).end <= taipei(now)]
 
     def _due(self, period: Period, now: datetime, problem: str) -> int:
         if taipei(now) < period.end + timedelta(days=self.due_day - 1):
@@ -188,9 +177,7 @@ class BlankJob:
         """``e0402.missed`` for a period past its deadline whose reports are not all in Turnkey's hands; clear
         what is settled."""
         open_codes = {p.code for p in self._open_periods(now)}
-        unsent = {r[0] for r in self.store.read(
-            "SELECT DISTINCT b.period FROM blank_reports b JOIN outbox o ON o.id = b.outbox_id "
-            "WHERE o.state <> 'DONE'")}
+        unsent = table.unsent_periods(self.store.connection())
         with self.store.write() as tx:
             for code in sorted(open_codes | unsent):
                 period = Period.parse(code)
@@ -200,16 +187,11 @@ class BlankJob:
                                                   f"E0402 for period {code} missed its deadline "
                                                   f"{stamp(period.e0402_deadline())}: {state}",
                                                   period.e0402_deadline())
-            settled_due = [r[0] for r in tx.execute(
-                "SELECT entity_id FROM alerts WHERE kind = ? AND cleared_at IS NULL", (DUE,)) if r[0] not in open_codes]
-            settled_missed = [r[0] for r in tx.execute(
-                "SELECT entity_id FROM alerts WHERE kind = ? AND cleared_at IS NULL", (MISSED,))
-                if r[0] not in open_codes | unsent]
+            settled_due = [c for c in alert_table.open_entity_ids(tx, DUE) if c not in open_codes]
+            settled_missed = [c for c in alert_table.open_entity_ids(tx, MISSED) if c not in open_codes | unsent]
             for kind, codes in ((DUE, settled_due), (MISSED, settled_missed)):
                 for code in codes:
-                    counts["cleared"] += tx.execute(
-                        "UPDATE alerts SET cleared_at = ? WHERE kind = ? AND entity = 'period' AND entity_id = ?",
-                        (stamp(now), kind, code)).rowcount
+                    counts["cleared"] += alert_table.clear(tx, stamp(now), kind, "period", code, only_open=False)
 
 
 def _describe(error: Exception) -> str:
@@ -231,18 +213,12 @@ def window_alerts(store: Store, now: datetime, cutoff_day: int, notice: timedelt
     period = Period.of(now).previous()
     closes = period.void_deadline(cutoff_day)
     local = taipei(now)
-    invoices = store.read(
-        f"SELECT status, count(*) FROM invoices WHERE period = ? AND lifecycle = 'issued' "
-        f"AND status IN ({', '.join('?' * len(NEEDS_A_PERSON))}) GROUP BY status", (period.code, *NEEDS_A_PERSON))
-    actions = store.read(
-        "SELECT count(*) FROM invoice_actions a JOIN invoices i ON i.id = a.invoice_id JOIN outbox o "
-        "ON o.id = a.outbox_id WHERE i.period = ? AND a.kind IN ('void', 'cancel') "
-        "AND (o.state <> 'DONE' OR o.outcome IS NOT ?)", (period.code, ACCEPTED_LOCAL))[0][0]
-    found = {row[0]: row[1] for row in invoices}
+    conn = store.connection()
+    found = table.open_invoices(conn, period.code, NEEDS_A_PERSON)
+    actions = table.unaccepted_actions(conn, period.code, ACCEPTED_LOCAL)
     if (not found and not actions) or local >= closes:
         with store.write() as tx:
-            tx.execute("UPDATE alerts SET cleared_at = ? WHERE kind = ? AND entity = 'period' AND entity_id = ? "
-                       "AND cleared_at IS NULL", (stamp(now), WINDOW, period.code))
+            alert_table.clear(tx, stamp(now), WINDOW, "period", period.code)
         return 0
     if local < closes - notice:
         return 0

@@ -17,40 +17,34 @@ Turnkey may want the file), ``results_seen`` records outcome ``quarantined`` wit
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime
 
 from daemon.alerts import raise_alert
+from daemon.policy import settlement as policy
+from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, Verdict, original_name
 from daemon.ports import Drop
-from daemon.status import ACCEPTED_LOCAL, CONFIRMED, REJECTED, REJECTED_LOCAL, advance
+from daemon.status import advance
 from daemon.store import Store, event, stamp
+from daemon.store import outbox as outbox_table
+from daemon.store import results as table
+from daemon.store.outbox import Dropped
 from daemon.tracks import held
-from turnkey.ban import is_valid_ban
 from turnkey.errors import ResultUnreadable
 from turnkey.mig import parse_e0501, parse_process_result, parse_summary_result
 from turnkey.mig.results import Routing
-from turnkey.numbers import first_overlap, is_invoice_number
-from turnkey.period import TAIPEI, Period
+
+__all__ = ["BOOKLET", "MAX_RESULT_BYTES", "REFUSALS", "RESULT_KINDS", "TURNKEY_SUFFIX", "Refused", "ResultFiles",
+           "Tally", "original_name", "reconcile"]
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 """Larger result files are quarantined unread (a busy shop's daily SummaryResult is a few MB)."""
-BOOKLET = 50
-"""Numbers are allocated in booklets (本) of 50: an E0501 range that is not whole booklets is not applied."""
 REFUSALS = (ResultUnreadable, ValueError, LookupError, ArithmeticError, RecursionError)
 """What a hostile file can make the parsers raise; the watcher quarantines it instead of stopping."""
-TURNKEY_SUFFIX = re.compile(r"(?P<stem>.+)_\d{13}(?P<ext>\.xml)")
 RESULT_KINDS = ("ProcessResult", "SummaryResult", "E0501")
-
-
-def original_name(path: str) -> str:
-    """The name einvd dropped, from a BAK/ERR path (Turnkey may append ``_<epoch millis>``)."""
-    base = path.rsplit("/", 1)[-1]
-    match = TURNKEY_SUFFIX.fullmatch(base)
-    return f"{match['stem']}{match['ext']}" if match else base
 
 
 @dataclass
@@ -61,14 +55,9 @@ class Tally:
         self.counts[key] += n
 
 
-def _seen(store: Store, kind: str) -> set[str]:
-    return {r[0] for r in store.read("SELECT path FROM results_seen WHERE kind = ?", (kind,))}
-
-
 def _record(tx: sqlite3.Connection, path: str, kind: str, size: int, now: datetime, outcome: str,
             detail: str = "") -> None:
-    tx.execute("INSERT INTO results_seen (path, kind, size, seen_at, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
-               (path, kind, size, stamp(now), outcome, detail[:500]))
+    table.record_seen(tx, path, kind, size, stamp(now), outcome, detail[:500])
 
 
 # --- files leaving SRC ------------------------------------------------------------------------------------
@@ -76,12 +65,11 @@ def _record(tx: sqlite3.Connection, path: str, kind: str, size: int, now: dateti
 
 def reconcile(store: Store, drop: Drop, now: datetime, tally: Tally) -> None:
     """Settle every dropped row whose file Turnkey has taken (to BAK or ERR)."""
-    open_rows = store.read("SELECT id, message_type, reference, invoice_id, file_name FROM outbox "
-                           "WHERE state = 'DONE' AND outcome IS NULL")
-    by_code: dict[str, list[sqlite3.Row]] = defaultdict(list)
-    for row in open_rows:
-        by_code[row["message_type"]].append(row)
-    seen = _seen(store, "ERR")
+    conn = store.connection()
+    by_code: dict[str, list[Dropped]] = defaultdict(list)
+    for row in outbox_table.dropped_unsettled(conn):
+        by_code[row.message_type].append(row)
+    seen = table.seen(conn, "ERR")
     for code, rows in sorted(by_code.items()):
         waiting = drop.pending(code)
         errors = drop.moved(code, "ERR")
@@ -98,34 +86,27 @@ def _reason(drop: Drop, listing: dict[str, int], path: str) -> str:
     return drop.read(side).decode("utf-8", "replace").strip()[:500] or "moved to ERR by Turnkey"
 
 
-def _settle(store: Store, rows: list[sqlite3.Row], waiting: set[str], errors: dict[str, int],
+def _settle(store: Store, rows: list[Dropped], waiting: set[str], errors: dict[str, int],
             reasons: dict[str, str], now: datetime, tally: Tally) -> None:
-    by_name = {row["file_name"]: row for row in rows}
+    settlement = policy.settle_dropped(rows, waiting, reasons)
     with store.write() as tx:
-        refused = set()
-        for path, reason in reasons.items():
-            row = by_name.get(original_name(path))
-            _record(tx, path, "ERR", errors[path], now, "applied" if row else "unmatched", reason)
-            if row is not None and row["id"] not in refused:
-                refused.add(row["id"])
-                _outcome(tx, row, REJECTED_LOCAL, now, reason)
-                tally.add(REJECTED_LOCAL)
-        for row in rows:
-            if row["file_name"] not in waiting and row["id"] not in refused:
-                _outcome(tx, row, ACCEPTED_LOCAL, now, "")
-                tally.add(ACCEPTED_LOCAL)
+        for err in settlement.err_files:
+            _record(tx, err.path, "ERR", errors[err.path], now, err.outcome, err.reason)
+        for found in settlement.outcomes:
+            _outcome(tx, found.row, found.outcome, now, found.reason)
+            tally.add(found.outcome)
 
 
-def _outcome(tx: sqlite3.Connection, row: sqlite3.Row, outcome: str, now: datetime, reason: str) -> None:
+def _outcome(tx: sqlite3.Connection, row: Dropped, outcome: str, now: datetime, reason: str) -> None:
     at = stamp(now)
-    tx.execute("UPDATE outbox SET outcome = ?, outcome_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-               (outcome, at, reason or None, at, row["id"]))
-    if row["invoice_id"] is None:
-        event(tx, at, "outbox", str(row["id"]), outcome, reason)
-    elif row["message_type"] == "F0401":
-        advance(tx, row["invoice_id"], outcome, now, reason=reason)
+    outbox_table.set_outcome(tx, row.id, outcome, at, reason or None)
+    target = policy.outcome_target(row.message_type, row.invoice_id)
+    if target == "outbox":
+        event(tx, at, "outbox", str(row.id), outcome, reason)
+    elif target == "status" and row.invoice_id is not None:
+        advance(tx, row.invoice_id, outcome, now, reason=reason)
     else:
-        event(tx, at, "invoice", row["reference"], f"{row['message_type']} {outcome}", reason)
+        event(tx, at, "invoice", row.reference, f"{row.message_type} {outcome}", reason)
 
 
 # --- downloaded result files ------------------------------------------------------------------------------
@@ -149,7 +130,7 @@ class ResultFiles:
 
     def scan(self, now: datetime, tally: Tally) -> None:
         for kind in RESULT_KINDS:
-            seen = _seen(self.store, kind)
+            seen = table.seen(self.store.connection(), kind)
             for path, size in sorted(self.drop.results(kind).items()):
                 if path not in seen:
                     self._one(kind, path, size, now, tally)
@@ -181,67 +162,45 @@ class ResultFiles:
         tally.add("unreadable")
 
     def _addressed(self, tx: sqlite3.Connection, routing: Routing, numbers: Iterable[str]) -> None:
-        """Refuse another seller's result: routed between other BANs and about none of this box's invoices (a
-        result routed through a head office or a value-added centre but naming our numbers is ours)."""
-        parties = {routing.from_party, routing.to_party}
-        foreign = {p for p in parties if p.strip("0") and is_valid_ban(p)}
-        if not self.seller_ban or not foreign or self.seller_ban in parties:
-            return
-        if any(tx.execute("SELECT 1 FROM invoices WHERE number = ?", (n,)).fetchone() for n in set(numbers)):
-            return
-        raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about none "
-                      "of its invoices")
+        """Refuse another seller's result: routed between other BANs and about none of this box's invoices."""
+        foreign = policy.foreign_parties(routing, self.seller_ban)
+        if foreign and not table.any_numbered(tx, numbers):
+            raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about "
+                          "none of its invoices")
 
     def _summary(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
         summary = parse_summary_result(data)
-        self._addressed(tx, summary.routing, (doc.reference_number for message in summary.messages
-                                              for doc in (*message.good.invoices, *message.failed.invoices)))
-        for message in summary.messages:
-            source = f"SummaryResult {message.info.id}".strip()
-            for doc in message.good.invoices:
-                _verdict(tx, message.info.message_type, doc.reference_number, doc.invoice_date, CONFIRMED, "",
-                         source, now, tally)
-            for doc in message.failed.invoices:
-                _verdict(tx, message.info.message_type, doc.reference_number, doc.invoice_date, REJECTED, "",
-                         f"failed in {source}", now, tally)
+        self._addressed(tx, summary.routing, policy.summary_numbers(summary))
+        for verdict in policy.summary_verdicts(summary):
+            _verdict(tx, verdict, now, tally)
         return "applied"
 
     def _process(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
         result = parse_process_result(data)
-        self._addressed(tx, result.routing, (p.strip() for info in result.results for p in info.parameters))
-        for info in result.results:
-            numbers = [p.strip() for p in info.parameters if is_invoice_number(p.strip())]
-            if not info.ok and numbers:
-                _verdict(tx, result.info.message_type, numbers[0], None, REJECTED, info.code, info.description,
-                         now, tally)
+        self._addressed(tx, result.routing, policy.process_numbers(result))
+        for verdict in policy.process_verdicts(result):
+            _verdict(tx, verdict, now, tally)
         return "applied"
 
     def _allocation(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
         # another business's allocation is not refused: boxes may share one Turnkey download folder
         allocations = [a for a in parse_e0501(data) if not self.seller_ban or a.ban == self.seller_ban]
-        for allocation in allocations:
-            numbers = allocation.range.end - allocation.range.begin + 1
-            if allocation.booklets * BOOKLET != numbers:
-                raise Refused(f"{allocation.range.label}: {numbers} numbers are not {allocation.booklets} booklets "
-                              f"of {BOOKLET}")
+        problem = policy.booklet_problem(allocations)
+        if problem:
+            raise Refused(problem)
         if not self.import_e0501:
             labels = ", ".join(a.range.label for a in allocations)
             raise_alert(tx, "e0501.arrived", "e0501", labels or "none", now,
                         f"E0501 allocation arrived ({labels}); import this box's part with einvd tracks import")
             return "alerted"
-        current = [h.range for h in held(self.store)]
         at = stamp(now)
-        for allocation in allocations:
-            rng = allocation.range
-            clash = first_overlap(rng, current)
+        placed = policy.place_ranges([a.range for a in allocations], [h.range for h in held(self.store)])
+        for rng, clash in placed:
             if clash is not None:
                 event(tx, at, "track", rng.label, "e0501.skipped", f"overlaps {clash.label}")
                 continue
-            tx.execute("INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, 'E0501', ?)",
-                       (rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, at))
+            table.add_allocated_range(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, at)
             event(tx, at, "track", rng.label, "added", "E0501")
-            current.append(rng)
             tally.add("ranges")
         return "applied"
 
@@ -251,26 +210,15 @@ def _why(error: Exception) -> str:
     return text if isinstance(error, ResultUnreadable | Refused) else f"{type(error).__name__}: {text}"
 
 
-def _verdict(tx: sqlite3.Connection, message_type: str, number: str, day: date | None, status: str, code: str,
-             reason: str, now: datetime, tally: Tally) -> None:
+def _verdict(tx: sqlite3.Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
     """Apply a platform verdict to the invoice it names (F0401); other messages are logged on the invoice."""
-    row = _invoice(tx, number, day)
-    if row is None:
+    invoice_id = table.find_invoice(tx, verdict.number, verdict.period)
+    if invoice_id is None:
         tally.add("unmatched")
         return
-    if message_type in ("F0401", ""):
-        if advance(tx, row["id"], status, now, code, reason):
-            tally.add(status)
+    if verdict.moves_status:
+        if advance(tx, invoice_id, verdict.status, now, verdict.code, verdict.reason):
+            tally.add(verdict.status)
         return
-    event(tx, stamp(now), "invoice", number, f"{message_type} {status}", f"{code} {reason}".strip())
-
-
-def _invoice(tx: sqlite3.Connection, number: str, day: date | None) -> sqlite3.Row | None:
-    if day is not None:
-        period = Period.of(datetime.combine(day, time(12), TAIPEI)).code
-        found: sqlite3.Row | None = tx.execute("SELECT id FROM invoices WHERE number = ? AND period = ?",
-                                               (number, period)).fetchone()
-        return found
-    latest: sqlite3.Row | None = tx.execute("SELECT id FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1",
-                                            (number,)).fetchone()
-    return latest
+    event(tx, stamp(now), "invoice", verdict.number, f"{verdict.message_type} {verdict.status}",
+          f"{verdict.code} {verdict.reason}".strip())

@@ -28,12 +28,14 @@ from daemon.outbox import (
     release,
     requeue,
     retry_later,
-    stamp,
 )
+from daemon.policy import queue
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.services import stored_invoice
-from daemon.store import Store
+from daemon.store import Store, stamp
+from daemon.store import alerts as alert_table
+from daemon.store import results as result_table
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Message, Party
@@ -44,7 +46,9 @@ Builder = Callable[[sqlite3.Connection, Claimed, Party], Message]
 
 def build_f0401(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Message:
     """The F0401 of an issued invoice, rebuilt from its stored document, number, random code and time."""
-    return stored_invoice(row.row, seller)
+    if row.invoice is None:
+        raise ValueError(f"outbox row {row.id} has no stored invoice")
+    return stored_invoice(row.invoice.as_mapping(), seller)
 
 
 BUILDERS: dict[str, Builder] = {"F0401": build_f0401}
@@ -100,7 +104,7 @@ class Pump:
             return report
         self.resume_at = None
         while limit is None or report.dropped < limit:
-            rows = claim(self.store, now, self.batch if limit is None else min(self.batch, limit - report.dropped))
+            rows = claim(self.store, now, queue.batch_size(self.batch, limit, report.dropped))
             if not rows:
                 break
             self._stranded = rows
@@ -121,13 +125,12 @@ class Pump:
         batch.found = [row for row in rows if row.id in settled]
         outgoing = [(row, xml) for row in rows if row.id not in settled if (xml := self._xml(row, batch)) is not None]
         done, failure = self.drop.put_many([(row.code, row.file_name, xml) for row, xml in outgoing])
-        batch.done = [row for row, _ in outgoing[:done]]
-        if failure is not None:
-            stopped, batch.untried = outgoing[done][0], [row for row, _ in outgoing[done + 1:]]
-            if isinstance(failure, OSError):
-                batch.error = (stopped, failure)
-            else:
-                batch.broken.append((stopped, _describe(failure)))
+        put = queue.after_put([row for row, _ in outgoing], done, failure)
+        batch.done, batch.untried = put.done, put.untried
+        if put.stopped is not None and put.error is not None:
+            batch.error = (put.stopped, put.error)
+        elif put.stopped is not None and put.fault is not None:
+            batch.broken.append((put.stopped, _describe(put.fault)))
         if batch.done or batch.found:  # found in SRC after a failed sync: that sync is owed still
             try:
                 self.drop.sync()
@@ -219,12 +222,11 @@ class Watch:
 
 def health(store: Store, now: datetime, pump: Pump | None = None, watch: Watch | None = None) -> dict[str, object]:
     """Backlog and its oldest age, invoice states, open alerts, the drop's last error."""
-    alerts = store.read("SELECT kind, count(*) FROM alerts WHERE cleared_at IS NULL GROUP BY kind")
-    states = store.read("SELECT status, count(*) FROM invoices GROUP BY status")
+    conn = store.connection()
     return {
         "outbox": backlog(store, now),
-        "invoices": {r[0]: r[1] for r in states},
-        "alerts": {r[0]: r[1] for r in alerts},
+        "invoices": result_table.status_counts(conn),
+        "alerts": alert_table.open_counts(conn),
         "drop": {
             "pump_error": pump.last_error if pump else "",
             "resume_at": stamp(pump.resume_at) if pump and pump.resume_at else None,
