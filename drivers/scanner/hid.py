@@ -9,6 +9,7 @@ The scanner should be programmed for the US layout; what other layouts do to "/"
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -120,7 +121,7 @@ class HidScanner:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self) -> None:  # pragma: no cover - needs a real input device
+    def _run(self) -> None:
         delay = self.backoff[0]
         while not self._stop.is_set():
             try:
@@ -133,7 +134,7 @@ class HidScanner:
             delay = self.backoff[0]
             self._read(self._device)
 
-    def _read(self, device: Any) -> None:  # pragma: no cover - needs a real input device
+    def _read(self, device: Any) -> None:
         self.connected.set()
         try:
             for scan in read_scans(device, KeyDecoder()):
@@ -143,3 +144,5 @@ class HidScanner:
         finally:
             self.connected.clear()
             self._device = None
+            with contextlib.suppress(OSError):
+                device.close()  # gives up the grab and the file descriptor
