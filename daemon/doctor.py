@@ -98,7 +98,9 @@ def _scanner(settings: Settings) -> Check:
     if not url:
         return Check("scanner", "ok", "no scanner configured")
     path = device_path(url)
-    if path is not None and not os.path.exists(path):
+    if path is None:
+        return Check("scanner", "ok", f"{url} (no device file to check)")
+    if not os.path.exists(path):
         return Check("scanner", "fail", f"{path} does not exist (unplugged, or a missing udev rule)")
     return Check("scanner", "ok", f"{url} present")
 
