@@ -9,7 +9,7 @@ The single till's three cases run in alternating blocks (echo, commit, issue, ec
 as bench/issue_core.py alternates its floor and issue: on a shared machine whose speed drifts from minute to
 minute, a case measured in one stretch and its floor in another would compare two different machines.
 
-    python bench/api.py [--count 4000] [--seconds 10] [--rounds 8] [--dir DIR]
+    python -m bench.api [--count 4000] [--seconds 10] [--rounds 8] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -18,24 +18,22 @@ import argparse
 import multiprocessing
 import random
 import statistics
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.issue_core import SELLER, Floor, WallClock  # noqa: E402
-from daemon.api.app import ApiContext, ServerThread, create_app  # noqa: E402
-from daemon.api.keys import ApiKey  # noqa: E402
-from daemon.client import Client  # noqa: E402
-from daemon.services import InvoiceService  # noqa: E402
-from daemon.store import Store  # noqa: E402
-from daemon.tracks import add  # noqa: E402
-from turnkey.numbers import TrackRange  # noqa: E402
-from turnkey.period import Period  # noqa: E402
+from bench.issue_core import SELLER, Floor, WallClock
+from daemon.api.app import ServerThread, create_app
+from daemon.api.context import ApiContext
+from daemon.api.keys import ApiKey
+from daemon.client import Client
+from daemon.services import InvoiceService
+from daemon.store import Store
+from daemon.tracks import add
+from turnkey.numbers import TrackRange
+from turnkey.period import Period
 
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 SECRET = b"bench-secret-0123456789-0123456789"
@@ -66,8 +64,9 @@ def _till(url: str, floor_path: Path, run: str, count: int, rounds: int, seconds
     floor = Floor(floor_path)
     latencies: dict[str, list[float]] = {ECHO: [], COMMIT: [], ISSUE: []}
     spent = dict.fromkeys(latencies, 0.0)
-    actions = {ECHO: lambda n: _request(client, "/v1/echo", run, n), COMMIT: lambda n: floor(),
-               ISSUE: lambda n: _request(client, "/v1/invoices", run, n)}
+    actions: dict[str, Callable[[int], object]] = {
+        ECHO: lambda n: _request(client, "/v1/echo", run, n), COMMIT: lambda n: floor(),
+        ISSUE: lambda n: _request(client, "/v1/invoices", run, n)}
     deadline = time.monotonic() + seconds
     block = max(count // rounds, 1)
     for first in range(0, block * rounds, block):

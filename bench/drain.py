@@ -1,6 +1,6 @@
 """Drain queued F0401 invoices into Turnkey's SRC: the local drop and the SFTP drop (a real sshd on loopback).
 
-    python bench/drain.py [--count 10000] [--rounds 10] [--dir DIR] [--no-sftp]
+    python -m bench.drain [--count 10000] [--rounds 10] [--dir DIR] [--no-sftp]
 
 ``count`` invoices are issued once through the service into a SQLite file, copied for each drop, and drained by
 the outbox pump (claim, rebuild, render, XSD + Turnkey pre-flight check, put, sync, record). Floors, measured
@@ -12,6 +12,7 @@ machine: a bare write + fsync + rename loop (local) and a bare paramiko ``putfo`
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import os
 import random
@@ -22,23 +23,21 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-
-from daemon.services import InvoiceService  # noqa: E402
-from daemon.store import Store  # noqa: E402
-from daemon.tracks import add  # noqa: E402
-from daemon.workers import Pump  # noqa: E402
-from drivers.drop.layout import Layout  # noqa: E402
-from drivers.drop.local import LocalDrop, write_synced  # noqa: E402
-from drivers.drop.sftp import SftpDrop, SftpTarget, connect  # noqa: E402
-from turnkey.mig import Schemas, required_sources  # noqa: E402
-from turnkey.model import Party  # noqa: E402
-from turnkey.numbers import TrackRange  # noqa: E402
-from turnkey.period import TAIPEI, Period  # noqa: E402
+from bench import ROOT
+from daemon.services import InvoiceService
+from daemon.store import Store
+from daemon.tracks import add
+from daemon.workers import Pump
+from drivers.drop.layout import Layout
+from drivers.drop.local import LocalDrop, write_synced
+from drivers.drop.sftp import SftpDrop, SftpTarget, connect
+from turnkey.mig import Schemas, required_sources
+from turnkey.model import Party
+from turnkey.numbers import TrackRange
+from turnkey.period import TAIPEI, Period
 
 SELLER = Party("12345676", "基準商店", "台北市信義區示範路1號")
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
@@ -139,8 +138,22 @@ def local_case(directory: Path, db: Path, data: bytes, count: int, rounds: int) 
     return _row("local drop (write+fsync+rename)", count, rate, floor_rate, "bare write + fsync + rename")
 
 
+def _sshd_peer() -> ModuleType:
+    """The integration tests' loopback sshd (tests/integration/sshd_peer.py), loaded from its file: tests/ is not
+    a package, and this keeps it off ``sys.path``."""
+    if "sshd_peer" in sys.modules:
+        return sys.modules["sshd_peer"]
+    spec = importlib.util.spec_from_file_location("sshd_peer", ROOT / "tests" / "integration" / "sshd_peer.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sshd_peer"] = module  # before running it: its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def sftp_case(directory: Path, db: Path, data: bytes, count: int, rounds: int) -> dict[str, Any] | None:
-    from sshd_peer import Sshd, SshdMissing
+    peer = _sshd_peer()
+    Sshd, SshdMissing = peer.Sshd, peer.SshdMissing
 
     try:
         server = Sshd.start(directory / "sshd")

@@ -4,7 +4,7 @@ Floor, measured in the same run on the same filesystem: a single-row INSERT comm
 (WAL, synchronous=FULL). Floor and issue run in alternating blocks so both see the same machine conditions.
 Targets: p50 <= floor p50 + 0.5 ms, throughput >= 25 % of the floor's commits/s.
 
-    python bench/issue_core.py [--count 20000] [--dir DIR]
+    python -m bench.issue_core [--count 20000] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -13,22 +13,18 @@ import argparse
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from daemon.services import InvoiceService  # noqa: E402
-from daemon.store import PRAGMAS, Store  # noqa: E402
-from daemon.tracks import add  # noqa: E402
-from turnkey.model import Party  # noqa: E402
-from turnkey.numbers import TrackRange  # noqa: E402
-from turnkey.period import TAIPEI, Period  # noqa: E402
+from daemon.services import InvoiceService
+from daemon.store import PRAGMAS, Store
+from daemon.tracks import add
+from turnkey.model import Party
+from turnkey.numbers import TrackRange
+from turnkey.period import TAIPEI, Period
 
 SELLER = Party("12345676", "基準商店", "台北市信義區示範路1號")
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")

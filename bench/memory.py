@@ -8,7 +8,7 @@ job: issue, drop, read results. Beside it, in the same run, a bare one-route Fas
 the floor any FastAPI daemon starts from. Targets: <= 90 MB after start, <= 120 MB after the load, start to
 READY <= 1.5 s. When the start misses a target (or with --imports), what each heavy import costs is listed.
 
-    python bench/memory.py [--invoices 100000] [--threads 4] [--quick] [--imports] [--dir DIR]
+    python -m bench.memory [--invoices 100000] [--threads 4] [--quick] [--imports] [--dir DIR]
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from daemon.client import Client  # noqa: E402
-from hw_sim.turnkey import SimTurnkey  # noqa: E402
-from turnkey.period import TAIPEI, Period  # noqa: E402
+from bench import ROOT
+from daemon.client import Client
+from hw_sim.turnkey import SimTurnkey
+from turnkey.period import TAIPEI, Period
 
 SECRET = "bench-memory-secret-0123456789-abcdef"
 SELLER = "12345676"
@@ -54,7 +52,7 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 # import cost listing; an sftp:// drop adds paramiko (about 7 MB) and a usb:// printer python-escpos (about 7 MB)
 HEAVY_IMPORTS = ("sqlite3", "lxml.etree", "cryptography.hazmat.primitives.ciphers", "pydantic", "fastapi",
                  "uvicorn", "uvloop", "httptools", "apscheduler.schedulers.background", "watchdog.observers",
-                 "serial", "PIL.Image", "segno", "turnkey.mig", "daemon.app", "daemon.api.app", "daemon.api.routes",
+                 "serial", "PIL.Image", "segno", "turnkey.mig", "daemon.wiring", "daemon.api.app", "daemon.api.routes",
                  "daemon.runner", "hw_sim.turnkey", "hw_sim.printer")
 
 

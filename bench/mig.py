@@ -1,6 +1,6 @@
 """Render throughput of the MIG renderer beside a floor measured in the same run.
 
-    python bench/mig.py
+    python -m bench.mig
 
 Cases: an F0401 invoice with 3 and with 100 lines, rendered without and with XSD validation. The floor is
 a bare lxml build of the same tree (etree.Element/SubElement over precomputed tags and texts) +
@@ -12,27 +12,23 @@ for a bench runner.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench import ROOT
+from turnkey.mig.common import DECLARATION, PARSER
+from turnkey.mig.render import build, render
+from turnkey.mig.xsd import Schemas, required_sources
+from turnkey.model import Invoice, Line, Party
+from turnkey.money import Amounts
+from turnkey.period import TAIPEI
 
-from turnkey.mig.common import DECLARATION, PARSER  # noqa: E402
-from turnkey.mig.render import build, render  # noqa: E402
-from turnkey.mig.xsd import Schemas, required_sources  # noqa: E402
-from turnkey.model import Invoice, Line, Party  # noqa: E402
-from turnkey.money import Amounts  # noqa: E402
-from turnkey.period import TAIPEI  # noqa: E402
-
-SCHEMA_DIR = REPO.parent / "shared" / "spec" / "mig41"
+SCHEMA_DIR = ROOT.parent / "shared" / "spec" / "mig41"
 SECONDS = 1.5
 TARGET_RATIO = 0.5
 TARGET_3_LINES = 5_000

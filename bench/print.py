@@ -5,31 +5,26 @@ the version and error level the encoder uses (that is most of the work: segno tr
 Ours: ``encode(ProofDoc, PrinterProfile)`` for the proof and its detail slip (text in cp950, Code 39 as
 ``GS k``, the QR pair as one raster image). Both run in alternating blocks. Target: p50 <= 1.5 x floor p50.
 
-    python bench/print.py [--count 400]
+    python -m bench.print [--count 400]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import segno
 
-import segno  # noqa: E402
-
-from drivers.printer.encode import PrinterProfile, encode  # noqa: E402
-from turnkey.model import Party  # noqa: E402
-from turnkey.period import TAIPEI  # noqa: E402
-from turnkey.proof import QrCipher, proof_payloads  # noqa: E402
-from turnkey.proof_layout import ProofDoc, ProofOptions, QrPair, proof_doc  # noqa: E402
-from turnkey.validate import build_invoice, parse_document  # noqa: E402
+from drivers.printer.encode import PrinterProfile, encode
+from turnkey.model import Party
+from turnkey.period import TAIPEI
+from turnkey.proof import QrCipher, proof_payloads
+from turnkey.proof_layout import ProofDoc, ProofOptions, QrPair, proof_doc
+from turnkey.validate import build_invoice, parse_document
 
 SELLER = Party("12345676", "基準商店", "台北市信義區示範路1號")
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")

@@ -1,6 +1,6 @@
 """Every benchmark in one go (what ``einvd bench`` runs): figure, floor and ratio per capability, into BENCHMARKS.md.
 
-    python bench/run.py [--quick] [--only NAME ...] [--output BENCHMARKS.md]
+    python -m bench.run [--quick] [--only NAME ...] [--output BENCHMARKS.md]
 
 Each benchmark runs in its own Python process (a fresh interpreter, so one bench's threads, caches and memory do
 not colour the next), prints its own table as usual, and hands its rows back as JSON on its last line. The rows
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import ROOT
+
 MARK = "@@einvd-bench-rows@@"
 
 
@@ -92,25 +93,21 @@ BENCHES = (
 )
 
 _CHILD = """
-import json, sys
-sys.path.insert(0, {root!r})
-sys.argv = [{path!r}, *{argv!r}]
-import importlib.util
-spec = importlib.util.spec_from_file_location("bench_" + {name!r}, {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+import importlib, json, sys
+sys.argv = ["bench." + {name!r}, *{argv!r}]
+module = importlib.import_module("bench." + {name!r})
 argv = {argv!r}
 rows = {call}
 sys.stdout.flush()
 print({mark!r} + json.dumps(rows, default=str))
 """
+"""A benchmark's child process: ``python -c`` in the checkout (its first path entry), as ``python -m`` would."""
 
 
 def run_one(bench: Bench, quick: bool) -> tuple[list[Figure], str]:
     """Run one benchmark in a fresh interpreter; its own output is echoed as it comes."""
     argv = list(bench.quick if quick else bench.full)
-    path = ROOT / "bench" / f"{bench.name}.py"
-    code = _CHILD.format(root=str(ROOT), path=str(path), argv=argv, name=bench.name, call=bench.call, mark=MARK)
+    code = _CHILD.format(argv=argv, name=bench.name, call=bench.call, mark=MARK)
     print(f"\n== {bench.name} {' '.join(argv)}", flush=True)
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert process.stdout is not None

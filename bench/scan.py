@@ -3,7 +3,7 @@ long-poll endpoint ``GET /v1/scans?wait=``, through the real serial driver, hub 
 
 Floor, measured in the same run: the bare pty hop (write on the master, read on the slave). Target: p99 <= 20 ms.
 
-    python bench/scan.py [--count 300]
+    python -m bench.scan [--count 300]
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -20,20 +19,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from daemon.api.app import ApiContext, ServerThread, create_app  # noqa: E402
-from daemon.api.keys import ApiKey  # noqa: E402
-from daemon.client import Client  # noqa: E402
-from daemon.clock import SystemClock  # noqa: E402
-from daemon.scans import ScanHub  # noqa: E402
-from daemon.services import InvoiceService  # noqa: E402
-from daemon.store import Store  # noqa: E402
-from drivers.scanner.serial import SerialScanner  # noqa: E402
-from hw_sim.scanner import SimScanner  # noqa: E402
-from turnkey.model import Party  # noqa: E402
-from turnkey.period import TAIPEI  # noqa: E402
+from daemon.api.app import ServerThread, create_app
+from daemon.api.context import ApiContext
+from daemon.api.keys import ApiKey
+from daemon.client import Client
+from daemon.clock import SystemClock
+from daemon.scans import ScanHub
+from daemon.services import InvoiceService
+from daemon.store import Store
+from drivers.scanner.serial import SerialScanner
+from hw_sim.scanner import SimScanner
+from turnkey.model import Party
+from turnkey.period import TAIPEI
 
 SECRET = b"bench-secret-0123456789-abcdefghijkl"
 TARGET_P99_MS = 20.0
@@ -82,7 +79,11 @@ def through_api(directory: Path, count: int) -> dict[str, Any]:
     server = ServerThread(create_app(context))
     url = server.start()
     sim = SimScanner(directory)
-    driver = SerialScanner(sim.path, lambda raw: hub.publish("front", raw))  # the production defaults
+
+    def publish(raw: str) -> None:
+        hub.publish("front", raw)
+
+    driver = SerialScanner(sim.path, publish)  # the production defaults
     driver.start()
     driver.connected.wait(5)
     arrivals: dict[str, float] = {}

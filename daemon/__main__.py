@@ -45,7 +45,8 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
         status, body = issue_remote(settings.api, args.remote, args.key, _read(args.file))
         _print(body)
         return 0 if status in (200, 201) else EXIT_REFUSED
-    from daemon.app import invoice_service, print_after_issue
+    from daemon.commands import print_after_issue
+    from daemon.wiring import invoice_service
 
     service = invoice_service(settings, random.SystemRandom())
     try:
@@ -58,7 +59,7 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import render_invoice
+    from daemon.commands import render_invoice
 
     xml = render_invoice(settings, jsonio.loads(_read(args.file)), args.number, args.random_number)
     sys.stdout.buffer.write(xml)
@@ -67,7 +68,7 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import blank_report
+    from daemon.commands import blank_report
 
     try:
         period = Period.parse(args.period)
@@ -90,7 +91,7 @@ def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import import_tracks
+    from daemon.commands import import_tracks
     from daemon.console import progress
 
     part = (args.begin, args.end) if args.begin is not None and args.end is not None else None
@@ -106,14 +107,14 @@ def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tracks_add(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import add_track
+    from daemon.commands import add_track
 
     _print({"added": add_track(settings, args.period, args.type, args.track, args.begin, args.end)})
     return 0
 
 
 def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import list_tracks
+    from daemon.commands import list_tracks
     from daemon.console import is_tty, table
 
     held = list_tracks(settings)
@@ -127,7 +128,7 @@ def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_proof_preview(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.app import preview_proof
+    from daemon.commands import preview_proof
 
     _print(preview_proof(settings, args.target, Path(args.png), copy=args.copy, number=args.number,
                          random_number=args.random_number))
@@ -150,7 +151,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """The daily reconciliation report (default: yesterday), written to reports.dir and printed as JSON."""
     from datetime import date
 
-    from daemon.app import daily_report
+    from daemon.commands import daily_report
 
     try:
         day = date.fromisoformat(args.date) if args.date else None
@@ -162,7 +163,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     """The archive of a period (default: the previous one) now, settled or not."""
-    from daemon.app import export_archive
+    from daemon.commands import export_archive
 
     try:
         period = Period.parse(args.period) if args.period else None
@@ -186,18 +187,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    """Every benchmark (bench/run.py); they ship with the source tree, not with an installed wheel."""
-    runner = Path(__file__).resolve().parents[1] / "bench" / "run.py"
-    if not runner.is_file():
+    """Every benchmark (``python -m bench.run``); they ship with the source tree, not with an installed wheel."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "bench" / "run.py").is_file():
         sys.stderr.write("einvd: the benchmarks come with the source tree (bench/run.py); run this from a checkout\n")
         return EXIT_REFUSED
-    import runpy
+    if str(checkout) not in sys.path:  # the one path entry: the checkout this einvd runs from, as python -m does
+        sys.path.insert(0, str(checkout))
+    from bench.run import main as bench_main
 
-    bench = runpy.run_path(str(runner), run_name="einvd_bench")
     argv = (["--quick"] if args.quick else []) + (["--only", *args.only] if args.only else []) + (
         ["--output", args.output] if args.output else [])
-    result: int = bench["main"](argv)
-    return result
+    return bench_main(argv)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,17 @@ from turnkey.proof import ENCODINGS, derive_qr_key, parse_qr_key
 EXIT_CONFIG = 78
 
 
+def credential(name: str, *, present: bool = True) -> Path | None:
+    """The file of the systemd credential ``name`` (``LoadCredential=``, under ``$CREDENTIALS_DIRECTORY``); None
+    outside systemd, and when ``present`` is true also when no such file was passed. The one reader of that
+    variable."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / name
+    return path if path.is_file() or not present else None
+
+
 class ConfigError(Exception):
     """Bad configuration: the message names the key."""
 
@@ -190,9 +201,9 @@ def _alerts(raw: dict[str, Any], printer_url: str) -> AlertSettings:
     if not 0 <= raw["window_notice_days"] <= 15:
         raise ConfigError("alerts.window_notice_days must be 0-15")
     secret = raw["webhook_secret"]
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not secret and credentials and (Path(credentials) / raw["webhook_secret_credential"]).is_file():
-        secret = (Path(credentials) / raw["webhook_secret_credential"]).read_text(encoding="utf-8").strip()
+    passed = credential(raw["webhook_secret_credential"])
+    if not secret and passed is not None:
+        secret = passed.read_text(encoding="utf-8").strip()
     return AlertSettings(url, secret, raw["webhook_timeout"], raw["webhook_max_attempts"], raw["print_notices"],
                          tuple(raw["print_kinds"]), raw["window_notice_days"])
 
@@ -257,10 +268,10 @@ def _seller(raw: dict[str, Any]) -> Party:
 
 
 def _qr_key(raw: dict[str, Any]) -> bytes | None:
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     secret = raw["key"]
-    if not secret and credentials and (Path(credentials) / raw["key_credential"]).is_file():
-        secret = (Path(credentials) / raw["key_credential"]).read_text(encoding="ascii").strip()
+    passed = credential(raw["key_credential"])
+    if not secret and passed is not None:
+        secret = passed.read_text(encoding="ascii").strip()
     try:
         if secret:
             return parse_qr_key(secret)
@@ -278,9 +289,7 @@ def _positive(raw: dict[str, Any], *keys: str) -> None:
 def _credential_path(raw: dict[str, Any], base: Path) -> Path | None:
     if raw["key"]:
         return base / str(raw["key"])
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    candidate = Path(credentials or "/nonexistent") / str(raw["key_credential"])
-    return candidate if credentials and candidate.is_file() else None
+    return credential(str(raw["key_credential"]))
 
 
 def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:

@@ -21,12 +21,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from daemon import app as composition
+from daemon import wiring
 from daemon.allowances import AllowanceRequest, AllowanceService
 from daemon.clock import SystemClock
+from daemon.commands import add_track, list_tracks
 from daemon.config import Settings, load
 from daemon.console import progress, table
 from daemon.lifecycle import LifecycleService
+from daemon.ports import RandomSource
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 from daemon.store import Store
@@ -74,7 +76,8 @@ def _write_config(root: Path) -> Path:
         f'[seller]\nban = "{DEMO_SELLER}"\nname = "示範商店"\naddress = "台北市信義區示範路1號"\n\n'
         f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = "{secrets.token_hex(16).upper()}"\n\n'
         '[printer]\n# the virtual printer: each printed slip becomes a PNG in proofs/\nurl = "sim:proofs"\n\n'
-        '[turnkey]\n# a simulated Turnkey serving the folder turnkey/\ndrop = "sim:turnkey"\n',
+        '[turnkey]\n# a simulated Turnkey serving the folder turnkey/\ndrop = "sim:turnkey"\n\n'
+        '[scanner]\n# a simulated serial scanner on a pty in dev/\nurl = "sim:dev"\n',
         encoding="utf-8",
     )
     return config
@@ -88,21 +91,24 @@ def _proofs_dir(settings: Settings) -> Path:
 # --- the scanner: a real pty, the real serial driver, the scan hub ------------------------------------------
 
 
-def scan_carrier(directory: Path, hub: ScanHub, text: str = SCANNED_CARRIER, how: str = SCANNER_GARBLING) -> Scan:
-    """Scan ``text`` on a simulated serial scanner that garbles it like a mis-configured device; the serial
-    driver reads the pty and the hub normalises the scan."""
-    from drivers.scanner.serial import SerialScanner
-    from hw_sim.scanner import SimScanner, garble
+def scan_carrier(settings: Settings, hub: ScanHub, text: str = SCANNED_CARRIER, how: str = SCANNER_GARBLING) -> Scan:
+    """Scan ``text`` on the configured simulated scanner (``sim:``), garbled like a mis-configured device; the
+    serial driver reads the pty and the hub normalises the scan."""
+    from hw_sim.scanner import garble
 
-    directory.mkdir(parents=True, exist_ok=True)
-    sim = SimScanner(directory)
-    driver = SerialScanner(sim.path, lambda raw: hub.publish("front", raw), backoff=(0.02, 0.1), poll=0.02)
+    def publish(raw: str) -> None:
+        hub.publish(settings.scanner.name, raw)
+
+    opened = wiring.open_scanner(settings, publish)
+    if opened is None or opened.sim is None:
+        raise RuntimeError(f"the demo scans with a simulated scanner (sim:), not {settings.scanner.url!r}")
+    sim, driver = opened.sim, opened.scanner
     driver.start()
     try:
         if not driver.connected.wait(SCAN_WAIT):
             raise RuntimeError(f"the simulated scanner {sim.path} could not be opened")
         sim.scan(garble(text, how))
-        delivered = hub.take(SCAN_WAIT, "front")
+        delivered = hub.take(SCAN_WAIT, settings.scanner.name)
     finally:
         driver.stop()
         sim.close()
@@ -149,7 +155,7 @@ def _after_sales(day: Day, lifecycle: LifecycleService, allowances: AllowanceSer
 
 def _print_proofs(settings: Settings, store: Store) -> None:
     """Every slip owed goes to the virtual printer, which saves it as a PNG."""
-    queue = composition.print_queue(settings, store)
+    queue = wiring.print_queue(settings, store)
     if queue is None:
         return
     jobs = queue.tick()
@@ -161,8 +167,9 @@ def _print_proofs(settings: Settings, store: Store) -> None:
 
 
 def _settled(store: Store) -> bool:
-    waiting = store.read("SELECT count(*) FROM outbox WHERE state != 'DONE' OR outcome IS NOT 'accepted_local'")[0][0]
-    open_invoices = store.read("SELECT count(*) FROM invoices WHERE status != 'confirmed'")[0][0]
+    waiting: int = store.read(
+        "SELECT count(*) FROM outbox WHERE state != 'DONE' OR outcome IS NOT 'accepted_local'")[0][0]
+    open_invoices: int = store.read("SELECT count(*) FROM invoices WHERE status != 'confirmed'")[0][0]
     return waiting == 0 and open_invoices == 0
 
 
@@ -177,15 +184,15 @@ def _rounds(store: Store, start: datetime) -> Iterator[datetime]:
         yield at
 
 
-def deliver(settings: Settings, store: Store, rng: random.Random | random.SystemRandom) -> int:
+def deliver(settings: Settings, store: Store, rng: RandomSource) -> int:
     """The outbox drains to the simulated Turnkey: first while it is down (files wait in SRC), then after it
     comes back (BAK), until its SummaryResult confirms every invoice. Returns the rounds it took."""
-    drop, simulator = composition.open_drop(settings), composition.open_simulator(settings)
+    drop, simulator = wiring.open_drop(settings), wiring.open_simulator(settings)
     if drop is None or simulator is None:
         return 0
     now = SystemClock().now()
-    pump = composition.pump_worker(settings, store, drop, rng)
-    watch = composition.watch_worker(settings, store, drop)
+    pump = wiring.pump_worker(settings, store, drop, rng)
+    watch = wiring.watch_worker(settings, store, drop)
     pump.start(now)
     try:
         simulator.down = True
@@ -228,7 +235,7 @@ def _summary(day: Day) -> None:
     table("Turnkey", ("", "count"), [("backlog (messages waiting)", backlog),
                                      *((f"{kind} files read", n) for kind, n in sorted(results.items()))])
     print("\nnumber ranges")
-    for row in composition.list_tracks(settings):
+    for row in list_tracks(settings):
         print(f"  {row['period']} {row['track']} {row['begin']}-{row['end']}  next {row['next']}  "
               f"left {row['remaining']}")
 
@@ -254,10 +261,10 @@ def run_demo(directory: Path | None, once: bool) -> int:
     settings = load(_write_config(root))
     period = Period.of(SystemClock().now())
     for code, track in ((period.code, "AB"), (period.next().code, "AC")):
-        if not any(t["period"] == code for t in composition.list_tracks(settings)):
-            composition.add_track(settings, code, "07", track, 1000, 1049)
+        if not any(t["period"] == code for t in list_tracks(settings)):
+            add_track(settings, code, "07", track, 1000, 1049)
     rng = random.SystemRandom()
-    store = composition.open_store(settings)
+    store = wiring.open_store(settings)
     day = Day(root, settings, store)
     try:
         _day(day, rng)
@@ -269,19 +276,19 @@ def run_demo(directory: Path | None, once: bool) -> int:
     return 0
 
 
-def _day(day: Day, rng: random.SystemRandom) -> None:
+def _day(day: Day, rng: RandomSource) -> None:
     settings, store = day.settings, day.store
-    service = composition.invoice_service(settings, rng, store=store)
+    service = wiring.invoice_service(settings, rng, store=store)
     print(f"einvd demo in {day.root}\n")
     hub = ScanHub(service.clock.now)
-    scan = scan_carrier(day.root / "dev", hub)
+    scan = scan_carrier(settings, hub)
     day.scan = scan
     print(f"  scanner: read {scan.raw.strip()!r}, normalised to {scan.kind} {scan.value} ({scan.note or 'as is'})")
     if scan.carrier_type is None:
         raise RuntimeError(f"the scan {scan.raw!r} was not read as a carrier: {scan.note}")
     _sales(day, service, scan)
     _print_proofs(settings, store)
-    lifecycle = LifecycleService(service, settings.void_cutoff_day, composition.proof_printer(settings, store))
+    lifecycle = LifecycleService(service, settings.void_cutoff_day, wiring.proof_printer(settings, store))
     _after_sales(day, lifecycle, AllowanceService(lifecycle, settings.api.allowance_prefix))
     replay = service.issue({"order_id": day.order("latte"), **LATTE})
     print(f"  {replay.body['invoice_number']}  replayed order {day.order('latte')}: same invoice, "

@@ -11,10 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon import app as composition
+from daemon import wiring
+from daemon.alerts import raise_alert
 from daemon.config import Settings
+from daemon.console import table
 from daemon.store import MIGRATIONS, Store
 from daemon.tracks import held
+from daemon.wiring.printer import PrintFailed
+from daemon.wiring.scanner import device_path
 from turnkey.numbers import remaining
 from turnkey.period import Period, taipei
 
@@ -66,10 +70,10 @@ def _ranges(store: Store, now: datetime) -> list[Check]:
 
 
 def _turnkey(settings: Settings) -> Check:
-    drop = composition.open_drop(settings)
+    drop = wiring.open_drop(settings)
     if drop is None:
         return Check("turnkey", "warn", "no drop configured (turnkey.drop): invoices stay in the outbox")
-    problems = composition.check_drop(drop)
+    problems = wiring.check_drop(drop)
     if problems:
         return Check("turnkey", "fail", "; ".join(problems))
     return Check("turnkey", "ok", f"{settings.turnkey.drop}: every folder there and writable")
@@ -78,9 +82,7 @@ def _turnkey(settings: Settings) -> Check:
 def _printer(settings: Settings) -> Check:
     if not settings.printer.url:
         return Check("printer", "warn", "no printer configured: proofs are not printed")
-    from drivers.printer.device import PrintFailed
-
-    printer, _ = composition.open_printer(settings)
+    printer = wiring.open_printer(settings).printer
     try:
         status = printer.status()
     except (PrintFailed, OSError) as error:
@@ -95,8 +97,11 @@ def _scanner(settings: Settings) -> Check:
     url = settings.scanner.url
     if not url:
         return Check("scanner", "ok", "no scanner configured")
-    if "://" not in url and not os.path.exists(url):
-        return Check("scanner", "fail", f"{url} does not exist (unplugged, or a missing udev rule)")
+    path = device_path(url)
+    if path is None:
+        return Check("scanner", "ok", f"{url} (no device file to check)")
+    if not os.path.exists(path):
+        return Check("scanner", "fail", f"{path} does not exist (unplugged, or a missing udev rule)")
     return Check("scanner", "ok", f"{url} present")
 
 
@@ -114,7 +119,7 @@ def examine(settings: Settings, now: datetime) -> list[Check]:
         checks.append(Check("seller", "fail", "seller.ban is not set"))
     if settings.qr_key is None:
         checks.append(Check("qr key", "fail", "no QR AES key (qr.key, qr.seed_password or the credential)"))
-    store = composition.open_store(settings)
+    store = wiring.open_store(settings)
     try:
         checks += _guarded("store", lambda: _store(store))
         checks += _guarded("ranges", lambda: _ranges(store, now))
@@ -130,8 +135,6 @@ _ALERT_KINDS = {"ranges": "ranges.low", "next ranges": "ranges.next_missing"}
 
 def range_alerts(store: Store, now: datetime) -> int:
     """The scheduled form of the range checks: an alert (shown in health) per finding, once per period."""
-    from daemon.alerts import raise_alert
-
     raised = 0
     findings = [c for c in _ranges(store, now) if c.level != "ok"]
     with store.write() as tx:
@@ -143,8 +146,6 @@ def range_alerts(store: Store, now: datetime) -> int:
 
 def show_checks(checks: list[Check]) -> None:
     """The checks as a table for a person at a terminal (``einvd doctor``; scripts get the JSON)."""
-    from daemon.console import table
-
     marks = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
     table("einvd doctor", ("check", "level", "detail"), [(c.name, marks.get(c.level, c.level), c.detail)
                                                          for c in checks])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -14,7 +15,9 @@ class Clock(Protocol):
 
 
 class RandomSource(Protocol):
-    def randrange(self, stop: int) -> int: ...
+    """A source of random integers: ``random.Random`` and ``random.SystemRandom`` satisfy it as they are."""
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int: ...
 
 
 class Drop(Protocol):
@@ -60,3 +63,16 @@ class Drop(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Scanner(Protocol):
+    """A barcode scanner read in a thread of its own; each scan goes to the callback it was opened with."""
+
+    @property
+    def connected(self) -> threading.Event:
+        """Set while the device is open."""
+        ...
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 2.0) -> None: ...

@@ -16,13 +16,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
-from daemon import app as composition
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no stubs
+
+from daemon import wiring
+from daemon.alerts import raise_alert
+from daemon.api.app import ServerThread, bind, create_app
+from daemon.api.context import context_from
 from daemon.clock import SystemClock
 from daemon.config import Settings
+from daemon.deadlines import check_deadlines
 from daemon.doctor import range_alerts
-from daemon.ports import Clock
+from daemon.notify import Notifier
+from daemon.periodic import window_alerts
+from daemon.ports import Clock, RandomSource
+from daemon.printing import PrintQueue
 from daemon.scans import ScanHub
 from daemon.systemd import notify, watchdog_interval
 from turnkey.period import TAIPEI, taipei
@@ -44,21 +53,32 @@ class Job:
         return self.last_success is not None and now - self.last_success <= timedelta(seconds=3 * self.every + 30)
 
 
+class Scheduler(Protocol):
+    """What the runner calls of APScheduler's ``BackgroundScheduler`` (the library has no type information)."""
+
+    def add_job(self, func: Callable[[], None], trigger: str, *, seconds: float, id: str, replace_existing: bool,
+                next_run_time: datetime) -> object: ...
+
+    def start(self) -> None: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
 @dataclass
 class Daemon:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
-    rng: Any = field(default_factory=random.SystemRandom)
+    rng: RandomSource = field(default_factory=random.SystemRandom)
     jobs: list[Job] = field(default_factory=list)
-    print_queue: Any = None
-    notifier: Any = None
+    print_queue: PrintQueue | None = None
+    notifier: Notifier | None = None
     _stops: list[Callable[[], object]] = field(default_factory=list)
 
     def start(self) -> str:
         """Start everything; returns the API address."""
-        self.store = composition.open_store(self.settings, background_checkpoint=True)
+        self.store = wiring.open_store(self.settings, background_checkpoint=True)
         self._stops.append(self.store.close)
-        self.invoices = composition.invoice_service(self.settings, self.rng, self.clock, self.store)
+        self.invoices = wiring.invoice_service(self.settings, self.rng, self.clock, self.store)
         self._start_delivery()
         self._start_printing()
         self.jobs.append(Job("ranges", 3600.0, lambda now: range_alerts(self.store, now)))
@@ -70,24 +90,24 @@ class Daemon:
         return address
 
     def _start_delivery(self) -> None:
-        drop = composition.open_drop(self.settings)
+        drop = wiring.open_drop(self.settings)
         if drop is None:
             log.warning("no Turnkey drop configured (turnkey.drop): invoices are kept in the outbox")
             return
-        simulator = composition.open_simulator(self.settings)  # a simulated Turnkey makes its folders first
-        for problem in composition.check_drop(drop):
+        simulator = wiring.open_simulator(self.settings)  # a simulated Turnkey makes its folders first
+        for problem in wiring.check_drop(drop):
             log.error("Turnkey folders: %s", problem)
-        pump = composition.pump_worker(self.settings, self.store, drop, self.rng)
+        pump = wiring.pump_worker(self.settings, self.store, drop, self.rng)
         pump.start(self.clock.now())
         self._stops.append(pump.close)
-        trigger = composition.result_trigger(self.settings, drop)
-        watch = composition.watch_worker(self.settings, self.store, drop, trigger)
+        trigger = wiring.result_trigger(self.settings, drop)
+        watch = wiring.watch_worker(self.settings, self.store, drop, trigger)
         self.jobs += [Job("pump", 2.0, pump.tick), Job("watch", 5.0, watch.tick)]
         if simulator is not None:
             self.jobs.append(Job("simulated-turnkey", 2.0, lambda now: simulator.tick(now)))
 
     def _start_printing(self) -> None:
-        queue = composition.print_queue(self.settings, self.store, self.clock)
+        queue = wiring.print_queue(self.settings, self.store, self.clock)
         if queue is None:
             return
         queue.recover(self.clock.now())
@@ -96,7 +116,8 @@ class Daemon:
 
     def _print_tick(self, now: datetime) -> None:
         """Proofs first, then alert notices, in one thread: a notice never interleaves with a proof."""
-        self.print_queue.tick(now)
+        if self.print_queue is not None:
+            self.print_queue.tick(now)
         if self.notifier is not None:
             self.notifier.print_due(now)
 
@@ -106,33 +127,25 @@ class Daemon:
         """Deadlines (every minute), E0402 (15 min), void window (hourly), daily report (5 min), archive
         (hourly) and the alert notifier (10 s). Each runs at start too, which is the catch-up after downtime:
         the calendar jobs look at what is due now and write each thing once, never once per missed tick."""
-        from daemon.deadlines import check_deadlines
-        from daemon.notify import Notifier
-        from daemon.periodic import window_alerts
-        from daemon.reports import DailyReports
-
         conf, store = self.settings, self.store
-        policy = composition.deadline_policy(conf)
+        policy = wiring.deadline_policy(conf)
         self.jobs.append(Job("deadlines", 60.0, lambda now: check_deadlines(store, now, policy)))
-        blank = composition.blank_job(conf, store)
+        blank = wiring.blank_job(conf, store)
         if blank is not None:
             self.jobs.append(Job("e0402", 900.0, self._guarded("e0402", blank.tick)))
         notice = timedelta(days=conf.alerts.window_notice_days)
         self.jobs.append(Job("void-window", 3600.0, self._guarded(
             "void-window", lambda now: window_alerts(store, now, conf.void_cutoff_day, notice))))
-        reports = DailyReports(store, conf.schedule.report_dir, conf.schedule.daily_after)
+        reports = wiring.daily_reports(conf, store)
         self.jobs.append(Job("daily-report", 300.0, self._guarded("daily-report", reports.tick)))
-        self.jobs.append(Job("archive", 3600.0, self._guarded("archive", composition.archiver(conf, store).tick)))
+        self.jobs.append(Job("archive", 3600.0, self._guarded("archive", wiring.archiver(conf, store).tick)))
         printer = self.print_queue.printer if self.print_queue is not None else None
-        self.notifier = Notifier(store, conf.alerts, conf.seller.identifier, printer=printer,
-                                 profile=composition.printer_profile(conf) if printer is not None else None,
-                                 rng=self.rng)
+        self.notifier = wiring.notifier(conf, store, printer, self.rng)
         self.jobs.append(Job("notify", 10.0, self.notifier.tick))
 
     def _guarded(self, name: str, tick: Callable[[datetime], object]) -> Callable[[datetime], object]:
         """A calendar job's failure (a full disk for the archive, say) is logged and raised as a ``job.failed``
         alert (once per job and day) instead of stopping the watchdog and restarting the whole daemon."""
-        from daemon.alerts import raise_alert
 
         def run(now: datetime) -> object:
             try:
@@ -146,20 +159,21 @@ class Daemon:
         return run
 
     def _start_scanner(self) -> None:
-        url = self.settings.scanner.url
-        if not url:
-            return
-        from drivers.scanner.serial import SerialScanner
-
         name = self.settings.scanner.name
-        scanner = SerialScanner(url, lambda raw: self.scans.publish(name, raw), gap=self.settings.scanner.gap)
-        scanner.start()
-        self._stops.append(scanner.stop)
+
+        def publish(raw: str) -> None:
+            self.scans.publish(name, raw)
+
+        opened = wiring.open_scanner(self.settings, publish)
+        if opened is None:
+            return
+        if opened.sim is not None:
+            self._stops.append(opened.sim.close)
+        opened.scanner.start()
+        self._stops.append(opened.scanner.stop)
 
     def _start_api(self) -> str:
-        from daemon.api.app import ServerThread, bind, context_from, create_app
-
-        printer = composition.proof_printer(self.settings, self.store, self.clock)
+        printer = wiring.proof_printer(self.settings, self.store, self.clock)
         context = context_from(self.settings, self.invoices, scans=self.scans, printer=printer)
         self._stops.append(context.close)
         server = ServerThread(create_app(context), sockets=bind(self.settings.api))
@@ -168,9 +182,7 @@ class Daemon:
         return address
 
     def _start_scheduler(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        scheduler = BackgroundScheduler(timezone=TAIPEI, job_defaults={
+        scheduler: Scheduler = BackgroundScheduler(timezone=TAIPEI, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
         for job in self.jobs:
             scheduler.add_job(self._runner(job), "interval", seconds=job.every, id=job.name, replace_existing=True,

@@ -1,4 +1,5 @@
-"""Byte transports to devices, opened by URL, each with a timeout on every write and read.
+"""Byte transports to devices, each with a timeout on every write and read, and the parsing of their URLs.
+(Which scheme opens which transport is decided by the composition root, ``daemon/wiring``.)
 
 - ``tcp://HOST[:PORT]``: raw TCP, port 9100 by default (network printers, and the virtual printer);
 - ``serial://PATH?baudrate=N``: a serial port or pty through pyserial's ``serial_for_url`` (any pyserial URL
@@ -188,34 +189,28 @@ class UsbTransport:  # pragma: no cover - needs a USB printer and libusb
         self.printer.close()
 
 
-def _tcp(url: str, timeout: float) -> ByteTransport:
+def tcp_transport(url: str, timeout: float) -> TcpTransport:
+    """``tcp://HOST[:PORT]`` (port 9100 by default)."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise ValueError(f"{url}: a tcp:// URL needs a host")
     return TcpTransport(parts.hostname, parts.port or DEFAULT_TCP_PORT, timeout)
 
 
-def _serial(url: str, timeout: float) -> ByteTransport:
+def serial_transport(url: str, timeout: float) -> SerialTransport:
+    """``serial://PATH?baudrate=N`` or ``serial:`` followed by any pyserial URL."""
     target, _, query = url[len("serial:"):].partition("?")
     target = target[2:] if target.startswith("//") else target  # serial:///dev/ttyS0 -> /dev/ttyS0
     baudrate = int(parse_qs(query).get("baudrate", ["9600"])[0])
     return SerialTransport(target, baudrate, timeout)
 
 
-def _usb(url: str, timeout: float, cache_dir: Path) -> ByteTransport:  # pragma: no cover - needs libusb
+def file_transport(url: str, timeout: float) -> FileTransport:
+    """``file:///dev/usb/lp0``: the device file of the URL's path."""
+    return FileTransport(urlsplit(url).path, timeout)
+
+
+def usb_transport(url: str, timeout: float, cache_dir: Path) -> UsbTransport:  # pragma: no cover - needs libusb
+    """``usb://VID:PID`` in hex; python-escpos keeps its capabilities pickle in ``cache_dir``."""
     vendor, _, product = urlsplit(url).netloc.partition(":")
     return UsbTransport(int(vendor, 16), int(product, 16), timeout, cache_dir)
-
-
-def open_transport(url: str, timeout: float, cache_dir: Path | None = None) -> ByteTransport:
-    """The transport for ``url`` (see the module doc); ``ValueError`` for a URL of no known kind."""
-    scheme = url.partition(":")[0]
-    if scheme == "tcp":
-        return _tcp(url, timeout)
-    if scheme == "serial":
-        return _serial(url, timeout)
-    if scheme == "file":
-        return FileTransport(urlsplit(url).path, timeout)
-    if scheme == "usb":
-        return _usb(url, timeout, cache_dir or Path(tempfile.gettempdir()) / "einvd-escpos")
-    raise ValueError(f"no transport for {url!r}: use tcp://, serial://, usb:// or file://")

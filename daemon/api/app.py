@@ -12,24 +12,16 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic.json_schema import models_json_schema
 
-from daemon.allowances import AllowanceService
-from daemon.api import errors, models
-from daemon.api.auth import AuthError, NonceGuard, verify
-from daemon.api.batch import Finisher, IssueBatcher
+from daemon.api import errors, health, ranges, routes, scanning
+from daemon.api.auth import AuthError, verify
+from daemon.api.context import ApiContext
 from daemon.api.docs import register_docs
-from daemon.api.keys import ApiKey
-from daemon.config import ApiSettings, Settings
-from daemon.lifecycle import LifecycleService, ProofPrinter
-from daemon.scans import ScanHub
-from daemon.services import InvoiceService
+from daemon.config import ApiSettings
 
 MAX_BODY = 8 * 1024 * 1024
 """Largest request body read (413 ``body.too_large`` beyond it, before reading when Content-Length says so)."""
@@ -39,47 +31,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-@dataclass
-class ApiContext:
-    """What the routes use; ``now`` gives Unix seconds for the signature window."""
-
-    invoices: InvoiceService
-    lifecycle: LifecycleService
-    allowances: AllowanceService
-    keys: Mapping[str, ApiKey]
-    guard: NonceGuard
-    now: Callable[[], float] = time.time
-    scans: ScanHub | None = None
-    echo: bool = False
-    batcher: IssueBatcher = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.batcher = IssueBatcher(self.invoices.store, self.guard, self.now, finisher=Finisher())
-
-    @classmethod
-    def build(cls, invoices: InvoiceService, keys: Mapping[str, ApiKey], *, cutoff_day: int = 13,
-              allowance_prefix: str = "AL", printer: ProofPrinter | None = None, scans: ScanHub | None = None,
-              now: Callable[[], float] = time.time, echo: bool = False) -> ApiContext:
-        """Lifecycle, allowances and the replay guard wired around one issue service."""
-        lifecycle = LifecycleService(invoices, cutoff_day, printer)
-        return cls(invoices, lifecycle, AllowanceService(lifecycle, allowance_prefix), keys,
-                   NonceGuard(invoices.store.path), now=now, scans=scans, echo=echo)
-
-    def close(self) -> None:
-        if self.batcher.finisher is not None:
-            self.batcher.finisher.close()
-        self.guard.close()
-
-
-def context_from(settings: Settings, invoices: InvoiceService, scans: ScanHub | None = None,
-                 printer: ProofPrinter | None = None) -> ApiContext:
-    """The API's context as ``einvd run`` builds it: keys from the key file or credential, numbering settings."""
-    from daemon.api.keys import keys_path, load_keys
-
-    return ApiContext.build(invoices, load_keys(keys_path(settings.api)), cutoff_day=settings.void_cutoff_day,
-                            allowance_prefix=settings.api.allowance_prefix, printer=printer, scans=scans)
 
 
 class _TooLarge(Exception):
@@ -163,44 +114,17 @@ def _replay(data: bytes, receive: Receive) -> Receive:
     return again
 
 
-SECURITY: dict[str, list[str]] = {"EinvdKey": [], "EinvdTimestamp": [], "EinvdNonce": [], "EinvdSignature": []}
-SCHEMES = {
-    "EinvdKey": {"type": "apiKey", "in": "header", "name": "X-Einvd-Key", "description": "key id"},
-    "EinvdTimestamp": {"type": "apiKey", "in": "header", "name": "X-Einvd-Timestamp", "description": "Unix seconds"},
-    "EinvdNonce": {"type": "apiKey", "in": "header", "name": "X-Einvd-Nonce", "description": "16-64 characters"},
-    "EinvdSignature": {"type": "apiKey", "in": "header", "name": "X-Einvd-Signature",
-                       "description": "hex HMAC-SHA256(secret, METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\n"
-                                      "hex(SHA-256(body)))"},
-}
-REQUEST_MODELS = (models.InvoiceDocument, models.ReasonIn, models.CancelIn, models.AllowanceIn, models.TrackIn)
-
-
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            _, extra = models_json_schema([(m, "validation") for m in REQUEST_MODELS],
-                                          ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {})
-            components.setdefault("schemas", {}).update(extra.get("$defs", {}))
-            components["securitySchemes"] = SCHEMES
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return build
-
-
 def create_app(context: ApiContext) -> FastAPI:
-    from daemon.api import routes
-
     description = ("Taiwan e-invoicing on this box: issue, void, cancel, allowances, reprints. Every /v1 path but "
                    "health is signed (see the X-Einvd-* headers).")
     app = FastAPI(title="einvd", version="1", description=description, docs_url=None, redoc_url=None)
     app.state.context = context
     errors.install(app)
     routes.register(app, context)
+    ranges.register(app, context)
+    health.register(app, context)
+    scanning.register(app, context)
     register_docs(app)
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(SignedRequests, context=context)
     return app
 

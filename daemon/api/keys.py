@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.config import ApiSettings, ConfigError
+from daemon.config import ApiSettings, ConfigError, credential
 
 PERMISSIONS = ("issue", "void", "admin")
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
@@ -62,11 +62,11 @@ def _key(key_id: str, entry: Any, source: str) -> ApiKey:
 def keys_path(settings: ApiSettings) -> Path:
     if settings.keys_file is not None:
         return settings.keys_file
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not credentials:
+    path = credential(settings.keys_credential, present=False)
+    if path is None:
         raise ConfigError("no API keys: set api.keys_file or pass the credential "
                           f"{settings.keys_credential!r} (systemd LoadCredential=)")
-    return Path(credentials) / settings.keys_credential
+    return path
 
 
 def load_keys(path: Path) -> dict[str, ApiKey]:

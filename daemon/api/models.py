@@ -309,8 +309,3 @@ class ScanOut(BaseModel):
 
 class ScansOut(BaseModel):
     scans: list[ScanOut]
-
-
-class EchoOut(BaseModel):
-    key: str
-    body_sha256: str

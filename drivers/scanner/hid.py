@@ -1,15 +1,21 @@
 """USB HID keyboard-wedge scanners through evdev: key events -> text, with an exclusive grab.
 
 The decoder is pure and keyed by Linux input event codes (linux/input-event-codes.h), so it runs on recorded or
-synthetic events without evdev installed; only ``open_device`` needs the ``evdev`` package (extra ``hid``).
+synthetic events without evdev installed; only ``open_device`` (used by ``HidScanner``) needs the ``evdev`` package
+(extra ``hid``).
 The scanner should be programmed for the US layout; what other layouts do to "/" is undone by
 ``turnkey.carrier.normalise_scan``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 EV_KEY = 1
 KEY_ENTER, KEY_TAB, KEY_KPENTER = 28, 15, 96
@@ -70,10 +76,16 @@ class KeyDecoder:
         return None
 
 
+class HidUnavailable(RuntimeError):
+    """The optional ``evdev`` package (extra ``hid``) is not installed."""
+
+
 def open_device(path: str) -> Any:  # pragma: no cover - needs a real /dev/input device and the evdev package
     """The evdev device at ``path``, grabbed so keystrokes never reach a console or desktop."""
-    import evdev  # optional dependency (extra "hid"), imported only when a HID scanner is configured
-
+    try:
+        import evdev  # type: ignore[import-not-found]  # optional (extra "hid"), imported only when configured
+    except ImportError as error:
+        raise HidUnavailable("a hid: scanner needs the evdev package: install einvd with the extra [hid]") from error
     device = evdev.InputDevice(path)
     device.grab()
     return device
@@ -83,3 +95,54 @@ def read_scans(device: Any, decoder: KeyDecoder) -> Iterator[str]:  # pragma: no
     """Scans from a grabbed device until it goes away (OSError on unplug)."""
     for event in device.read_loop():
         yield from decoder.feed([event])
+
+
+class HidScanner:
+    """A keyboard-wedge scanner at an evdev ``path``, read in a thread; reopened with backoff after an unplug.
+    Same start/stop/connected shape as ``SerialScanner``."""
+
+    def __init__(self, path: str, on_scan: Callable[[str], None], *, backoff: tuple[float, float] = (0.5, 30.0),
+                 opener: Callable[[str], Any] = open_device) -> None:
+        self.path, self.on_scan, self.backoff, self.opener = path, on_scan, backoff, opener
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._device: Any = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"scanner {self.path}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        device = self._device
+        if device is not None:
+            device.close()  # ends read_loop with OSError
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            try:
+                self._device = self.opener(self.path)
+            except OSError as error:
+                log.warning("scanner %s not available: %s", self.path, error)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            delay = self.backoff[0]
+            self._read(self._device)
+
+    def _read(self, device: Any) -> None:
+        self.connected.set()
+        try:
+            for scan in read_scans(device, KeyDecoder()):
+                self.on_scan(scan)
+        except OSError as error:
+            log.warning("scanner %s went away: %s", self.path, error)
+        finally:
+            self.connected.clear()
+            self._device = None
+            with contextlib.suppress(OSError):
+                device.close()  # gives up the grab and the file descriptor

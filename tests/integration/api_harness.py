@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from daemon.api.app import ApiContext, create_app
+from daemon.api.app import create_app
+from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.client import encode, signed_headers
 from daemon.services import InvoiceService

@@ -58,7 +58,7 @@ def test_issue_remote(tmp_path: Path, clock: FakeClock, capsys: pytest.CaptureFi
 
 
 def test_context_from_settings(tmp_path: Path, service: InvoiceService) -> None:
-    from daemon.api.app import context_from
+    from daemon.api.context import context_from
     from daemon.config import load
 
     keys = tmp_path / "keys.toml"

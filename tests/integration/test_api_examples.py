@@ -15,7 +15,7 @@ import pytest
 from api_harness import SECRETS, build_context, running
 from conftest import KEY, SELLER, START, hold, sale
 
-from daemon.api import extra
+from daemon.api import scanning
 from daemon.api.app import ServerThread, create_app
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
@@ -79,7 +79,7 @@ def test_curl_and_openssl(server: str, tmp_path: Path) -> None:
 
 
 def test_scan_stream_sends_events(service: InvoiceService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(extra, "STREAM_WAIT", 0.05)
+    monkeypatch.setattr(scanning, "STREAM_WAIT", 0.05)
     with running(service, clock) as api:
         api.context.scans = ScanHub(clock.now)
         api.context.scans.publish("till-1", "/ABC1234")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from daemon import __main__ as cli
-from daemon import app as composition
+from daemon import wiring
 from daemon.config import Settings, load
 from daemon.demo import SCANNED_CARRIER, SCANNER_GARBLING, VOID_REASON
 from hw_sim.scanner import garble
@@ -115,9 +115,10 @@ def test_the_allowance_row_and_its_g0401(demo: tuple[Path, sqlite3.Connection]) 
 
 def _render(settings: Settings, row: dict[str, Any], copy: bool) -> tuple[Image.Image, list[str]]:
     """The first slip of ``row`` as the production encoder prints it on a fresh virtual printer."""
-    printer, sim = composition.open_printer(settings, "sim:")
+    opened = wiring.open_printer(settings, "sim:")
+    printer, sim = opened.printer, opened.sim
     assert sim is not None
-    printer.print_job(composition.proof_builder(settings).job_bytes(row, copy))
+    printer.print_job(wiring.proof_builder(settings).job_bytes(row, copy))
     return sim.slips[0].image, sim.slips[0].lines
 
 

@@ -35,7 +35,9 @@ def test_doctor_reports_what_needs_a_person(tmp_path: Path, capsys: pytest.Captu
     }
     assert "45 numbers left" in checks["ranges"][1]
     shutil.rmtree(root / "turnkey" / "UpCast" / "B2SSTORAGE" / "F0401" / "SRC")
-    config.write_text(config.read_text() + '\n[scanner]\nurl = "/dev/einvd-no-such-scanner"\n', encoding="utf-8")
+    assert 'url = "sim:dev"' in config.read_text()  # the demo scans with a simulated scanner
+    config.write_text(config.read_text().replace('url = "sim:dev"', 'url = "/dev/einvd-no-such-scanner"'),
+                      encoding="utf-8")
     code, checks = doctor(capsys, config)
     assert code == 1
     assert checks["turnkey"][0] == "fail" and "F0401" in checks["turnkey"][1]

@@ -15,10 +15,10 @@ from conftest import SELLER, sale
 from lxml import etree
 from test_drop_contract import XML, install
 
-from daemon.app import check_drop
 from daemon.outbox import file_name
 from daemon.services import InvoiceService
 from daemon.store import Store
+from daemon.wiring import check_drop
 from daemon.workers import Pump
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock

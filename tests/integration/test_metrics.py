@@ -14,7 +14,8 @@ from api_harness import KEYS, SECRETS
 from conftest import KEY, SELLER, sale
 
 from daemon.alerts import raise_alert
-from daemon.api.app import ApiContext, ServerThread, create_app
+from daemon.api.app import ServerThread, create_app
+from daemon.api.context import ApiContext
 from daemon.client import Client
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.scans import ScanHub

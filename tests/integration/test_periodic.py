@@ -19,14 +19,15 @@ from conftest import SELLER, SPEC, hold, sale
 from test_pump import SCHEMAS
 
 from daemon import __main__ as cli
-from daemon.app import blank_report, message_builders
 from daemon.archive import Archiver
+from daemon.commands import blank_report
 from daemon.config import load
 from daemon.lifecycle import LifecycleService
 from daemon.periodic import BlankJob, close_period, window_alerts
 from daemon.reports import DailyReports, write_daily
 from daemon.services import InvoiceService
 from daemon.store import Store
+from daemon.wiring import message_builders
 from daemon.workers import Pump, Watch
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock

@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.services import InvoiceService
+from daemon.wiring import open_transport
 from drivers.printer.device import EscposPrinter, PrintFailed
 from drivers.printer.encode import PrinterProfile
-from drivers.transport import TransportError, open_transport
+from drivers.transport import TransportError
 from hw_sim.clock import FakeClock
 from hw_sim.printer import PtyPrinter, SimPrinter, SimTransport, TcpPrinterServer
 from turnkey.proof import QR_IV

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import KEY, SELLER
 
-from daemon.api.app import ApiContext, ServerThread, create_app
+from daemon.api.app import ServerThread, create_app
+from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.client import Client
 from daemon.clock import SystemClock

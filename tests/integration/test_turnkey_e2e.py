@@ -13,10 +13,10 @@ import pytest
 from conftest import KEY, SELLER, SPEC, START, hold, sale
 from test_pump import SCHEMAS
 
-from daemon.app import check_drop, open_drop, open_simulator, pump_worker, result_trigger, watch_worker
 from daemon.config import ConfigError, load
 from daemon.services import InvoiceService
 from daemon.store import Store
+from daemon.wiring import check_drop, open_drop, open_simulator, pump_worker, result_trigger, watch_worker
 from daemon.workers import Pump, Watch, health
 from drivers.drop.local import LocalDrop
 from drivers.drop.watch import Rescan, Trigger

@@ -1,61 +1,28 @@
-"""Tracks, health, metrics and scans."""
+"""``/v1/health`` (liveness and backlog, no key needed) and ``/metrics`` (Prometheus text format)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import cast
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 
-from daemon import tracks, workers
+from daemon import workers
 from daemon.api import models
-from daemon.api.errors import one, responses
+from daemon.api.context import ApiContext
+from daemon.api.errors import responses
 from daemon.outbox import backlog
 from daemon.scans import ScanHub
-from turnkey.errors import Problem, TrackError
-from turnkey.numbers import TrackRange
-from turnkey.period import TAIPEI, Period, taipei
+from daemon.store import Store
+from turnkey.period import TAIPEI, taipei
 
-STREAM_WAIT = 15.0
 MESSAGE_TYPES = ("F0401", "F0501", "F0701", "G0401", "G0501")  # always in einvd_outbox_queued, 0 when none waits
 
 
-def _security() -> dict[str, Any]:
-    from daemon.api.app import SECURITY
-
-    return {"security": [SECURITY]}
-
-
-def register_extra(app: FastAPI, context: Any) -> None:
-    from daemon.api.routes import change, json_body, read
-
+def register(app: FastAPI, context: ApiContext) -> None:
     store = context.invoices.store
-
-    @app.get("/v1/tracks", summary="number ranges held by this box", openapi_extra=_security(),
-             responses={200: {"model": models.TracksOut}, **responses(401, 403, 503)})
-    async def list_tracks(request: Request) -> JSONResponse:
-        return await read(request, lambda: JSONResponse({"tracks": [h.as_dict() for h in tracks.held(store)]}))
-
-    @app.post("/v1/tracks", summary="add a number range (admin)",
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": {"$ref": "#/components/schemas/TrackIn"}}}}, **_security()},
-              responses={201: {"model": models.TracksAdded}, **responses(400, 401, 403, 409, 422, 503)})
-    async def add_track(request: Request) -> JSONResponse:
-        def work() -> JSONResponse:
-            given = models.TrackIn.model_validate(json_body(request))
-            try:
-                rng = TrackRange(Period.parse(given.period), given.invoice_type, given.track, int(given.begin),
-                                 int(given.end))
-            except ValueError as error:
-                raise TrackError(Problem("tracks.range", "range", str(error))) from error
-            source = f"api {request.scope['einvd.signed'].key.id}"
-            added = tracks.add(store, [rng], source, context.invoices.clock.now())
-            return JSONResponse({"added": [r.label for r in added]}, status_code=201)
-
-        return await change(request, "admin", work)
 
     @app.get("/v1/health", summary="liveness and backlog (no key needed)",
              responses={200: {"model": models.Health}, **responses(503)})
@@ -70,8 +37,6 @@ def register_extra(app: FastAPI, context: Any) -> None:
     def metrics() -> PlainTextResponse:
         text = _metrics(store, context.scans, context.invoices.clock.now())
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-    _scans(app, context)
 
 
 # --- /metrics (Prometheus text format 0.0.4): counts read from the store at scrape time, and the scan hub's ------
@@ -90,12 +55,12 @@ def _family(name: str, kind: str, text: str, samples: Iterable[tuple[dict[str, o
     return lines
 
 
-def _grouped(store: Any, sql: str, *keys: str) -> list[tuple[dict[str, object], float]]:
+def _grouped(store: Store, sql: str, *keys: str) -> list[tuple[dict[str, object], float]]:
     """Rows of ``sql`` (the label columns ``keys``, then ``n``) as samples."""
     return [({key: row[key] for key in keys}, row["n"]) for row in store.read(sql)]
 
 
-def _metrics(store: Any, scans: ScanHub | None = None, now: datetime | None = None) -> str:
+def _metrics(store: Store, scans: ScanHub | None = None, now: datetime | None = None) -> str:
     waiting = backlog(store, now or datetime.now(TAIPEI))
     issued = store.read("SELECT count(*) AS n FROM invoices")[0]["n"]
     lines = _family("einvd_invoices_issued_total", "counter", "Invoices issued by this box (every number used).",
@@ -107,14 +72,14 @@ def _metrics(store: Any, scans: ScanHub | None = None, now: datetime | None = No
     lines += _family("einvd_outbox", "gauge", "Outbox messages by type and state.", _grouped(
         store, "SELECT message_type AS type, state, count(*) AS n FROM outbox GROUP BY message_type, state",
         "type", "state"))
-    by_type: dict[str, int] = waiting["by_type"]
+    by_type = cast(dict[str, int], waiting["by_type"])  # backlog() answers a dict of mixed values
     lines += _family("einvd_outbox_queued", "gauge", "Messages waiting to be dropped to Turnkey, by type.",
                      [({"type": t}, by_type.get(t, 0)) for t in sorted({*MESSAGE_TYPES, *by_type})])
     lines += _family("einvd_outbox_oldest_queued_age_seconds", "gauge",
                      "Age of the oldest message waiting to be dropped (0 when none waits).",
-                     [({}, round(float(waiting["oldest_age_seconds"]), 3))])
+                     [({}, round(cast(float, waiting["oldest_age_seconds"]), 3))])
     lines += _family("einvd_outbox_failed", "gauge", "Messages that failed their checks and will not be sent.",
-                     [({}, waiting["failed"])])
+                     [({}, cast(int, waiting["failed"]))])
     lines += _family("einvd_dropped_total", "counter", "Messages dropped into Turnkey's SRC folders, by type.",
                      _grouped(store, "SELECT message_type AS type, count(*) AS n FROM outbox "
                               "WHERE dropped_at IS NOT NULL GROUP BY message_type", "type"))
@@ -141,39 +106,3 @@ def _scan_metrics(scans: ScanHub | None) -> list[str]:
     lines += _family("einvd_scanner_dropped_total", "counter", "Scans nobody collected before the hub was full.",
                      [({}, scans.dropped if scans is not None else 0)])
     return lines
-
-
-def _scans(app: FastAPI, context: Any) -> None:
-    from daemon.api.routes import read
-
-    @app.get("/v1/scans", summary="scanned carriers, long poll", openapi_extra=_security(),
-             responses={200: {"model": models.ScansOut}, **responses(401, 403, 422, 503)})
-    async def scans(request: Request, wait: Annotated[float, Query(ge=0, le=60)] = 30,
-                    scanner: Annotated[str | None, Query(min_length=1, max_length=64)] = None) -> JSONResponse:
-        def work() -> JSONResponse:
-            if context.scans is None:
-                return one(503, "scanner.unavailable", "no scanner is configured on this box")
-            return JSONResponse({"scans": [d.as_dict() for d in context.scans.take(wait, scanner)]})
-
-        return await read(request, work)
-
-    @app.get("/v1/scans/stream", summary="scanned carriers as server-sent events", openapi_extra=_security(),
-             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                        **responses(401, 403, 503)})
-    async def stream(request: Request) -> Any:
-        def work() -> Any:
-            if context.scans is None:
-                return one(503, "scanner.unavailable", "no scanner is configured on this box")
-            return StreamingResponse(_events(context.scans), media_type="text/event-stream")
-
-        return await read(request, work)
-
-
-def _events(hub: Any) -> Iterator[str]:
-    yield ": einvd scans\n\n"
-    while True:
-        deliveries = hub.take(STREAM_WAIT)
-        for delivery in deliveries:
-            yield f"id: {delivery.id}\nevent: scan\ndata: {json.dumps(delivery.as_dict(), ensure_ascii=False)}\n\n"
-        if not deliveries:
-            yield ": keep-alive\n\n"

@@ -1,0 +1,177 @@
+"""The CLI's use cases (``einvd tracks``, ``invoice render``, ``blank-report``, ``proof preview``, ``report``,
+``archive export``, ``invoice issue``): each opens what it needs through the composition root and closes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon import jsonio, tracks
+from daemon.clock import SystemClock
+from daemon.config import Settings
+from daemon.periodic import stored_reports
+from daemon.printing import ProofBuilder
+from daemon.reports import write_daily
+from daemon.store import Store
+from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder
+from turnkey.ban import is_ascii_digits
+from turnkey.blanks import blank_reports
+from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
+from turnkey.mig import parse_e0501, render_checked
+from turnkey.model import BlankReport, Invoice
+from turnkey.numbers import TrackRange, is_invoice_number, parse_ranges_csv
+from turnkey.period import Period
+from turnkey.validate import build_invoice, parse_document
+
+PREVIEW_NUMBER, PREVIEW_RANDOM = "AA00000000", "0000"
+
+
+# --- number ranges ------------------------------------------------------------------------------------------
+
+
+def _labels(added: list[TrackRange]) -> list[str]:
+    return [rng.label for rng in added]
+
+
+def _ranges_from(settings: Settings, data: bytes) -> list[TrackRange]:
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        ranges = []
+        for allocation in parse_e0501(data):
+            if settings.seller.identifier and allocation.ban != settings.seller.identifier:
+                raise TrackError(Problem("tracks.ban", "Ban", f"the allocation is for {allocation.ban}, "
+                                         f"this box issues for {settings.seller.identifier}"))
+            ranges.append(allocation.range)
+        return ranges
+    return parse_ranges_csv(data.decode("utf-8-sig"))
+
+
+def import_tracks(settings: Settings, data: bytes, source: str, part: tuple[int, int] | None,
+                  now: datetime | None = None,
+                  shown: Callable[[list[TrackRange]], Iterable[TrackRange]] | None = None) -> list[str]:
+    """Add the ranges of an E0501 or CSV in one transaction; ``shown`` wraps them (a progress bar)."""
+    ranges = tracks.restrict(_ranges_from(settings, data), part)
+    store = open_store(settings)
+    try:
+        added = tracks.add(store, shown(ranges) if shown else ranges, f"import {source}", now or SystemClock().now())
+        return _labels(added)
+    finally:
+        store.close()
+
+
+def add_track(settings: Settings, period: str, invoice_type: str, track: str, begin: int, end: int,
+              now: datetime | None = None) -> list[str]:
+    try:
+        rng = TrackRange(Period.parse(period), invoice_type, track, begin, end)
+    except ValueError as error:
+        raise TrackError(Problem("tracks.range", "range", str(error))) from error
+    store = open_store(settings)
+    try:
+        return _labels(tracks.add(store, [rng], "manual", now or SystemClock().now()))
+    finally:
+        store.close()
+
+
+def list_tracks(settings: Settings) -> list[dict[str, object]]:
+    store = open_store(settings)
+    try:
+        return [h.as_dict() for h in tracks.held(store)]
+    finally:
+        store.close()
+
+
+def render_invoice(settings: Settings, doc: object, number: str, random_number: str,
+                   now: datetime | None = None) -> bytes:
+    """The F0401 the daemon would drop for ``doc`` with this number; nothing is stored."""
+    seller, _ = settings.require_issuer()
+    if not is_invoice_number(number):
+        raise InvoiceInvalid(Problem("number.format", "number", "the invoice number is 2 letters and 8 digits"))
+    if len(random_number) != 4 or not is_ascii_digits(random_number):
+        raise InvoiceInvalid(Problem("random_number.format", "random_number", "the random number is 4 digits"))
+    draft = parse_document(doc)
+    issued_at = draft.issued_at or now or SystemClock().now()
+    invoice = build_invoice(draft, number=number, random_number=random_number, issued_at=issued_at, seller=seller)
+    return render_checked(invoice, load_schemas(settings))
+
+
+def blank_report(settings: Settings, period: Period, now: datetime | None = None) -> list[tuple[BlankReport, bytes]]:
+    """E0402 messages for a finished period's unused numbers, checked like every message that leaves."""
+    seller, _ = settings.require_issuer()
+    if (now or SystemClock().now()) < period.end:
+        raise Conflict(Problem("period.not_ended", "period",
+                               f"period {period.code} has not ended: its numbers may still be used"))
+    store = open_store(settings)
+    try:
+        held = [(h.range, h.last_no) for h in tracks.held(store)]
+        closed = stored_reports(store.connection(), period)  # a closed period: exactly what was queued
+    finally:
+        store.close()
+    schemas = load_schemas(settings)
+    reports = closed if closed is not None else blank_reports(settings.head_ban, seller.identifier, period, held)
+    return [(report, render_checked(report, schemas)) for report in reports]
+
+
+# --- printing: after an issue, and the proof preview ----------------------------------------------------------
+
+
+def print_after_issue(settings: Settings, store: Store, body: dict[str, Any]) -> None:
+    """After the commit: print what is owed (bounded by the printer timeouts) and report the proof's status."""
+    queue = print_queue(settings, store)
+    if queue is None:
+        return
+    queue.tick()
+    rows = store.read("SELECT print_status FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1",
+                      (body["invoice_number"],))
+    body["print"]["status"] = rows[0]["print_status"]
+
+
+def _preview_invoice(settings: Settings, builder: ProofBuilder, target: str, number: str | None,
+                     random_number: str | None, now: datetime | None) -> Invoice:
+    if is_invoice_number(target) and not Path(target).is_file():
+        store = open_store(settings)
+        try:
+            rows = store.read("SELECT * FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1", (target,))
+        finally:
+            store.close()
+        if not rows:
+            raise InvoiceInvalid(Problem("invoice.not_found", "number", f"no invoice {target} in this box"))
+        return builder.invoice(rows[0])
+    draft = parse_document(jsonio.loads(Path(target).read_bytes()))
+    return build_invoice(draft, number=number or PREVIEW_NUMBER, random_number=random_number or PREVIEW_RANDOM,
+                         issued_at=draft.issued_at or now or SystemClock().now(), seller=builder.seller)
+
+
+def preview_proof(settings: Settings, target: str, png: Path, *, copy: bool = False, number: str | None = None,
+                  random_number: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd proof preview``: the slips of a stored invoice (NUMBER) or of a document (FILE), printed by the
+    production encoder into the virtual printer, saved as one PNG."""
+    builder = proof_builder(settings)
+    invoice = _preview_invoice(settings, builder, target, number, random_number, now)
+    doc = builder.doc(invoice, copy)
+    size = print_preview(settings, doc, png)
+    return {"png": str(png), "invoice_number": invoice.number, "slips": list(doc.kinds), "bytes": size}
+
+
+# --- reports and archives ----------------------------------------------------------------------------------
+
+
+def daily_report(settings: Settings, day: date | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd report``: the reconciliation report of ``day`` (default yesterday), written to reports.dir."""
+    at = now or SystemClock().now()
+    store = open_store(settings)
+    try:
+        return write_daily(store, settings.schedule.report_dir, day, at)
+    finally:
+        store.close()
+
+
+def export_archive(settings: Settings, period: Period | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd archive export``: the archive of ``period`` (default: the last one due) now, settled or not."""
+    at = now or SystemClock().now()
+    store = open_store(settings)
+    try:
+        job = archiver(settings, store)
+        return job.export(period or Period.of(at).previous(), at)
+    finally:
+        store.close()

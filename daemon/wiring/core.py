@@ -1,0 +1,97 @@
+"""Composition root, the core: the store, the issue service, the schemas, the message builders and the
+scheduled jobs (E0402, daily reports, archive, alert notifier) built from ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from daemon.allowances import allowance_message
+from daemon.archive import Archiver
+from daemon.clock import SystemClock
+from daemon.config import ConfigError, Settings
+from daemon.deadlines import DeadlinePolicy
+from daemon.lifecycle import action_message
+from daemon.notify import Notifier
+from daemon.periodic import BlankJob, blank_message
+from daemon.ports import Clock, RandomSource
+from daemon.printing import Printer
+from daemon.reports import DailyReports
+from daemon.services import InvoiceService
+from daemon.store import Store
+from daemon.wiring.printer import printer_profile
+from daemon.workers import Builder, build_f0401
+from turnkey.mig import Schemas, required_sources
+from turnkey.model import Message, Party
+
+if TYPE_CHECKING:
+    import sqlite3  # the builders' connection type only (workers.Builder); the lead's one builder table replaces it
+
+
+def open_store(settings: Settings, background_checkpoint: bool = False) -> Store:
+    """The invoice store; the long-running daemon checkpoints the WAL in the background (see ``Store``)."""
+    return Store(settings.store_path, background_checkpoint=background_checkpoint)
+
+
+def invoice_service(settings: Settings, rng: RandomSource, clock: Clock | None = None,
+                    store: Store | None = None) -> InvoiceService:
+    """The issue service of the configured seller (a new store unless one is given)."""
+    seller, key = settings.require_issuer()
+    return InvoiceService(store or open_store(settings), clock or SystemClock(), rng, seller, key,
+                          settings.qr_encoding)
+
+
+def load_schemas(settings: Settings) -> Schemas | None:
+    """The official XSDs from the configured directory (None when none is configured)."""
+    if settings.schema_dir is None:
+        return None
+    try:
+        files = {name: (settings.schema_dir / name).read_bytes() for name in required_sources()}
+        return Schemas.from_sources(files)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"mig.schema_dir {settings.schema_dir}: {error}") from error
+
+
+def message_builders() -> dict[str, Builder]:
+    """How the pump (and the archive) builds each message type from its outbox row."""
+    def by_outbox_id(build: Callable[[sqlite3.Connection, int, Party], Message]) -> Builder:
+        return lambda conn, row, seller: build(conn, row.id, seller)
+
+    return {"F0401": build_f0401, "F0501": by_outbox_id(action_message), "F0701": by_outbox_id(action_message),
+            "G0401": by_outbox_id(allowance_message), "G0501": by_outbox_id(allowance_message),
+            "E0402": by_outbox_id(blank_message)}
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    tk = settings.turnkey
+    half, near = tk.deadline_warn_percent
+    return DeadlinePolicy(half / 100, near / 100, timedelta(hours=tk.verdict_grace_hours))
+
+
+def blank_job(settings: Settings, store: Store) -> BlankJob | None:
+    """The E0402 job (``daemon.periodic.BlankJob``); None when ``e0402.enabled`` is false."""
+    conf = settings.schedule
+    if not conf.e0402:
+        return None
+    return BlankJob(store, settings.head_ban, settings.seller.identifier,
+                    timedelta(hours=conf.close_after_hours), conf.due_day, load_schemas(settings))
+
+
+def archiver(settings: Settings, store: Store) -> Archiver:
+    """The per-period archive job (``daemon.archive.Archiver``)."""
+    seller, _ = settings.require_issuer()
+    conf = settings.schedule
+    return Archiver(store, seller, message_builders(), load_schemas(settings), conf.archive_dir, conf.archive_format,
+                    settings.void_cutoff_day, conf.settle_days, conf.retention_periods, conf.e0402)
+
+
+def daily_reports(settings: Settings, store: Store) -> DailyReports:
+    """The daily reconciliation report job."""
+    return DailyReports(store, settings.schedule.report_dir, settings.schedule.daily_after)
+
+
+def notifier(settings: Settings, store: Store, printer: Printer | None, rng: RandomSource) -> Notifier:
+    """The alert notifier: webhook, and printed notices on the proof printer when there is one."""
+    profile = printer_profile(settings) if printer is not None else None
+    return Notifier(store, settings.alerts, settings.seller.identifier, printer=printer, profile=profile, rng=rng)

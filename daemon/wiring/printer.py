@@ -1,0 +1,122 @@
+"""Composition root, printing: the printer URL table (``tcp:``, ``serial:``, ``usb:``, ``file:``, ``sim:``), the
+proof builder and the print queue.
+
+Like pyserial's ``serial_for_url``: one table maps a URL scheme to the function that opens it; ``sim:[DIR]`` is
+the virtual printer of ``hw_sim`` (each slip a PNG in DIR, relative to the configuration file).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daemon.clock import SystemClock
+from daemon.config import Settings
+from daemon.ports import Clock
+from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
+from daemon.store import Store
+from drivers.printer.device import EscposPrinter, PrintFailed
+from drivers.printer.encode import PrinterProfile, encode
+from drivers.printer.fonts import raster_font
+from drivers.transport import ByteTransport, file_transport, serial_transport, tcp_transport, usb_transport
+from turnkey.proof_layout import ProofDoc
+
+if TYPE_CHECKING:
+    from hw_sim.printer import SimPrinter
+
+__all__ = ["TRANSPORTS", "OpenedPrinter", "PrintFailed", "open_printer", "open_transport", "print_policy",
+           "print_preview", "print_queue", "printer_profile", "proof_builder", "proof_printer"]
+
+TransportOpener = Callable[[str, float, Path], ByteTransport]
+
+TRANSPORTS: dict[str, TransportOpener] = {
+    "tcp": lambda url, timeout, _cache: tcp_transport(url, timeout),
+    "serial": lambda url, timeout, _cache: serial_transport(url, timeout),
+    "file": lambda url, timeout, _cache: file_transport(url, timeout),
+    "usb": usb_transport,
+}
+"""Printer URL scheme -> transport; ``sim:`` is handled by ``open_printer`` (it also returns the simulator)."""
+
+
+def open_transport(url: str, timeout: float, cache_dir: Path | None = None) -> ByteTransport:
+    """The transport for ``url`` by its scheme; ``ValueError`` for a URL of no known kind."""
+    opener = TRANSPORTS.get(url.partition(":")[0])
+    if opener is None:
+        raise ValueError(f"no transport for {url!r}: use tcp://, serial://, usb://, file:// or sim:")
+    return opener(url, timeout, cache_dir or Path(tempfile.gettempdir()) / "einvd-escpos")
+
+
+@dataclass(frozen=True)
+class OpenedPrinter:
+    """A printer and, for ``sim:``, the virtual printer behind it (to save its slips or read them)."""
+
+    printer: EscposPrinter
+    sim: SimPrinter | None = None
+
+
+def _sim_printer(settings: Settings, url: str) -> OpenedPrinter:
+    from hw_sim.printer import SimPrinter, SimTransport
+
+    conf = settings.printer
+    base = settings.source.parent if settings.source else Path.cwd()
+    out = base / url[4:] if url[4:] else None
+    sim = SimPrinter(576 if conf.paper == 80 else 384, "gb18030" if conf.profile == "gb18030" else "cp950", out)
+    return OpenedPrinter(EscposPrinter(lambda: SimTransport(sim)), sim)
+
+
+def open_printer(settings: Settings, url: str | None = None) -> OpenedPrinter:
+    """The printer at ``url`` (default: the configured one)."""
+    conf, url = settings.printer, url if url is not None else settings.printer.url
+    if url.startswith("sim:"):
+        return _sim_printer(settings, url)
+    if url.partition(":")[0] not in TRANSPORTS:
+        raise ValueError(f"no printer for {url!r}: use tcp://, serial://, usb://, file:// or sim:")
+    cache = settings.store_path.parent / "escpos-cache"
+    printer = EscposPrinter(lambda: open_transport(url, conf.timeout, cache), status_query=conf.status_query,
+                            status_timeout=conf.status_timeout)
+    return OpenedPrinter(printer)
+
+
+def print_preview(settings: Settings, doc: ProofDoc, png: Path) -> int:
+    """``doc`` encoded by the production encoder, printed into the virtual printer and saved as one PNG; returns
+    the number of bytes sent (``einvd proof preview``)."""
+    data = encode(doc, printer_profile(settings))
+    opened = open_printer(settings, "sim:")
+    assert opened.sim is not None
+    opened.printer.print_job(data)
+    opened.sim.save_png(png)
+    return len(data)
+
+
+def printer_profile(settings: Settings) -> PrinterProfile:
+    conf = settings.printer
+    font = raster_font(conf.font) if conf.profile == "raster" else None
+    return PrinterProfile(conf.profile, conf.paper, font, qr_codec="cp950" if settings.qr_encoding == "0" else "utf-8")
+
+
+def print_policy(settings: Settings) -> PrintPolicy:
+    conf = settings.printer
+    return PrintPolicy(conf.max_attempts, conf.retry_delay, conf.details, conf.info_slips, conf.info_slip_window,
+                       conf.test_mode)
+
+
+def proof_builder(settings: Settings) -> ProofBuilder:
+    seller, key = settings.require_issuer()
+    return ProofBuilder(seller, key, settings.qr_encoding, printer_profile(settings), print_policy(settings))
+
+
+def print_queue(settings: Settings, store: Store, clock: Clock | None = None) -> PrintQueue | None:
+    """The print queue of the configured printer; None when no printer is configured."""
+    if not settings.printer.url:
+        return None
+    return PrintQueue(store, proof_builder(settings), open_printer(settings).printer, clock or SystemClock())
+
+
+def proof_printer(settings: Settings, store: Store, clock: Clock | None = None) -> Callable[[str, bool], str] | None:
+    """``lifecycle.ProofPrinter`` for reprints (``POST /v1/invoices/{number}/print``): prints now, returns the
+    job's state (printed, queued or failed); None when no printer is configured."""
+    queue = print_queue(settings, store, clock)
+    return queue.request if queue is not None else None

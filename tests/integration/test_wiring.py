@@ -1,0 +1,161 @@
+"""The composition root's URL tables: each scheme opens its kind of device, unknown schemes are refused."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from daemon import wiring
+from daemon.config import ConfigError, Settings, TurnkeySettings, load
+from daemon.scans import ScanHub
+from daemon.wiring.scanner import device_path
+from drivers.drop.local import LocalDrop
+from drivers.scanner.hid import EV_KEY, KEY_ENTER, HidScanner
+from drivers.scanner.serial import SerialScanner
+from hw_sim.drop import MemoryDrop
+from turnkey.period import TAIPEI
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    config = tmp_path / "einvd.toml"
+    config.write_text('[store]\npath = "einvd.sqlite3"\n', encoding="utf-8")
+    return load(config)
+
+
+def _with_scanner(settings: Settings, url: str) -> Settings:
+    return replace(settings, scanner=replace(settings.scanner, url=url))
+
+
+def test_a_sim_printer_prints_into_the_virtual_printer(settings: Settings) -> None:
+    opened = wiring.open_printer(settings, "sim:")
+    assert opened.sim is not None
+    opened.printer.print_job(b"\x1b@hello\n\x1dV\x00")
+    assert opened.sim.slips
+
+
+@pytest.mark.parametrize("url", ["lpt:1", "http://printer", "/dev/usb/lp0"])
+def test_a_printer_url_of_no_known_scheme_is_refused(settings: Settings, url: str) -> None:
+    with pytest.raises(ValueError, match="tcp://"):
+        wiring.open_printer(settings, url)
+    with pytest.raises(ValueError, match="tcp://"):
+        wiring.open_transport(url, 0.1)
+
+
+@pytest.mark.parametrize(("url", "port"), [("/dev/ttyACM0", "/dev/ttyACM0"), ("serial:///dev/ttyACM0", "/dev/ttyACM0"),
+                                           ("serial:rfc2217://host:2217", "rfc2217://host:2217"),
+                                           ("rfc2217://host:2217", "rfc2217://host:2217")])
+def test_serial_scanner_urls(settings: Settings, url: str, port: str) -> None:
+    """A bare path or another pyserial URL stays a serial scanner, as before the URL table."""
+    opened = wiring.open_scanner(_with_scanner(settings, url), lambda raw: None)
+    assert opened is not None and opened.sim is None
+    assert isinstance(opened.scanner, SerialScanner) and opened.scanner.url == port
+
+
+def test_no_scanner_url_opens_nothing(settings: Settings) -> None:
+    assert wiring.open_scanner(settings, lambda raw: None) is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("evdev") is not None, reason="evdev is installed here")
+def test_a_hid_scanner_without_evdev_names_the_extra(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match=r"einvd\[hid\]"):
+        wiring.open_scanner(_with_scanner(settings, "hid:/dev/input/event3"), lambda raw: None)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("evdev") is None, reason="needs the evdev package (extra hid)")
+def test_a_hid_scanner_is_the_evdev_reader(settings: Settings) -> None:  # pragma: no cover - with the extra only
+    opened = wiring.open_scanner(_with_scanner(settings, "hid:/dev/input/event3"), lambda raw: None)
+    assert opened is not None and isinstance(opened.scanner, HidScanner)
+
+
+def test_a_sim_scanner_is_read_by_the_serial_driver(settings: Settings) -> None:
+    hub = ScanHub(lambda: datetime.now(TAIPEI))
+
+    def publish(raw: str) -> None:
+        hub.publish("front", raw)
+
+    opened = wiring.open_scanner(_with_scanner(settings, "sim:dev"), publish)
+    assert opened is not None and opened.sim is not None
+    opened.scanner.start()
+    try:
+        assert opened.scanner.connected.wait(5)
+        opened.sim.scan("/AB.C+12")
+        delivered = hub.take(5, "front")
+    finally:
+        opened.scanner.stop()
+        opened.sim.close()
+    assert [d.scan.value for d in delivered] == ["/AB.C+12"]
+
+
+@pytest.mark.parametrize(("url", "path"), [("/dev/x", "/dev/x"), ("serial:///dev/x?baudrate=9600", "/dev/x"),
+                                           ("hid:/dev/input/event3", "/dev/input/event3"), ("sim:dev", None),
+                                           ("rfc2217://h:1", None), ("serial:socket://h:1", None)])
+def test_the_device_file_doctor_checks(url: str, path: str | None) -> None:
+    assert device_path(url) == path
+
+
+def test_drop_schemes(settings: Settings, tmp_path: Path) -> None:
+    def drop(url: str) -> object:
+        return wiring.open_drop(replace(settings, turnkey=TurnkeySettings(drop=url)))
+
+    assert drop("") is None
+    assert isinstance(drop("memory:"), MemoryDrop)
+    local = drop(str(tmp_path / "tk"))
+    assert isinstance(local, LocalDrop) and local.root == tmp_path / "tk"
+    by_url = drop(f"file://{tmp_path}/tk")
+    assert isinstance(by_url, LocalDrop) and by_url.root == tmp_path / "tk"
+    sim = drop(f"sim:{tmp_path}/tk")
+    assert isinstance(sim, LocalDrop) and sim.root == tmp_path / "tk"
+
+
+class _Event:
+    def __init__(self, code: int, value: int = 1) -> None:
+        self.type, self.code, self.value = EV_KEY, code, value
+
+
+class _Device:
+    """An evdev device stand-in: types "/a1" and Enter, then goes away like an unplugged scanner."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def read_loop(self) -> Iterator[_Event]:
+        for code in (53, 30, 2, KEY_ENTER):
+            yield _Event(code)
+            yield _Event(code, 0)
+        raise OSError("No such device")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_hid_scanner_decodes_reads_and_reopens_after_an_unplug() -> None:
+    scans: list[str] = []
+    opened: list[_Device] = []
+    got = threading.Event()
+
+    def opener(path: str) -> _Device:
+        if len(opened) == 2:
+            raise OSError("gone")
+        opened.append(_Device())
+        return opened[-1]
+
+    def on_scan(raw: str) -> None:
+        scans.append(raw)
+        if len(scans) == 2:
+            got.set()
+
+    scanner = HidScanner("/dev/input/event3", on_scan, backoff=(0.01, 0.02), opener=opener)
+    scanner.start()
+    try:
+        assert got.wait(5)
+    finally:
+        scanner.stop()
+    assert scans == ["/a1", "/a1"] and len(opened) == 2 and all(d.closed for d in opened)
+    assert not scanner.connected.is_set()
