@@ -31,9 +31,10 @@ from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.tracks import add
 from daemon.workers import Pump
-from drivers.drop.layout import Layout
-from drivers.drop.local import LocalDrop, write_synced
+from drivers.drop.local import LocalDrop
 from drivers.drop.sftp import SftpDrop, SftpTarget, connect
+from drivers.files import write_synced
+from turnkey.layout import Layout
 from turnkey.mig import Schemas, required_sources
 from turnkey.model import Party
 from turnkey.numbers import TrackRange

@@ -75,24 +75,13 @@ def notice_doc(alert: Alert) -> ProofDoc:
     return ProofDoc(f"alert-{alert.id}", (Slip("notice", tuple(elements)),))
 
 
-class _SystemSource:
-    """``random.SystemRandom`` as a ``RandomSource`` (its ``randrange(start, stop=None)`` is not the port's
-    ``randrange(stop)`` to mypy, though it answers the same call)."""
-
-    def __init__(self) -> None:
-        self._system = random.SystemRandom()
-
-    def randrange(self, stop: int) -> int:
-        return self._system.randrange(stop)
-
-
 class Notifier:
     def __init__(self, store: Store, conf: AlertSettings, box: str = "", post: Post = urllib_post,
                  printer: Printer | None = None, profile: PrinterProfile | None = None,
                  rng: RandomSource | None = None) -> None:
         self.store, self.conf, self.box, self.post = store, conf, box, post
         self.printer, self.profile = printer, profile
-        self.rng: RandomSource = rng or _SystemSource()
+        self.rng: RandomSource = rng or random.SystemRandom()
         self.last_error = ""
 
     @property

@@ -71,7 +71,7 @@ class SerialTransport:
     """pyserial ``serial_for_url``: ``write_timeout`` on writes, ``timeout`` per read."""
 
     def __init__(self, url: str, baudrate: int, timeout: float) -> None:
-        import serial  # type: ignore[import-untyped]
+        import serial
 
         self._errors: tuple[type[Exception], ...] = (serial.SerialException, OSError)
         try:

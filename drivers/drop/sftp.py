@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-# paramiko ships no types; types-paramiko has them (mypy --strict is clean with it). The ignore serves only
-# an environment without that stub package and goes once the test extras list it.
-import paramiko  # type: ignore[import-untyped, unused-ignore]
+import paramiko  # typed by types-paramiko (test extras)
 
 from drivers.drop.watch import Entry, walk
 from turnkey.layout import Layout, check_name

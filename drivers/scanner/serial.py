@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import serial  # type: ignore[import-untyped]  # pyserial ships no type information
+import serial
 
 from drivers.scanner.framing import Framer
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 Opener = Callable[..., Any]
 
 
-class KeepInputSerial(serial.Serial):  # type: ignore[misc]  # serial.Serial is untyped (Any)
+class KeepInputSerial(serial.Serial):
     """pyserial's ``open()`` flushes the input buffer; scans that arrived between a replug and our re-open
     would be thrown away, so that one flush is skipped."""
 
@@ -36,7 +36,7 @@ class KeepInputSerial(serial.Serial):  # type: ignore[misc]  # serial.Serial is 
 
     def _reset_input_buffer(self) -> None:  # pyserial 3.5 serialposix: open() calls this private helper
         if not self._opening:
-            super()._reset_input_buffer()
+            super()._reset_input_buffer()  # type: ignore[misc]  # serialposix-only, not in types-pyserial
 
 
 def open_port(url: str, **settings: Any) -> Any:
