@@ -31,7 +31,7 @@ from daemon.lifecycle import LifecycleService
 from daemon.ports import RandomSource
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
-from daemon.store import Store
+from daemon.store import Store, stats
 from turnkey import lifecycle as rules
 from turnkey.carrier import Scan
 from turnkey.period import Period
@@ -167,10 +167,7 @@ def _print_proofs(settings: Settings, store: Store) -> None:
 
 
 def _settled(store: Store) -> bool:
-    waiting: int = store.read(
-        "SELECT count(*) FROM outbox WHERE state != 'DONE' OR outcome IS NOT 'accepted_local'")[0][0]
-    open_invoices: int = store.read("SELECT count(*) FROM invoices WHERE status != 'confirmed'")[0][0]
-    return waiting == 0 and open_invoices == 0
+    return stats.unsettled(store.connection()) == 0
 
 
 def _rounds(store: Store, start: datetime) -> Iterator[datetime]:
@@ -218,20 +215,20 @@ def deliver(settings: Settings, store: Store, rng: RandomSource) -> int:
 
 def _summary(day: Day) -> None:
     store, settings = day.store, day.settings
-    invoices = Counter((r["status"], r["lifecycle"]) for r in store.read("SELECT status, lifecycle FROM invoices"))
+    conn = store.connection()
+    invoices = stats.invoices_by_status_and_lifecycle(conn)
     print()
     table("invoices by state", ("delivery", "lifecycle", "count"),
           [(status, life, n) for (status, life), n in sorted(invoices.items())])
-    messages = store.read("SELECT message_type, state, coalesce(outcome, '') AS outcome, count(*) AS n FROM outbox "
-                          "GROUP BY message_type, state, outcome ORDER BY message_type")
+    messages = stats.outbox_by_type_state_and_outcome(conn)
     table("messages by type and state", ("message", "outcome", "count"),
-          [(f"{r['message_type']} {r['state']}", r["outcome"], r["n"]) for r in messages])
-    jobs = Counter(f"{r['kind']}{' 補印' if r['copy'] else ''} {r['state']}"
-                   for r in store.read("SELECT kind, copy, state FROM print_jobs"))
+          [(f"{kind} {state}", outcome, n) for (kind, state, outcome), n in sorted(messages.items())])
+    jobs = Counter({f"{kind}{' 補印' if copy != '0' else ''} {state}": n
+                    for (kind, copy, state), n in stats.print_jobs_by_kind_copy_and_state(conn).items()})
     pngs = sorted(_proofs_dir(settings).glob("*.png"))
     table("proofs", ("print job", "count"), [*sorted(jobs.items()), ("PNG files written", len(pngs))])
-    backlog = store.read("SELECT count(*) FROM outbox WHERE state IN ('READY', 'LOCKED')")[0][0]
-    results = Counter(r["kind"] for r in store.read("SELECT kind FROM results_seen"))
+    backlog = stats.waiting_messages(conn)
+    results = {kind: n for (kind,), n in stats.results_by_kind(conn).items()}
     table("Turnkey", ("", "count"), [("backlog (messages waiting)", backlog),
                                      *((f"{kind} files read", n) for kind, n in sorted(results.items()))])
     print("\nnumber ranges")

@@ -15,7 +15,7 @@ from daemon import wiring
 from daemon.alerts import raise_alert
 from daemon.config import Settings
 from daemon.console import table
-from daemon.store import MIGRATIONS, Store
+from daemon.store import MIGRATIONS, Store, stats
 from daemon.tracks import held
 from daemon.wiring.printer import PrintFailed
 from daemon.wiring.scanner import device_path
@@ -43,13 +43,11 @@ def _clock(now: datetime) -> Check:
 
 
 def _store(store: Store) -> Check:
-    conn = store.connection()
-    integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if integrity != "ok":
-        return Check("store", "fail", f"{store.path}: {integrity}")
-    return Check("store", "ok", f"{store.path}: schema {version}/{len(MIGRATIONS)}, journal {mode}, integrity ok")
+    facts = stats.file_facts(store.connection())
+    if facts.integrity != "ok":
+        return Check("store", "fail", f"{store.path}: {facts.integrity}")
+    return Check("store", "ok", f"{store.path}: schema {facts.version}/{len(MIGRATIONS)}, "
+                 f"journal {facts.journal_mode}, integrity ok")
 
 
 def _ranges(store: Store, now: datetime) -> list[Check]:

@@ -33,6 +33,8 @@ from daemon.periodic import window_alerts
 from daemon.ports import Clock, RandomSource
 from daemon.printing import PrintQueue
 from daemon.scans import ScanHub
+from daemon.store import jobs as job_runs
+from daemon.store import stamp
 from daemon.systemd import notify, watchdog_interval
 from turnkey.period import TAIPEI, taipei
 
@@ -207,9 +209,7 @@ class Daemon:
         """Catch-up state for doctor and restarts; at most once a minute per job, so the 2-second ticks do not
         add durable commits that compete with issuing for the write lock."""
         with self.store.write() as tx:
-            tx.execute("INSERT INTO job_runs (job, last_success) VALUES (?, ?) "
-                       "ON CONFLICT (job) DO UPDATE SET last_success = excluded.last_success",
-                       (job.name, now.isoformat()))
+            job_runs.record_success(tx, job.name, stamp(now))
         job.recorded = now
 
     def healthy(self) -> bool:

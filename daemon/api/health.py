@@ -15,7 +15,7 @@ from daemon.api.context import ApiContext
 from daemon.api.errors import responses
 from daemon.outbox import backlog
 from daemon.scans import ScanHub
-from daemon.store import Store
+from daemon.store import Store, stats
 from turnkey.period import TAIPEI, taipei
 
 MESSAGE_TYPES = ("F0401", "F0501", "F0701", "G0401", "G0501")  # always in einvd_outbox_queued, 0 when none waits
@@ -55,23 +55,23 @@ def _family(name: str, kind: str, text: str, samples: Iterable[tuple[dict[str, o
     return lines
 
 
-def _grouped(store: Store, sql: str, *keys: str) -> list[tuple[dict[str, object], float]]:
-    """Rows of ``sql`` (the label columns ``keys``, then ``n``) as samples."""
-    return [({key: row[key] for key in keys}, row["n"]) for row in store.read(sql)]
+def _samples(counts: stats.Grouped, *keys: str) -> list[tuple[dict[str, object], float]]:
+    """Grouped counts as samples labelled ``keys``."""
+    return [(dict(zip(keys, labels, strict=True)), n) for labels, n in counts.items()]
 
 
 def _metrics(store: Store, scans: ScanHub | None = None, now: datetime | None = None) -> str:
     waiting = backlog(store, now or datetime.now(TAIPEI))
-    issued = store.read("SELECT count(*) AS n FROM invoices")[0]["n"]
+    conn = store.connection()
+    issued = stats.invoices_issued(conn)
     lines = _family("einvd_invoices_issued_total", "counter", "Invoices issued by this box (every number used).",
                     [({}, issued)])
-    lines += _family("einvd_invoices", "gauge", "Invoices by lifecycle state.", _grouped(
-        store, "SELECT lifecycle AS state, count(*) AS n FROM invoices GROUP BY lifecycle", "state"))
+    lines += _family("einvd_invoices", "gauge", "Invoices by lifecycle state.", _samples(
+        stats.invoices_by_lifecycle(conn), "state"))
     lines += _family("einvd_invoices_by_status", "gauge", "Invoices by delivery status (queued ... confirmed).",
-                     _grouped(store, "SELECT status, count(*) AS n FROM invoices GROUP BY status", "status"))
-    lines += _family("einvd_outbox", "gauge", "Outbox messages by type and state.", _grouped(
-        store, "SELECT message_type AS type, state, count(*) AS n FROM outbox GROUP BY message_type, state",
-        "type", "state"))
+                     _samples(stats.invoices_by_status(conn), "status"))
+    lines += _family("einvd_outbox", "gauge", "Outbox messages by type and state.", _samples(
+        stats.outbox_by_type_and_state(conn), "type", "state"))
     by_type = cast(dict[str, int], waiting["by_type"])  # backlog() answers a dict of mixed values
     lines += _family("einvd_outbox_queued", "gauge", "Messages waiting to be dropped to Turnkey, by type.",
                      [({"type": t}, by_type.get(t, 0)) for t in sorted({*MESSAGE_TYPES, *by_type})])
@@ -81,18 +81,16 @@ def _metrics(store: Store, scans: ScanHub | None = None, now: datetime | None = 
     lines += _family("einvd_outbox_failed", "gauge", "Messages that failed their checks and will not be sent.",
                      [({}, cast(int, waiting["failed"]))])
     lines += _family("einvd_dropped_total", "counter", "Messages dropped into Turnkey's SRC folders, by type.",
-                     _grouped(store, "SELECT message_type AS type, count(*) AS n FROM outbox "
-                              "WHERE dropped_at IS NOT NULL GROUP BY message_type", "type"))
+                     _samples(stats.dropped_by_type(conn), "type"))
     lines += _family("einvd_results_received_total", "counter", "Turnkey result files read, by kind and outcome.",
-                     _grouped(store, "SELECT kind, outcome, count(*) AS n FROM results_seen GROUP BY kind, outcome",
-                              "kind", "outcome"))
-    lines += _family("einvd_allowances", "gauge", "Allowances by state.", _grouped(
-        store, "SELECT state, count(*) AS n FROM allowances GROUP BY state", "state"))
-    lines += _family("einvd_print_jobs", "gauge", "Print jobs by kind and state.", _grouped(
-        store, "SELECT kind, state, count(*) AS n FROM print_jobs GROUP BY kind, state", "kind", "state"))
+                     _samples(stats.results_by_kind_and_outcome(conn), "kind", "outcome"))
+    lines += _family("einvd_allowances", "gauge", "Allowances by state.", _samples(
+        stats.allowances_by_state(conn), "state"))
+    lines += _family("einvd_print_jobs", "gauge", "Print jobs by kind and state.", _samples(
+        stats.print_jobs_by_kind_and_state(conn), "kind", "state"))
     lines += _scan_metrics(scans)
-    lines += _family("einvd_alerts_open", "gauge", "Alerts not yet cleared, by kind.", _grouped(
-        store, "SELECT kind, count(*) AS n FROM alerts WHERE cleared_at IS NULL GROUP BY kind", "kind"))
+    lines += _family("einvd_alerts_open", "gauge", "Alerts not yet cleared, by kind.", _samples(
+        stats.open_alerts_by_kind(conn), "kind"))
     return "\n".join(lines) + "\n"
 
 
