@@ -27,6 +27,7 @@ from daemon.lifecycle import (
 )
 from daemon.services import Issued, canonical, stored_draft
 from daemon.store import event
+from daemon.store.invoices import InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, Problem
 from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Message, Party
@@ -58,12 +59,12 @@ def _originals(conn: sqlite3.Connection, invoice_id: int) -> dict[str, rules.Ori
     return originals
 
 
-def _terms(conn: sqlite3.Connection, row: sqlite3.Row) -> rules.Terms:
+def _terms(conn: sqlite3.Connection, row: InvoiceRecord) -> rules.Terms:
     draft = stored_draft(row)
     if not (draft.business and draft.invoice_type == "07"):
         return rules.Terms(True, draft.tax_rate)
     used = conn.execute("SELECT coalesce(sum(tax_amount), 0) FROM allowances WHERE invoice_id = ? AND state = 'live'",
-                        (row["id"],)).fetchone()[0]
+                        (row.id,)).fetchone()[0]
     return rules.Terms(False, draft.tax_rate, draft.amounts.tax - used)
 
 
@@ -82,9 +83,9 @@ class AllowanceService:
                 return Issued(False, replay)
             row = invoice_row(tx, request.invoice_number)
             rules.check_allowance_target(invoice_state(tx, row))
-            origin = rules.Origin(row["number"], datetime.fromisoformat(row["issued_at"]).date())
+            origin = rules.Origin(row.number, datetime.fromisoformat(row.issued_at).date())
             terms = _terms(tx, row)
-            lines = rules.plan_allowance(origin, _originals(tx, row["id"]), request.lines, terms)
+            lines = rules.plan_allowance(origin, _originals(tx, row.id), request.lines, terms)
             number = self._insert(tx, row, request, text, lines, terms, now)
             body = self.view(number, tx)
         return Issued(True, body)
@@ -101,17 +102,17 @@ class AllowanceService:
                                    "with other lines"))
         return self.view(found["number"], conn)
 
-    def _insert(self, tx: sqlite3.Connection, row: sqlite3.Row, request: AllowanceRequest, text: str,
+    def _insert(self, tx: sqlite3.Connection, row: InvoiceRecord, request: AllowanceRequest, text: str,
                 lines: Sequence[AllowanceLine], terms: rules.Terms, now: datetime) -> str:
         sequence = tx.execute("SELECT coalesce(max(sequence), 0) + 1 FROM allowances").fetchone()[0]
         number = rules.allowance_number(self.prefix, sequence)
         tax, total = rules.allowance_totals(lines)
         stamp = now.isoformat()
-        outbox_id = enqueue(tx, "G0401", number, row["id"], stamp)
+        outbox_id = enqueue(tx, "G0401", number, row.id, stamp)
         allowance_id = tx.execute(
             "INSERT INTO allowances (number, sequence, invoice_id, request_id, request, allowance_at, tax_amount, "
             "total_amount, outbox_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (number, sequence, row["id"], request.request_id, text, stamp, tax, plain(total), outbox_id, stamp),
+            (number, sequence, row.id, request.request_id, text, stamp, tax, plain(total), outbox_id, stamp),
         ).lastrowid
         tx.executemany(
             "INSERT INTO allowance_lines (allowance_id, sequence, original_sequence, description, quantity, unit, "
@@ -119,8 +120,8 @@ class AllowanceService:
             [(allowance_id, line.sequence, line.original_sequence_number, line.original_description,
               plain(line.quantity), line.unit, plain(line.unit_price), plain(line.amount), line.tax,
               plain(line.amount + line.tax if terms.inclusive else line.amount), line.tax_type) for line in lines])
-        event(tx, stamp, "allowance", number, "issued", "", json.dumps({"invoice": row["number"]}))
-        event(tx, stamp, "invoice", row["number"], "allowance", number, json.dumps({"tax": tax, "total": plain(total)}))
+        event(tx, stamp, "allowance", number, "issued", "", json.dumps({"invoice": row.number}))
+        event(tx, stamp, "invoice", row.number, "allowance", number, json.dumps({"tax": tax, "total": plain(total)}))
         return number
 
     def void(self, number: str, reason: str) -> dict[str, Any]:

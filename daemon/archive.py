@@ -35,7 +35,7 @@ from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Party
 from turnkey.period import Period, taipei
-from turnkey.validate import parse_document
+from turnkey.stored import load_document
 
 UNSETTLED_STATUSES = ("queued", "dropped", "accepted_local", "unknown")
 INDEX_COLUMNS = ("number", "message_type", "file", "outbox_id", "state", "outcome", "dropped_at", "invoice_status",
@@ -200,7 +200,7 @@ def _as_first_issued(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, An
     replaced = conn.execute("SELECT document FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue' "
                             "AND outbox_id > ? ORDER BY outbox_id LIMIT 1", (row["invoice_id"], row["id"])).fetchone()
     if replaced is not None and replaced["document"]:
-        draft = parse_document(json.loads(replaced["document"]))
+        draft = load_document(json.loads(replaced["document"]))
         first = datetime.fromisoformat(row["invoice_created"]).replace(microsecond=0)
         values.update(document=replaced["document"], issued_at=(draft.issued_at or first).isoformat())
     return values

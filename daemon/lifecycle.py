@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.services import InvoiceService, canonical
-from daemon.store import event
+from daemon.store import event, invoices
+from daemon.store.invoices import InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TurnkeyError
 from turnkey.model import CONSUMER_ID, Cancel, InvoiceDraft, Party, Void
@@ -37,35 +38,28 @@ def not_found(what: str, number: str) -> NotFound:
     return NotFound(Problem(f"{what}.not_found", "number", f"no {what} {number} in this box"))
 
 
-def invoice_row(conn: sqlite3.Connection, number: str) -> sqlite3.Row:
+def invoice_row(conn: sqlite3.Connection, number: str) -> InvoiceRecord:
     """The invoice with ``number``, the latest period's when a track came back in another period."""
-    row: sqlite3.Row | None = None
-    if is_invoice_number(number):
-        row = conn.execute("SELECT * FROM invoices WHERE number = ? ORDER BY period DESC LIMIT 1", (number,)).fetchone()
+    row = invoices.by_number(conn, number) if is_invoice_number(number) else None
     if row is None:
         raise not_found("invoice", number)
     return row
 
 
-def invoice_state(conn: sqlite3.Connection, row: sqlite3.Row) -> rules.InvoiceState:
+def invoice_state(conn: sqlite3.Connection, row: InvoiceRecord) -> rules.InvoiceState:
     live = conn.execute("SELECT number FROM allowances WHERE invoice_id = ? AND state = 'live' ORDER BY id",
-                        (row["id"],)).fetchall()
-    return rules.InvoiceState(row["number"], row["lifecycle"], datetime.fromisoformat(row["issued_at"]),
+                        (row.id,)).fetchall()
+    return rules.InvoiceState(row.number, row.lifecycle, datetime.fromisoformat(row.issued_at),
                               tuple(r["number"] for r in live))
 
 
-def enqueue(conn: sqlite3.Connection, message_type: str, reference: str, invoice_id: int, now: str) -> int:
-    cursor = conn.execute(
-        "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)", (message_type, reference, invoice_id, now, now, now))
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+enqueue = invoices.enqueue_message
 
 
-def _record(conn: sqlite3.Connection, row: sqlite3.Row, kind: str, at: str, reason: str,
+def _record(conn: sqlite3.Connection, row: InvoiceRecord, kind: str, at: str, reason: str,
             outbox_id: int | None = None, document: str | None = None) -> None:
     conn.execute("INSERT INTO invoice_actions (invoice_id, kind, at, reason, document, outbox_id) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (row["id"], kind, at, reason, document, outbox_id))
+                 "VALUES (?, ?, ?, ?, ?, ?)", (row.id, kind, at, reason, document, outbox_id))
 
 
 class LifecycleService:
@@ -98,11 +92,11 @@ class LifecycleService:
                                 self.cutoff_day)
             self._apply(tx, row, rules.CANCEL, "F0701", now, text)
             _replace(tx, row, draft, issued_at, document)
-            outbox_id = enqueue(tx, "F0401", number, row["id"], now.isoformat())
-            tx.execute("UPDATE invoices SET lifecycle = ? WHERE id = ?", (rules.ISSUED, row["id"]))
-            _record(tx, row, rules.REISSUE, now.isoformat(), text, outbox_id, row["document"])
+            outbox_id = enqueue(tx, "F0401", number, row.id, now.isoformat())
+            tx.execute("UPDATE invoices SET lifecycle = ? WHERE id = ?", (rules.ISSUED, row.id))
+            _record(tx, row, rules.REISSUE, now.isoformat(), text, outbox_id, row.document)
             event(tx, now.isoformat(), "invoice", number, "reissued", text,
-                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row["order_id"]}))
+                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row.order_id}))
         return self.view(number)
 
     def _change(self, number: str, reason: str, action: str, message: str) -> dict[str, Any]:
@@ -116,25 +110,25 @@ class LifecycleService:
             self._apply(tx, row, action, message, now, text)
         return self.view(number)
 
-    def _apply(self, tx: sqlite3.Connection, row: sqlite3.Row, action: str, message: str, now: datetime,
+    def _apply(self, tx: sqlite3.Connection, row: InvoiceRecord, action: str, message: str, now: datetime,
                reason: str) -> None:
-        after = rules.TRANSITIONS[(row["lifecycle"], action)]
-        outbox_id = enqueue(tx, message, row["number"], row["id"], now.isoformat())
+        after = rules.TRANSITIONS[(row.lifecycle, action)]
+        outbox_id = enqueue(tx, message, row.number, row.id, now.isoformat())
         tx.execute("UPDATE invoices SET lifecycle = ?, lifecycle_at = ? WHERE id = ?",
-                   (after, now.isoformat(), row["id"]))
+                   (after, now.isoformat(), row.id))
         _record(tx, row, action, now.isoformat(), reason, outbox_id)
-        event(tx, now.isoformat(), "invoice", row["number"], after, reason)
+        event(tx, now.isoformat(), "invoice", row.number, after, reason)
 
     def reprint(self, number: str) -> dict[str, Any]:
         """Print the proof again: always a copy (補印); the original was printed once, at issue."""
         with self.store.write() as tx:
             now = self._now().isoformat()
             row = invoice_row(tx, number)
-            rules.check_reprint(invoice_state(tx, row), bool(row["print_requested"]))
+            rules.check_reprint(invoice_state(tx, row), bool(row.print_requested))
             _record(tx, row, "reprint", now, "")
             event(tx, now, "invoice", number, "reprint_requested", "補印")
             copies = tx.execute("SELECT count(*) FROM invoice_actions WHERE invoice_id = ? AND kind = 'reprint'",
-                                (row["id"],)).fetchone()[0]
+                                (row.id,)).fetchone()[0]
         status = self.printer(number, True) if self.printer is not None else "queued"
         return {"invoice_number": number, "copy": True, "copies": copies, "status": status}
 
@@ -144,23 +138,23 @@ class LifecycleService:
         conn = conn or self.store.connection()
         row = invoice_row(conn, number)
         body = self.invoices.stored_body(row)
-        body["state"] = row["lifecycle"]
-        body["state_at"] = row["lifecycle_at"]
-        body["lines"] = _lines(conn, row["id"])
+        body["state"] = row.lifecycle
+        body["state_at"] = row.lifecycle_at
+        body["lines"] = _lines(conn, row.id)
         body["allowances"] = [
             {"number": a["number"], "state": a["state"], "date": a["allowance_at"][:10],
              "tax_amount": a["tax_amount"], "total_amount": a["total_amount"]}
-            for a in conn.execute("SELECT * FROM allowances WHERE invoice_id = ? ORDER BY id", (row["id"],))
+            for a in conn.execute("SELECT * FROM allowances WHERE invoice_id = ? ORDER BY id", (row.id,))
         ]
         body["messages"] = [
             {"type": m["message_type"], "reference": m["reference"], "state": m["state"], "attempts": m["attempts"],
              "last_error": m["last_error"], "created_at": m["created_at"]}
-            for m in conn.execute("SELECT * FROM outbox WHERE invoice_id = ? ORDER BY id", (row["id"],))
+            for m in conn.execute("SELECT * FROM outbox WHERE invoice_id = ? ORDER BY id", (row.id,))
         ]
-        body["events"] = [{"at": row["created_at"], "kind": "issued", "reason": ""}] + [
+        body["events"] = [{"at": row.created_at, "kind": "issued", "reason": ""}] + [
             {"at": e["at"], "kind": e["kind"], "reason": e["reason"]}
             for e in conn.execute("SELECT * FROM events WHERE entity = 'invoice' AND entity_id = ? AND at >= ? "
-                                  "ORDER BY id", (number, row["created_at"][:19]))
+                                  "ORDER BY id", (number, row.created_at[:19]))
         ]
         return body
 
@@ -189,34 +183,34 @@ def _lines(conn: sqlite3.Connection, invoice_id: int) -> list[dict[str, str]]:
     return lines
 
 
-def _reissued_as(conn: sqlite3.Connection, row: sqlite3.Row, document: str) -> bool:
-    if row["lifecycle"] != rules.ISSUED or row["document"] != document:
+def _reissued_as(conn: sqlite3.Connection, row: InvoiceRecord, document: str) -> bool:
+    if row.lifecycle != rules.ISSUED or row.document != document:
         return False
     return conn.execute("SELECT 1 FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue'",
-                        (row["id"],)).fetchone() is not None
+                        (row.id,)).fetchone() is not None
 
 
-def _replace(tx: sqlite3.Connection, row: sqlite3.Row, draft: InvoiceDraft, issued_at: datetime,
+def _replace(tx: sqlite3.Connection, row: InvoiceRecord, draft: InvoiceDraft, issued_at: datetime,
              document: str) -> None:
     """The cancelled number's invoice row now holds the new document (the old one is kept in its action)."""
-    if draft.invoice_type != row["invoice_type"]:
+    if draft.invoice_type != row.invoice_type:
         raise InvoiceInvalid(Problem("reissue.invoice_type.number", "reissue.invoice_type",
-                                     f"number {row['number']} is from a type {row['invoice_type']} range"))
+                                     f"number {row.number} is from a type {row.invoice_type} range"))
     try:
         tx.execute(
             "UPDATE invoices SET order_id = ?, document = ?, issued_at = ?, buyer_ban = ?, total = ?, "
             "print_requested = ?, print_status = ? WHERE id = ?",
             (draft.order_id, document, issued_at.isoformat(), draft.buyer.ban if draft.buyer else None,
              draft.amounts.total, int(draft.print_proof), "pending" if draft.print_proof else "not_requested",
-             row["id"]))
+             row.id))
     except sqlite3.IntegrityError as error:
         raise Conflict(Problem("order_id.conflict", "reissue.order_id",
                                f"order_id {draft.order_id} belongs to another invoice")) from error
-    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (row["id"],))
+    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (row.id,))
     tx.executemany(
         "INSERT INTO invoice_lines (invoice_id, sequence, description, quantity, unit, unit_price, amount, tax_type, "
         "remark) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(row["id"], line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price),
+        [(row.id, line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price),
           str(line.amount), line.tax_type, line.remark) for line in draft.items])
 
 
