@@ -32,7 +32,6 @@ from turnkey.proof import proof_payloads
 from turnkey.proof_layout import ProofDoc, ProofOptions, proof_doc
 
 
-
 class Printer(Protocol):
     def print_job(self, data: bytes) -> object: ...
 
