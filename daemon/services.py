@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, runtime_checkable
 
 from daemon.ports import Clock, RandomSource
 from daemon.store import Store, invoices, stamp, tracks
@@ -45,6 +45,7 @@ def canonical(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+@runtime_checkable
 class StoredDocument(Protocol):
     """What a stored invoice is loaded from: an ``InvoiceRecord`` has it, and so has any row that joins it."""
 
@@ -74,16 +75,15 @@ class Columned(Protocol):
 
 
 def _facts(row: StoredDocument | Columned) -> StoredDocument:
-    if hasattr(row, "keys"):
-        columned = cast(Columned, row)
-        return _Columns(columned["number"], columned["document"], columned["issued_at"], columned["random_number"])
-    return row
+    if isinstance(row, StoredDocument):
+        return row
+    return _Columns(row["number"], row["document"], row["issued_at"], row["random_number"])
 
 
 def stored_draft(row: StoredDocument | Columned) -> InvoiceDraft:
     """The draft of a stored invoice, loaded from its canonical document: never validated again (a stored
     invoice is a fact; a rule tightened by a later release must not refuse what was issued under the old one)."""
-    document = cast(Columned, row)["document"] if hasattr(row, "keys") else cast(StoredDocument, row).document
+    document = row.document if isinstance(row, StoredDocument) else row["document"]
     return load_document(json.loads(document))
 
 
