@@ -162,3 +162,108 @@ def lines_of(conn: sqlite3.Connection, invoice_id: int) -> list[LineRecord]:
     rows = conn.execute("SELECT sequence, description, quantity, unit, unit_price, amount, tax_type, remark "
                         "FROM invoice_lines WHERE invoice_id = ? ORDER BY sequence", (invoice_id,))
     return [LineRecord(*row) for row in rows]
+
+
+# --- the lifecycle after issue: void, cancel, re-issue, reprint ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActionMessage:
+    """What an F0501 (void) or F0701 (cancel) is built from: the action and its invoice's number and time."""
+
+    kind: str
+    at: str
+    reason: str
+    number: str
+    issued_at: str
+    buyer_ban: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """An outbox row of the invoice, as its view shows it."""
+
+    message_type: str
+    reference: str
+    state: str
+    attempts: int
+    last_error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    at: str
+    kind: str
+    reason: str
+
+
+def record_action(tx: sqlite3.Connection, invoice_id: int, kind: str, at: str, reason: str,
+                  outbox_id: int | None = None, document: str | None = None) -> None:
+    """An ``invoice_actions`` row: a void, cancel, re-issue (with the document it replaced) or reprint."""
+    tx.execute("INSERT INTO invoice_actions (invoice_id, kind, at, reason, document, outbox_id) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (invoice_id, kind, at, reason, document, outbox_id))
+
+
+def count_actions(conn: sqlite3.Connection, invoice_id: int, kind: str) -> int:
+    count: int = conn.execute("SELECT count(*) FROM invoice_actions WHERE invoice_id = ? AND kind = ?",
+                              (invoice_id, kind)).fetchone()[0]
+    return count
+
+
+def has_action(conn: sqlite3.Connection, invoice_id: int, kind: str) -> bool:
+    return conn.execute("SELECT 1 FROM invoice_actions WHERE invoice_id = ? AND kind = ?",
+                        (invoice_id, kind)).fetchone() is not None
+
+
+def set_lifecycle(tx: sqlite3.Connection, invoice_id: int, lifecycle: str, at: str | None) -> None:
+    """The invoice's lifecycle state; ``at`` None leaves ``lifecycle_at`` as it is (a re-issue's return to
+    issued keeps the time of the cancel)."""
+    if at is None:
+        tx.execute("UPDATE invoices SET lifecycle = ? WHERE id = ?", (lifecycle, invoice_id))
+    else:
+        tx.execute("UPDATE invoices SET lifecycle = ?, lifecycle_at = ? WHERE id = ?", (lifecycle, at, invoice_id))
+
+
+def replace_document(tx: sqlite3.Connection, invoice_id: int, order_id: str, document: str, issued_at: str,
+                     buyer_ban: str | None, total: int, print_requested: bool, print_status: str,
+                     lines: Iterable[LineValues]) -> None:
+    """A re-issued number's row holds the new document and lines (``DuplicateOrder`` if the order id is taken)."""
+    try:
+        tx.execute(
+            "UPDATE invoices SET order_id = ?, document = ?, issued_at = ?, buyer_ban = ?, total = ?, "
+            "print_requested = ?, print_status = ? WHERE id = ?",
+            (order_id, document, issued_at, buyer_ban, total, int(print_requested), print_status, invoice_id))
+    except sqlite3.IntegrityError as error:
+        raise DuplicateOrder(order_id) from error
+    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (invoice_id,))
+    insert_lines(tx, invoice_id, lines)
+
+
+def action_message(conn: sqlite3.Connection, outbox_id: int) -> ActionMessage | None:
+    """The void or cancel whose message is the outbox row ``outbox_id``."""
+    row = conn.execute(
+        "SELECT a.kind, a.at, a.reason, i.number, i.issued_at, i.buyer_ban FROM invoice_actions a "
+        "JOIN invoices i ON i.id = a.invoice_id WHERE a.outbox_id = ? AND a.kind IN ('void', 'cancel')",
+        (outbox_id,)).fetchone()
+    return None if row is None else ActionMessage(*row)
+
+
+def replaced_document(conn: sqlite3.Connection, invoice_id: int, after_outbox_id: int) -> str | None:
+    """The document a re-issue after outbox row ``after_outbox_id`` replaced (the first such), if any."""
+    row = conn.execute("SELECT document FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue' "
+                       "AND outbox_id > ? ORDER BY outbox_id LIMIT 1", (invoice_id, after_outbox_id)).fetchone()
+    return None if row is None else row[0]
+
+
+def messages_of(conn: sqlite3.Connection, invoice_id: int) -> list[MessageRecord]:
+    return [MessageRecord(*row) for row in conn.execute(
+        "SELECT message_type, reference, state, attempts, last_error, created_at FROM outbox WHERE invoice_id = ? "
+        "ORDER BY id", (invoice_id,))]
+
+
+def events_of(conn: sqlite3.Connection, number: str, since: str) -> list[EventRecord]:
+    """The invoice's events logged at or after ``since`` (a stamp, or a prefix of one)."""
+    return [EventRecord(*row) for row in conn.execute(
+        "SELECT at, kind, reason FROM events WHERE entity = 'invoice' AND entity_id = ? AND at >= ? ORDER BY id",
+        (number, since))]
