@@ -18,11 +18,9 @@ from typing import Any
 from daemon.lifecycle import (
     LifecycleService,
     action_message,
-    enqueue,
     invoice_row,
     invoice_state,
     not_found,
-    taken_by_live,
 )
 from daemon.services import Issued, canonical, stored_draft
 from daemon.store import allowances as stored
@@ -51,7 +49,7 @@ class AllowanceRequest:
 
 
 def _originals(conn: Connection, invoice_id: int) -> dict[str, rules.OriginalLine]:
-    taken = taken_by_live(conn, invoice_id)
+    taken = stored.taken_by_live(conn, invoice_id)
     originals = {}
     for line in invoices.lines_of(conn, invoice_id):
         quantity, gross = taken.get(line.sequence, (Decimal(0), Decimal(0)))
@@ -108,7 +106,7 @@ class AllowanceService:
         number = rules.allowance_number(self.prefix, sequence)
         tax, total = rules.allowance_totals(lines)
         at = stamp(now)
-        outbox_id = enqueue(tx, "G0401", number, row.id, at)
+        outbox_id = invoices.enqueue_message(tx, "G0401", number, row.id, at)
         stored.insert(tx, number, sequence, row.id, request.request_id, text, at, tax, plain(total), outbox_id,
                       [(line.sequence, line.original_sequence_number, line.original_description,
                         plain(line.quantity), line.unit, plain(line.unit_price), plain(line.amount), line.tax,
@@ -126,7 +124,7 @@ class AllowanceService:
             found = self._row(tx, number)
             rules.check_allowance_void(number, found.state, datetime.fromisoformat(found.allowance_at),
                                        datetime.fromisoformat(now), self.lifecycle.cutoff_day)
-            outbox_id = enqueue(tx, "G0501", number, found.invoice_id, now)
+            outbox_id = invoices.enqueue_message(tx, "G0501", number, found.invoice_id, now)
             stored.void(tx, found.id, now, text, outbox_id)
             event(tx, now, "allowance", number, "voided", text)
             event(tx, now, "invoice", found.invoice_number, "allowance_voided", text,

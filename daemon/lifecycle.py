@@ -50,9 +50,6 @@ def invoice_state(conn: Connection, row: InvoiceRecord) -> rules.InvoiceState:
                               tuple(allowances.live_numbers(conn, row.id)))
 
 
-enqueue = invoices.enqueue_message
-
-
 def _record(conn: Connection, row: InvoiceRecord, kind: str, at: str, reason: str,
             outbox_id: int | None = None, document: str | None = None) -> None:
     invoices.record_action(conn, row.id, kind, at, reason, outbox_id, document)
@@ -88,7 +85,7 @@ class LifecycleService:
                                 self.cutoff_day)
             self._apply(tx, row, rules.CANCEL, "F0701", now, text)
             _replace(tx, row, draft, issued_at, document)
-            outbox_id = enqueue(tx, "F0401", number, row.id, stamp(now))
+            outbox_id = invoices.enqueue_message(tx, "F0401", number, row.id, stamp(now))
             invoices.set_lifecycle(tx, row.id, rules.ISSUED, None)
             _record(tx, row, rules.REISSUE, stamp(now), text, outbox_id, row.document)
             event(tx, stamp(now), "invoice", number, "reissued", text,
@@ -109,7 +106,7 @@ class LifecycleService:
     def _apply(self, tx: Connection, row: InvoiceRecord, action: str, message: str, now: datetime,
                reason: str) -> None:
         after = rules.TRANSITIONS[(row.lifecycle, action)]
-        outbox_id = enqueue(tx, message, row.number, row.id, stamp(now))
+        outbox_id = invoices.enqueue_message(tx, message, row.number, row.id, stamp(now))
         invoices.set_lifecycle(tx, row.id, after, stamp(now))
         _record(tx, row, action, stamp(now), reason, outbox_id)
         event(tx, stamp(now), "invoice", row.number, after, reason)
@@ -152,11 +149,8 @@ class LifecycleService:
         return body
 
 
-taken_by_live = allowances.taken_by_live
-
-
 def _lines(conn: Connection, invoice_id: int) -> list[dict[str, str]]:
-    taken = taken_by_live(conn, invoice_id)
+    taken = allowances.taken_by_live(conn, invoice_id)
     lines = []
     for line in invoices.lines_of(conn, invoice_id):
         quantity, amount = taken.get(line.sequence, (ZERO, ZERO))
