@@ -9,29 +9,30 @@ seller has its own prefix. ``request_id`` (optional) makes a retried request ret
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from daemon.lifecycle import (
     LifecycleService,
     action_message,
-    enqueue,
     invoice_row,
     invoice_state,
     not_found,
-    taken_by_live,
 )
 from daemon.services import Issued, canonical, stored_draft
-from daemon.store import event
+from daemon.store import allowances as stored
+from daemon.store import event, invoices, stamp
+from daemon.store.allowances import AllowanceLineRecord, AllowanceRecord
+from daemon.store.invoices import Connection, InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, Problem
 from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Message, Party
 from turnkey.money import plain
 from turnkey.period import taipei
+from turnkey.stored import load_document
 from turnkey.validate import buyer_party
 
 
@@ -47,24 +48,22 @@ class AllowanceRequest:
                                     for r in self.lines]})
 
 
-def _originals(conn: sqlite3.Connection, invoice_id: int) -> dict[str, rules.OriginalLine]:
-    taken = taken_by_live(conn, invoice_id)
+def _originals(conn: Connection, invoice_id: int) -> dict[str, rules.OriginalLine]:
+    taken = stored.taken_by_live(conn, invoice_id)
     originals = {}
-    for line in conn.execute("SELECT * FROM invoice_lines WHERE invoice_id = ?", (invoice_id,)):
-        quantity, gross = taken.get(line["sequence"], (Decimal(0), Decimal(0)))
-        originals[line["sequence"]] = rules.OriginalLine(
-            line["sequence"], line["description"], Decimal(line["quantity"]), line["unit"],
-            Decimal(line["unit_price"]), Decimal(line["amount"]), line["tax_type"], quantity, gross)
+    for line in invoices.lines_of(conn, invoice_id):
+        quantity, gross = taken.get(line.sequence, (Decimal(0), Decimal(0)))
+        originals[line.sequence] = rules.OriginalLine(
+            line.sequence, line.description, Decimal(line.quantity), line.unit, Decimal(line.unit_price),
+            Decimal(line.amount), line.tax_type, quantity, gross)
     return originals
 
 
-def _terms(conn: sqlite3.Connection, row: sqlite3.Row) -> rules.Terms:
+def _terms(conn: Connection, row: InvoiceRecord) -> rules.Terms:
     draft = stored_draft(row)
     if not (draft.business and draft.invoice_type == "07"):
         return rules.Terms(True, draft.tax_rate)
-    used = conn.execute("SELECT coalesce(sum(tax_amount), 0) FROM allowances WHERE invoice_id = ? AND state = 'live'",
-                        (row["id"],)).fetchone()[0]
-    return rules.Terms(False, draft.tax_rate, draft.amounts.tax - used)
+    return rules.Terms(False, draft.tax_rate, draft.amounts.tax - stored.live_tax(conn, row.id))
 
 
 class AllowanceService:
@@ -82,128 +81,113 @@ class AllowanceService:
                 return Issued(False, replay)
             row = invoice_row(tx, request.invoice_number)
             rules.check_allowance_target(invoice_state(tx, row))
-            origin = rules.Origin(row["number"], datetime.fromisoformat(row["issued_at"]).date())
+            origin = rules.Origin(row.number, datetime.fromisoformat(row.issued_at).date())
             terms = _terms(tx, row)
-            lines = rules.plan_allowance(origin, _originals(tx, row["id"]), request.lines, terms)
+            lines = rules.plan_allowance(origin, _originals(tx, row.id), request.lines, terms)
             number = self._insert(tx, row, request, text, lines, terms, now)
             body = self.view(number, tx)
         return Issued(True, body)
 
-    def _replay(self, conn: sqlite3.Connection, request_id: str | None, text: str) -> dict[str, Any] | None:
+    def _replay(self, conn: Connection, request_id: str | None, text: str) -> dict[str, Any] | None:
         if request_id is None:
             return None
-        found = conn.execute("SELECT number, request FROM allowances WHERE request_id = ?", (request_id,)).fetchone()
+        found = stored.by_request_id(conn, request_id)
         if found is None:
             return None
-        if found["request"] != text:
+        if found.request != text:
             raise Conflict(Problem("request_id.conflict", "request_id",
-                                   f"request_id {request_id} was already used for allowance {found['number']} "
+                                   f"request_id {request_id} was already used for allowance {found.number} "
                                    "with other lines"))
-        return self.view(found["number"], conn)
+        return self.view(found.number, conn)
 
-    def _insert(self, tx: sqlite3.Connection, row: sqlite3.Row, request: AllowanceRequest, text: str,
+    def _insert(self, tx: Connection, row: InvoiceRecord, request: AllowanceRequest, text: str,
                 lines: Sequence[AllowanceLine], terms: rules.Terms, now: datetime) -> str:
-        sequence = tx.execute("SELECT coalesce(max(sequence), 0) + 1 FROM allowances").fetchone()[0]
+        sequence = stored.next_sequence(tx)
         number = rules.allowance_number(self.prefix, sequence)
         tax, total = rules.allowance_totals(lines)
-        stamp = now.isoformat()
-        outbox_id = enqueue(tx, "G0401", number, row["id"], stamp)
-        allowance_id = tx.execute(
-            "INSERT INTO allowances (number, sequence, invoice_id, request_id, request, allowance_at, tax_amount, "
-            "total_amount, outbox_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (number, sequence, row["id"], request.request_id, text, stamp, tax, plain(total), outbox_id, stamp),
-        ).lastrowid
-        tx.executemany(
-            "INSERT INTO allowance_lines (allowance_id, sequence, original_sequence, description, quantity, unit, "
-            "unit_price, amount, tax, gross, tax_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(allowance_id, line.sequence, line.original_sequence_number, line.original_description,
-              plain(line.quantity), line.unit, plain(line.unit_price), plain(line.amount), line.tax,
-              plain(line.amount + line.tax if terms.inclusive else line.amount), line.tax_type) for line in lines])
-        event(tx, stamp, "allowance", number, "issued", "", json.dumps({"invoice": row["number"]}))
-        event(tx, stamp, "invoice", row["number"], "allowance", number, json.dumps({"tax": tax, "total": plain(total)}))
+        at = stamp(now)
+        outbox_id = invoices.enqueue_message(tx, "G0401", number, row.id, at)
+        stored.insert(tx, number, sequence, row.id, request.request_id, text, at, tax, plain(total), outbox_id,
+                      [(line.sequence, line.original_sequence_number, line.original_description,
+                        plain(line.quantity), line.unit, plain(line.unit_price), plain(line.amount), line.tax,
+                        plain(line.amount + line.tax if terms.inclusive else line.amount), line.tax_type)
+                       for line in lines])
+        event(tx, at, "allowance", number, "issued", "", json.dumps({"invoice": row.number}))
+        event(tx, at, "invoice", row.number, "allowance", number, json.dumps({"tax": tax, "total": plain(total)}))
         return number
 
     def void(self, number: str, reason: str) -> dict[str, Any]:
         """作廢折讓 (G0501): what the allowance took is available again."""
         text = rules.check_reason(reason)
         with self.store.write() as tx:
-            now = taipei(self.lifecycle.clock.now()).replace(microsecond=0).isoformat()
+            now = stamp(taipei(self.lifecycle.clock.now()).replace(microsecond=0))
             found = self._row(tx, number)
-            rules.check_allowance_void(number, found["state"], datetime.fromisoformat(found["allowance_at"]),
+            rules.check_allowance_void(number, found.state, datetime.fromisoformat(found.allowance_at),
                                        datetime.fromisoformat(now), self.lifecycle.cutoff_day)
-            outbox_id = enqueue(tx, "G0501", number, found["invoice_id"], now)
-            tx.execute("UPDATE allowances SET state = 'voided', voided_at = ?, void_reason = ?, void_outbox_id = ? "
-                       "WHERE id = ?", (now, text, outbox_id, found["id"]))
+            outbox_id = invoices.enqueue_message(tx, "G0501", number, found.invoice_id, now)
+            stored.void(tx, found.id, now, text, outbox_id)
             event(tx, now, "allowance", number, "voided", text)
-            event(tx, now, "invoice", found["invoice_number"], "allowance_voided", text,
+            event(tx, now, "invoice", found.invoice_number, "allowance_voided", text,
                   json.dumps({"allowance": number}))
         return self.view(number)
 
-    def _row(self, conn: sqlite3.Connection, number: str) -> sqlite3.Row:
-        found: sqlite3.Row | None = conn.execute(
-            "SELECT a.*, i.number AS invoice_number FROM allowances a JOIN invoices i ON i.id = a.invoice_id "
-            "WHERE a.number = ?", (number,)).fetchone()
+    def _row(self, conn: Connection, number: str) -> AllowanceRecord:
+        found = stored.by_number(conn, number)
         if found is None:
             raise not_found("allowance", number)
         return found
 
-    def view(self, number: str, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+    def view(self, number: str, conn: Connection | None = None) -> dict[str, Any]:
         conn = conn or self.store.connection()
         found = self._row(conn, number)
         return {
-            "allowance_number": found["number"], "invoice_number": found["invoice_number"],
-            "date": found["allowance_at"][:10], "state": found["state"], "request_id": found["request_id"],
-            "tax_amount": found["tax_amount"], "total_amount": found["total_amount"],
-            "voided_at": found["voided_at"], "void_reason": found["void_reason"],
+            "allowance_number": found.number, "invoice_number": found.invoice_number,
+            "date": found.allowance_at[:10], "state": found.state, "request_id": found.request_id,
+            "tax_amount": found.tax_amount, "total_amount": found.total_amount,
+            "voided_at": found.voided_at, "void_reason": found.void_reason,
             "lines": [
-                {"sequence": line["sequence"], "original_sequence": line["original_sequence"],
-                 "description": line["description"], "quantity": line["quantity"], "unit": line["unit"],
-                 "unit_price": line["unit_price"], "amount": line["amount"], "tax": line["tax"],
-                 "tax_type": line["tax_type"]}
-                for line in conn.execute("SELECT * FROM allowance_lines WHERE allowance_id = ? ORDER BY "
-                                         "CAST(sequence AS INTEGER)", (found["id"],))
+                {"sequence": line.sequence, "original_sequence": line.original_sequence,
+                 "description": line.description, "quantity": line.quantity, "unit": line.unit,
+                 "unit_price": line.unit_price, "amount": line.amount, "tax": line.tax, "tax_type": line.tax_type}
+                for line in stored.lines_of(conn, found.id)
             ],
         }
 
 
-def allowance_message(conn: sqlite3.Connection, outbox_id: int, seller: Party) -> Allowance | AllowanceVoid:
+def allowance_message(conn: Connection, outbox_id: int, seller: Party) -> Allowance | AllowanceVoid:
     """The G0401 or G0501 an outbox row stands for, for the pump to render."""
-    found = conn.execute(
-        "SELECT a.*, i.document, i.buyer_ban FROM allowances a JOIN invoices i ON i.id = a.invoice_id "
-        "WHERE a.outbox_id = ? OR a.void_outbox_id = ?", (outbox_id, outbox_id)).fetchone()
-    if found is None:
+    source = stored.by_message(conn, outbox_id)
+    if source is None:
         raise not_found("message", str(outbox_id))
-    buyer = buyer_party(stored_draft(found))
-    at = datetime.fromisoformat(found["allowance_at"])
-    if found["void_outbox_id"] == outbox_id:
-        return AllowanceVoid(found["number"], at.date(), buyer.identifier, seller.identifier,
-                             datetime.fromisoformat(found["voided_at"]), found["void_reason"])
-    lines = tuple(_message_line(found, line) for line in conn.execute(
-        "SELECT l.*, i.number AS invoice_number, i.issued_at FROM allowance_lines l JOIN allowances a ON "
-        "a.id = l.allowance_id JOIN invoices i ON i.id = a.invoice_id WHERE l.allowance_id = ? "
-        "ORDER BY CAST(l.sequence AS INTEGER)", (found["id"],)))
-    return Allowance(found["number"], at.date(), seller, buyer, lines, found["tax_amount"],
-                     Decimal(found["total_amount"]))
+    found = source.allowance
+    buyer = buyer_party(load_document(json.loads(source.document)))
+    at = datetime.fromisoformat(found.allowance_at)
+    if found.void_outbox_id == outbox_id:
+        assert found.voided_at is not None and found.void_reason is not None
+        return AllowanceVoid(found.number, at.date(), buyer.identifier, seller.identifier,
+                             datetime.fromisoformat(found.voided_at), found.void_reason)
+    issued = datetime.fromisoformat(source.issued_at).date()
+    lines = tuple(_message_line(found.invoice_number, issued, line) for line in stored.lines_of(conn, found.id))
+    return Allowance(found.number, at.date(), seller, buyer, lines, found.tax_amount, Decimal(found.total_amount))
 
 
-def _message_line(found: sqlite3.Row, line: sqlite3.Row) -> AllowanceLine:
+def _message_line(invoice_number: str, issued: date, line: AllowanceLineRecord) -> AllowanceLine:
     return AllowanceLine(
-        original_invoice_date=datetime.fromisoformat(line["issued_at"]).date(),
-        original_invoice_number=line["invoice_number"], original_description=line["description"],
-        quantity=Decimal(line["quantity"]), unit_price=Decimal(line["unit_price"]), amount=Decimal(line["amount"]),
-        tax=line["tax"], sequence=line["sequence"], tax_type=line["tax_type"],
-        original_sequence_number=line["original_sequence"], unit=line["unit"],
+        original_invoice_date=issued, original_invoice_number=invoice_number, original_description=line.description,
+        quantity=Decimal(line.quantity), unit_price=Decimal(line.unit_price), amount=Decimal(line.amount),
+        tax=line.tax, sequence=line.sequence, tax_type=line.tax_type, original_sequence_number=line.original_sequence,
+        unit=line.unit,
     )
 
 
-def pump_builders() -> dict[str, Callable[[sqlite3.Connection, Any, Party], Message]]:
+def pump_builders() -> dict[str, Callable[[Connection, Any, Party], Message]]:
     """Builders in the shape of ``daemon.workers.Builder`` (connection, claimed row with ``.id``, seller) for the
     lifecycle's messages: F0501, F0701, G0401, G0501."""
 
-    def action(conn: sqlite3.Connection, row: Any, seller: Party) -> Message:
+    def action(conn: Connection, row: Any, seller: Party) -> Message:
         return action_message(conn, row.id, seller)
 
-    def allowance(conn: sqlite3.Connection, row: Any, seller: Party) -> Message:
+    def allowance(conn: Connection, row: Any, seller: Party) -> Message:
         return allowance_message(conn, row.id, seller)
 
     return {"F0501": action, "F0701": action, "G0401": allowance, "G0501": allowance}

@@ -21,37 +21,28 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import zipfile
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from daemon.outbox import Claimed, file_name
 from daemon.periodic import fsync_dir, record_export, write_atomic
-from daemon.store import Store, stamp
+from daemon.store import Store, invoices, stamp
+from daemon.store import reports as queries
+from daemon.store.invoices import Connection
+from daemon.store.reports import ArchivedMessage
 from daemon.workers import Builder
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Party
 from turnkey.period import Period, taipei
-from turnkey.validate import parse_document
+from turnkey.stored import load_document
 
 UNSETTLED_STATUSES = ("queued", "dropped", "accepted_local", "unknown")
 INDEX_COLUMNS = ("number", "message_type", "file", "outbox_id", "state", "outcome", "dropped_at", "invoice_status",
                  "result_code", "result_reason", "sha256", "note")
-
-_MESSAGES = """
-SELECT o.id, o.message_type, o.reference, o.invoice_id, o.attempts, o.file_name, o.uncertain, o.state, o.outcome,
-       o.dropped_at, o.created_at, i.document, i.number, i.random_number, i.issued_at, i.created_at AS invoice_created,
-       i.status AS invoice_status, i.result_code, i.result_reason
-FROM outbox o LEFT JOIN invoices i ON i.id = o.invoice_id LEFT JOIN blank_reports b ON b.outbox_id = o.id
-WHERE (o.message_type = 'E0402' AND b.period = :period)
-   OR (o.message_type IN ('G0401', 'G0501') AND o.created_at >= :start AND o.created_at < :end)
-   OR (o.message_type IN ('F0401', 'F0501', 'F0701') AND i.period = :period)
-ORDER BY o.id
-"""
-
 
 class Archiver:
     def __init__(self, store: Store, seller: Party, builders: dict[str, Builder], schemas: Schemas | None,
@@ -70,11 +61,10 @@ class Archiver:
         oldest = self.oldest_kept(now)
         # an archive written early by hand (``einvd archive export``) before the period settled is written again
         # by the job once the period is due; a settled one, or one written after settle_days, is final
-        done = {r["key"] for r in self.store.read("SELECT key, at, detail FROM exports WHERE kind = 'archive'")
-                if r["detail"] == "settled"
-                or r["at"] >= stamp(Period.parse(r["key"]).end + timedelta(days=self.settle_days))}
-        codes = {r[0] for r in self.store.read(
-            "SELECT period FROM invoices UNION SELECT period FROM tracks UNION SELECT period FROM blank_periods")}
+        conn = self.store.connection()
+        done = {e.key for e in queries.exports(conn, "archive")
+                if e.detail == "settled" or e.at >= stamp(Period.parse(e.key).end + timedelta(days=self.settle_days))}
+        codes = queries.periods(conn)
         due = []
         for code in sorted(codes - done):
             period = Period.parse(code)
@@ -89,24 +79,19 @@ class Archiver:
         """Why ``period`` is not settled yet (empty: it is)."""
         why = []
         rows = self._rows(period)
-        waiting = sum(1 for r in rows if r["state"] in ("READY", "LOCKED") or (r["state"] == "DONE" and
-                                                                              r["outcome"] is None))
+        waiting = sum(1 for r in rows if r.state in ("READY", "LOCKED") or (r.state == "DONE" and r.outcome is None))
         if waiting:
             why.append(f"{waiting} message(s) not yet taken by Turnkey")
-        marks = ", ".join("?" * len(UNSETTLED_STATUSES))
-        open_invoices = self.store.read(f"SELECT count(*) FROM invoices WHERE period = ? AND status IN ({marks})",
-                                        (period.code, *UNSETTLED_STATUSES))[0][0]
+        conn = self.store.connection()
+        open_invoices = queries.invoices_in(conn, period.code, UNSETTLED_STATUSES)
         if open_invoices:
             why.append(f"{open_invoices} invoice(s) without a platform verdict")
-        held = self.store.read("SELECT 1 FROM tracks WHERE period = ? LIMIT 1", (period.code,))
-        closed = self.store.read("SELECT 1 FROM blank_periods WHERE period = ?", (period.code,))
-        if self.e0402 and held and not closed:
+        if self.e0402 and queries.holds_range(conn, period.code) and not queries.period_closed(conn, period.code):
             why.append("the E0402 report is not queued")
         return why
 
-    def _rows(self, period: Period) -> list[sqlite3.Row]:
-        return self.store.read(_MESSAGES, {"period": period.code, "start": stamp(period.start),  # type: ignore[arg-type]
-                                           "end": stamp(period.end)})
+    def _rows(self, period: Period) -> list[ArchivedMessage]:
+        return queries.period_messages(self.store.connection(), period.code, stamp(period.start), stamp(period.end))
 
     def name(self, period: Period) -> str:
         return f"einvd-archive-{self.seller.identifier}-{period.code}" + (".zip" if self.fmt == "zip" else "")
@@ -134,16 +119,16 @@ class Archiver:
         return {"period": period.code, "path": str(path), "messages": len(index),
                 "files": sum(1 for e in index if e["file"]), "settled": not pending, "unsettled": pending}
 
-    def _entry(self, conn: sqlite3.Connection, row: sqlite3.Row, files: dict[str, bytes]) -> dict[str, Any]:
-        name = row["file_name"] or file_name(row["message_type"], row["reference"], row["id"])
+    def _entry(self, conn: Connection, row: ArchivedMessage, files: dict[str, bytes]) -> dict[str, Any]:
+        name = row.file_name or file_name(row.message_type, row.reference, row.id)
         entry: dict[str, Any] = {
-            "number": row["number"] or row["reference"], "message_type": row["message_type"], "file": None,
-            "outbox_id": row["id"], "state": row["state"], "outcome": row["outcome"], "dropped_at": row["dropped_at"],
-            "invoice_status": row["invoice_status"], "result_code": row["result_code"] or "",
-            "result_reason": row["result_reason"] or "", "sha256": "", "note": "",
+            "number": row.number or row.reference, "message_type": row.message_type, "file": None,
+            "outbox_id": row.id, "state": row.state, "outcome": row.outcome, "dropped_at": row.dropped_at,
+            "invoice_status": row.invoice_status, "result_code": row.result_code or "",
+            "result_reason": row.result_reason or "", "sha256": "", "note": "",
         }
-        if row["state"] != "DONE":
-            entry["note"] = "not sent" if row["state"] == "FAILED" else "not sent yet"
+        if row.state != "DONE":
+            entry["note"] = "not sent" if row.state == "FAILED" else "not sent yet"
             return entry
         try:
             xml = self._xml(conn, row)
@@ -154,15 +139,17 @@ class Archiver:
         entry.update(file=f"messages/{name}", sha256=hashlib.sha256(xml).hexdigest())
         return entry
 
-    def _xml(self, conn: sqlite3.Connection, row: sqlite3.Row) -> bytes:
-        source: Any = row
-        if row["message_type"] == "F0401":
-            source = _as_first_issued(conn, row)
-        builder = self.builders.get(row["message_type"])
+    def _xml(self, conn: Connection, row: ArchivedMessage) -> bytes:
+        if row.message_type == "F0401":
+            row = _as_first_issued(conn, row)
+        builder = self.builders.get(row.message_type)
         if builder is None:
-            raise ValueError(f"no builder for {row['message_type']}")
-        claimed = Claimed(row["id"], row["message_type"], row["reference"], row["invoice_id"], row["attempts"],
-                          row["file_name"] or "", bool(row["uncertain"]), source)
+            raise ValueError(f"no builder for {row.message_type}")
+        # the invoice's columns by name, as the builders read a claimed row (None for a message of no invoice)
+        columns: Any = {"document": row.document, "number": row.number, "random_number": row.random_number,
+                        "issued_at": row.issued_at}
+        claimed = Claimed(row.id, row.message_type, row.reference, row.invoice_id, row.attempts, row.file_name or "",
+                          row.uncertain, columns)
         return render_checked(builder(conn, claimed, self.seller), self.schemas)
 
     def oldest_kept(self, now: datetime) -> Period:
@@ -193,17 +180,16 @@ class Archiver:
         return deleted
 
 
-def _as_first_issued(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def _as_first_issued(conn: Connection, row: ArchivedMessage) -> ArchivedMessage:
     """An F0401 that a cancel + re-issue replaced was built from the document before the re-issue (kept in the
     re-issue action); its issue time is the document's or the moment it was first issued."""
-    values: dict[str, Any] = dict(row)
-    replaced = conn.execute("SELECT document FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue' "
-                            "AND outbox_id > ? ORDER BY outbox_id LIMIT 1", (row["invoice_id"], row["id"])).fetchone()
-    if replaced is not None and replaced["document"]:
-        draft = parse_document(json.loads(replaced["document"]))
-        first = datetime.fromisoformat(row["invoice_created"]).replace(microsecond=0)
-        values.update(document=replaced["document"], issued_at=(draft.issued_at or first).isoformat())
-    return values
+    assert row.invoice_id is not None and row.invoice_created is not None
+    replaced = invoices.replaced_document(conn, row.invoice_id, row.id)
+    if not replaced:
+        return row
+    draft = load_document(json.loads(replaced))
+    first = datetime.fromisoformat(row.invoice_created).replace(microsecond=0)
+    return replace(row, document=replaced, issued_at=stamp(draft.issued_at or first))
 
 
 def _csv(index: list[dict[str, Any]]) -> bytes:

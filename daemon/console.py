@@ -11,7 +11,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 PLAIN_STEPS = 10  # a plain progress report says where it is about ten times, not once per item
@@ -29,7 +32,7 @@ def is_tty(stream: IO[str] | None = None) -> bool:
         return False
 
 
-def _console(stream: IO[str]) -> Any:
+def _console(stream: IO[str]) -> Console:
     from rich.console import Console
 
     # off a TTY: no colour, and wide enough that paths and numbers are not wrapped
@@ -79,12 +82,12 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], 
     from rich.text import Text
 
     stream = stream or sys.stdout
-    rows = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
     shown = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for index, name in enumerate(columns):
-        numeric = bool(rows) and all(r[index].lstrip("-").isdigit() for r in rows if r[index])
+        numeric = bool(cells) and all(r[index].lstrip("-").isdigit() for r in cells if r[index])
         shown.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
-    for row in rows:
+    for row in cells:
         shown.add_row(*(Text(cell) for cell in row))  # cells are data, never rich markup ("[turnkey] ...")
     _console(stream).print(shown, "")
 

@@ -8,14 +8,14 @@ of the message and an event are written together. The Turnkey pump builds the me
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from daemon.services import InvoiceService, canonical
-from daemon.store import event
+from daemon.services import InvoiceService, canonical, line_values
+from daemon.store import allowances, event, invoices, stamp
+from daemon.store.invoices import Connection, InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TurnkeyError
 from turnkey.model import CONSUMER_ID, Cancel, InvoiceDraft, Party, Void
@@ -37,35 +37,22 @@ def not_found(what: str, number: str) -> NotFound:
     return NotFound(Problem(f"{what}.not_found", "number", f"no {what} {number} in this box"))
 
 
-def invoice_row(conn: sqlite3.Connection, number: str) -> sqlite3.Row:
+def invoice_row(conn: Connection, number: str) -> InvoiceRecord:
     """The invoice with ``number``, the latest period's when a track came back in another period."""
-    row: sqlite3.Row | None = None
-    if is_invoice_number(number):
-        row = conn.execute("SELECT * FROM invoices WHERE number = ? ORDER BY period DESC LIMIT 1", (number,)).fetchone()
+    row = invoices.by_number(conn, number) if is_invoice_number(number) else None
     if row is None:
         raise not_found("invoice", number)
     return row
 
 
-def invoice_state(conn: sqlite3.Connection, row: sqlite3.Row) -> rules.InvoiceState:
-    live = conn.execute("SELECT number FROM allowances WHERE invoice_id = ? AND state = 'live' ORDER BY id",
-                        (row["id"],)).fetchall()
-    return rules.InvoiceState(row["number"], row["lifecycle"], datetime.fromisoformat(row["issued_at"]),
-                              tuple(r["number"] for r in live))
+def invoice_state(conn: Connection, row: InvoiceRecord) -> rules.InvoiceState:
+    return rules.InvoiceState(row.number, row.lifecycle, datetime.fromisoformat(row.issued_at),
+                              tuple(allowances.live_numbers(conn, row.id)))
 
 
-def enqueue(conn: sqlite3.Connection, message_type: str, reference: str, invoice_id: int, now: str) -> int:
-    cursor = conn.execute(
-        "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)", (message_type, reference, invoice_id, now, now, now))
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-def _record(conn: sqlite3.Connection, row: sqlite3.Row, kind: str, at: str, reason: str,
+def _record(conn: Connection, row: InvoiceRecord, kind: str, at: str, reason: str,
             outbox_id: int | None = None, document: str | None = None) -> None:
-    conn.execute("INSERT INTO invoice_actions (invoice_id, kind, at, reason, document, outbox_id) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (row["id"], kind, at, reason, document, outbox_id))
+    invoices.record_action(conn, row.id, kind, at, reason, outbox_id, document)
 
 
 class LifecycleService:
@@ -98,11 +85,11 @@ class LifecycleService:
                                 self.cutoff_day)
             self._apply(tx, row, rules.CANCEL, "F0701", now, text)
             _replace(tx, row, draft, issued_at, document)
-            outbox_id = enqueue(tx, "F0401", number, row["id"], now.isoformat())
-            tx.execute("UPDATE invoices SET lifecycle = ? WHERE id = ?", (rules.ISSUED, row["id"]))
-            _record(tx, row, rules.REISSUE, now.isoformat(), text, outbox_id, row["document"])
-            event(tx, now.isoformat(), "invoice", number, "reissued", text,
-                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row["order_id"]}))
+            outbox_id = invoices.enqueue_message(tx, "F0401", number, row.id, stamp(now))
+            invoices.set_lifecycle(tx, row.id, rules.ISSUED, None)
+            _record(tx, row, rules.REISSUE, stamp(now), text, outbox_id, row.document)
+            event(tx, stamp(now), "invoice", number, "reissued", text,
+                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row.order_id}))
         return self.view(number)
 
     def _change(self, number: str, reason: str, action: str, message: str) -> dict[str, Any]:
@@ -116,118 +103,90 @@ class LifecycleService:
             self._apply(tx, row, action, message, now, text)
         return self.view(number)
 
-    def _apply(self, tx: sqlite3.Connection, row: sqlite3.Row, action: str, message: str, now: datetime,
+    def _apply(self, tx: Connection, row: InvoiceRecord, action: str, message: str, now: datetime,
                reason: str) -> None:
-        after = rules.TRANSITIONS[(row["lifecycle"], action)]
-        outbox_id = enqueue(tx, message, row["number"], row["id"], now.isoformat())
-        tx.execute("UPDATE invoices SET lifecycle = ?, lifecycle_at = ? WHERE id = ?",
-                   (after, now.isoformat(), row["id"]))
-        _record(tx, row, action, now.isoformat(), reason, outbox_id)
-        event(tx, now.isoformat(), "invoice", row["number"], after, reason)
+        after = rules.TRANSITIONS[(row.lifecycle, action)]
+        outbox_id = invoices.enqueue_message(tx, message, row.number, row.id, stamp(now))
+        invoices.set_lifecycle(tx, row.id, after, stamp(now))
+        _record(tx, row, action, stamp(now), reason, outbox_id)
+        event(tx, stamp(now), "invoice", row.number, after, reason)
 
     def reprint(self, number: str) -> dict[str, Any]:
         """Print the proof again: always a copy (補印); the original was printed once, at issue."""
         with self.store.write() as tx:
-            now = self._now().isoformat()
+            now = stamp(self._now())
             row = invoice_row(tx, number)
-            rules.check_reprint(invoice_state(tx, row), bool(row["print_requested"]))
+            rules.check_reprint(invoice_state(tx, row), bool(row.print_requested))
             _record(tx, row, "reprint", now, "")
             event(tx, now, "invoice", number, "reprint_requested", "補印")
-            copies = tx.execute("SELECT count(*) FROM invoice_actions WHERE invoice_id = ? AND kind = 'reprint'",
-                                (row["id"],)).fetchone()[0]
+            copies = invoices.count_actions(tx, row.id, "reprint")
         status = self.printer(number, True) if self.printer is not None else "queued"
         return {"invoice_number": number, "copy": True, "copies": copies, "status": status}
 
-    def view(self, number: str, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+    def view(self, number: str, conn: Connection | None = None) -> dict[str, Any]:
         """``GET /v1/invoices/{number}``: the issued-invoice JSON plus state, lines left, allowances, messages,
         events."""
         conn = conn or self.store.connection()
         row = invoice_row(conn, number)
         body = self.invoices.stored_body(row)
-        body["state"] = row["lifecycle"]
-        body["state_at"] = row["lifecycle_at"]
-        body["lines"] = _lines(conn, row["id"])
+        body["state"] = row.lifecycle
+        body["state_at"] = row.lifecycle_at
+        body["lines"] = _lines(conn, row.id)
         body["allowances"] = [
-            {"number": a["number"], "state": a["state"], "date": a["allowance_at"][:10],
-             "tax_amount": a["tax_amount"], "total_amount": a["total_amount"]}
-            for a in conn.execute("SELECT * FROM allowances WHERE invoice_id = ? ORDER BY id", (row["id"],))
+            {"number": a.number, "state": a.state, "date": a.allowance_at[:10], "tax_amount": a.tax_amount,
+             "total_amount": a.total_amount}
+            for a in allowances.of_invoice(conn, row.id)
         ]
         body["messages"] = [
-            {"type": m["message_type"], "reference": m["reference"], "state": m["state"], "attempts": m["attempts"],
-             "last_error": m["last_error"], "created_at": m["created_at"]}
-            for m in conn.execute("SELECT * FROM outbox WHERE invoice_id = ? ORDER BY id", (row["id"],))
+            {"type": m.message_type, "reference": m.reference, "state": m.state, "attempts": m.attempts,
+             "last_error": m.last_error, "created_at": m.created_at}
+            for m in invoices.messages_of(conn, row.id)
         ]
-        body["events"] = [{"at": row["created_at"], "kind": "issued", "reason": ""}] + [
-            {"at": e["at"], "kind": e["kind"], "reason": e["reason"]}
-            for e in conn.execute("SELECT * FROM events WHERE entity = 'invoice' AND entity_id = ? AND at >= ? "
-                                  "ORDER BY id", (number, row["created_at"][:19]))
+        body["events"] = [{"at": row.created_at, "kind": "issued", "reason": ""}] + [
+            {"at": e.at, "kind": e.kind, "reason": e.reason}
+            for e in invoices.events_of(conn, number, row.created_at[:19])
         ]
         return body
 
 
-def taken_by_live(conn: sqlite3.Connection, invoice_id: int) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per original line sequence: (quantity, gross amount) taken by the invoice's live allowances."""
-    taken: dict[str, tuple[Decimal, Decimal]] = {}
-    for line in conn.execute(
-        "SELECT l.original_sequence, l.quantity, l.gross FROM allowance_lines l JOIN allowances a "
-        "ON a.id = l.allowance_id WHERE a.invoice_id = ? AND a.state = 'live'", (invoice_id,)):
-        quantity, gross = taken.get(line["original_sequence"], (ZERO, ZERO))
-        taken[line["original_sequence"]] = (quantity + Decimal(line["quantity"]), gross + Decimal(line["gross"]))
-    return taken
-
-
-def _lines(conn: sqlite3.Connection, invoice_id: int) -> list[dict[str, str]]:
-    taken = taken_by_live(conn, invoice_id)
+def _lines(conn: Connection, invoice_id: int) -> list[dict[str, str]]:
+    taken = allowances.taken_by_live(conn, invoice_id)
     lines = []
-    for line in conn.execute("SELECT * FROM invoice_lines WHERE invoice_id = ? ORDER BY sequence", (invoice_id,)):
-        quantity, amount = taken.get(line["sequence"], (ZERO, ZERO))
+    for line in invoices.lines_of(conn, invoice_id):
+        quantity, amount = taken.get(line.sequence, (ZERO, ZERO))
         lines.append({
-            "sequence": line["sequence"], "description": line["description"], "quantity": line["quantity"],
-            "unit": line["unit"], "unit_price": line["unit_price"], "amount": line["amount"],
-            "tax_type": line["tax_type"], "allowed_quantity": plain(quantity), "allowed_amount": plain(amount),
+            "sequence": line.sequence, "description": line.description, "quantity": line.quantity,
+            "unit": line.unit, "unit_price": line.unit_price, "amount": line.amount, "tax_type": line.tax_type,
+            "allowed_quantity": plain(quantity), "allowed_amount": plain(amount),
         })
     return lines
 
 
-def _reissued_as(conn: sqlite3.Connection, row: sqlite3.Row, document: str) -> bool:
-    if row["lifecycle"] != rules.ISSUED or row["document"] != document:
+def _reissued_as(conn: Connection, row: InvoiceRecord, document: str) -> bool:
+    if row.lifecycle != rules.ISSUED or row.document != document:
         return False
-    return conn.execute("SELECT 1 FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue'",
-                        (row["id"],)).fetchone() is not None
+    return invoices.has_action(conn, row.id, "reissue")
 
 
-def _replace(tx: sqlite3.Connection, row: sqlite3.Row, draft: InvoiceDraft, issued_at: datetime,
-             document: str) -> None:
+def _replace(tx: Connection, row: InvoiceRecord, draft: InvoiceDraft, issued_at: datetime, document: str) -> None:
     """The cancelled number's invoice row now holds the new document (the old one is kept in its action)."""
-    if draft.invoice_type != row["invoice_type"]:
+    if draft.invoice_type != row.invoice_type:
         raise InvoiceInvalid(Problem("reissue.invoice_type.number", "reissue.invoice_type",
-                                     f"number {row['number']} is from a type {row['invoice_type']} range"))
+                                     f"number {row.number} is from a type {row.invoice_type} range"))
     try:
-        tx.execute(
-            "UPDATE invoices SET order_id = ?, document = ?, issued_at = ?, buyer_ban = ?, total = ?, "
-            "print_requested = ?, print_status = ? WHERE id = ?",
-            (draft.order_id, document, issued_at.isoformat(), draft.buyer.ban if draft.buyer else None,
-             draft.amounts.total, int(draft.print_proof), "pending" if draft.print_proof else "not_requested",
-             row["id"]))
-    except sqlite3.IntegrityError as error:
+        invoices.replace_document(tx, row.id, draft.order_id, document, stamp(issued_at),
+                                  draft.buyer.ban if draft.buyer else None, draft.amounts.total, draft.print_proof,
+                                  "pending" if draft.print_proof else "not_requested", line_values(draft))
+    except invoices.DuplicateOrder as error:
         raise Conflict(Problem("order_id.conflict", "reissue.order_id",
                                f"order_id {draft.order_id} belongs to another invoice")) from error
-    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (row["id"],))
-    tx.executemany(
-        "INSERT INTO invoice_lines (invoice_id, sequence, description, quantity, unit, unit_price, amount, tax_type, "
-        "remark) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(row["id"], line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price),
-          str(line.amount), line.tax_type, line.remark) for line in draft.items])
 
 
-def action_message(conn: sqlite3.Connection, outbox_id: int, seller: Party) -> Void | Cancel:
+def action_message(conn: Connection, outbox_id: int, seller: Party) -> Void | Cancel:
     """The F0501 or F0701 an outbox row stands for, for the pump to render."""
-    found = conn.execute(
-        "SELECT a.kind, a.at, a.reason, i.number, i.issued_at, i.buyer_ban FROM invoice_actions a "
-        "JOIN invoices i ON i.id = a.invoice_id WHERE a.outbox_id = ? AND a.kind IN ('void', 'cancel')",
-        (outbox_id,)).fetchone()
+    found = invoices.action_message(conn, outbox_id)
     if found is None:
         raise not_found("message", str(outbox_id))
-    kind = Void if found["kind"] == rules.VOID else Cancel
-    return kind(found["number"], datetime.fromisoformat(found["issued_at"]).date(), found["buyer_ban"] or CONSUMER_ID,
-                seller.identifier, datetime.fromisoformat(found["at"]), found["reason"])
+    kind = Void if found.kind == rules.VOID else Cancel
+    return kind(found.number, datetime.fromisoformat(found.issued_at).date(), found.buyer_ban or CONSUMER_ID,
+                seller.identifier, datetime.fromisoformat(found.at), found.reason)

@@ -13,85 +13,61 @@ the missing yesterday at start, and only that one (older days can be written wit
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from daemon.periodic import record_export, write_atomic
 from daemon.store import Store, stamp
+from daemon.store import reports as queries
 from turnkey.numbers import format_number
 from turnkey.period import taipei
 
 GAPS_LISTED = 50
 
 
-def _day(column: str) -> str:
-    return f"substr({column}, 1, 10) = ?"
-
-
-def _grouped(store: Store, sql: str, params: tuple[object, ...]) -> dict[str, int]:
-    return {str(r[0]): r[1] for r in store.read(sql, params)}
-
-
 def daily(store: Store, day: date, now: datetime) -> dict[str, Any]:
     """The report of ``day`` (a Taipei date) as one JSON-able dict."""
-    key = day.isoformat()
-    issued = store.read(f"SELECT count(*), coalesce(sum(total), 0) FROM invoices WHERE {_day('issued_at')}", (key,))
+    key, conn = day.isoformat(), store.connection()
+    issued, total = queries.issued_on(conn, key)
     messages: dict[str, dict[str, int]] = {}
-    for row in store.read(f"SELECT message_type, state, outcome, count(*) FROM outbox WHERE {_day('created_at')} "
-                          "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", (key,)):
-        state = row[1] if row[2] is None else f"{row[1]}/{row[2]}"
-        messages.setdefault(row[0], {})[state] = row[3]
+    for group in queries.messages_on(conn, key):
+        state = group.sub if group.detail is None else f"{group.sub}/{group.detail}"
+        messages.setdefault(group.key, {})[str(state)] = group.count
     results: dict[str, dict[str, int]] = {}
-    for row in store.read(f"SELECT kind, outcome, count(*) FROM results_seen WHERE {_day('seen_at')} "
-                          "GROUP BY 1, 2 ORDER BY 1, 2", (key,)):
-        results.setdefault(row[0], {})[row[1]] = row[2]
-    rejections = [
-        {"number": r["number"], "status": r["status"], "code": r["result_code"], "reason": r["result_reason"],
-         "at": r["status_at"]}
-        for r in store.read("SELECT number, status, result_code, result_reason, status_at FROM invoices "
-                            f"WHERE status IN ('rejected', 'rejected_local') AND {_day('status_at')} ORDER BY id",
-                            (key,))
-    ]
-    alerts = [dict(r) for r in store.read("SELECT kind, entity, entity_id, raised_at, due_at, message FROM alerts "
-                                          "WHERE cleared_at IS NULL ORDER BY id")]
-    raised = store.read(f"SELECT count(*) FROM alerts WHERE {_day('raised_at')}", (key,))[0][0]
+    for group in queries.results_on(conn, key):
+        results.setdefault(group.key, {})[str(group.sub)] = group.count
+    rejections = [{"number": r.number, "status": r.status, "code": r.result_code, "reason": r.result_reason,
+                   "at": r.status_at} for r in queries.rejections_on(conn, key)]
     return {
         "date": key, "generated_at": stamp(now),
         "invoices": {
-            "issued": issued[0][0], "total_amount": issued[0][1],
-            "by_status": _grouped(store, f"SELECT status, count(*) FROM invoices WHERE {_day('issued_at')} "
-                                  "GROUP BY 1 ORDER BY 1", (key,)),
-            "by_lifecycle": _grouped(store, f"SELECT lifecycle, count(*) FROM invoices WHERE {_day('issued_at')} "
-                                     "GROUP BY 1 ORDER BY 1", (key,)),
+            "issued": issued, "total_amount": total,
+            "by_status": {g.key: g.count for g in queries.invoices_by_status(conn, key)},
+            "by_lifecycle": {g.key: g.count for g in queries.invoices_by_lifecycle(conn, key)},
         },
         "messages": messages,
         "results": results,
         "rejections": rejections,
-        "alerts": {"raised": raised, "open": alerts},
+        "alerts": {"raised": queries.alerts_raised_on(conn, key),
+                   "open": [asdict(alert) for alert in queries.open_alerts(conn)]},
         "numbers": _numbers(store, key),
     }
 
 
 def _numbers(store: Store, key: str) -> list[dict[str, Any]]:
-    used = []
-    for track in store.read(
-            "SELECT t.id, t.period, t.invoice_type, t.track, t.begin_no, t.end_no, count(i.id) AS used "
-            f"FROM tracks t JOIN invoices i ON i.track_id = t.id WHERE {_day('i.issued_at')} "
-            "GROUP BY t.id ORDER BY t.period, t.invoice_type, t.track, t.begin_no", (key,)):
-        today = sorted(int(r[0][2:]) for r in store.read(
-            f"SELECT number FROM invoices WHERE track_id = ? AND {_day('issued_at')}", (track["id"], key)))
-        held = {int(r[0][2:]) for r in store.read(
-            "SELECT number FROM invoices WHERE track_id = ? AND number BETWEEN ? AND ?",
-            (track["id"], format_number(track["track"], today[0]), format_number(track["track"], today[-1])))}
+    used, conn = [], store.connection()
+    for track in queries.tracks_used_on(conn, key):
+        today = sorted(int(n[2:]) for n in queries.numbers_on(conn, track.id, key))
+        first, last = format_number(track.track, today[0]), format_number(track.track, today[-1])
+        held = {int(n[2:]) for n in queries.numbers_between(conn, track.id, first, last)}
         gaps = [n for n in range(today[0], today[-1] + 1) if n not in held]
         used.append({
-            "period": track["period"], "invoice_type": track["invoice_type"],
-            "range": f"{format_number(track['track'], track['begin_no'])}-{track['end_no']:08d}",
-            "first": format_number(track["track"], today[0]), "last": format_number(track["track"], today[-1]),
-            "used": track["used"], "gaps": len(gaps),
-            "gap_numbers": [format_number(track["track"], n) for n in gaps[:GAPS_LISTED]],
+            "period": track.period, "invoice_type": track.invoice_type,
+            "range": f"{format_number(track.track, track.begin_no)}-{track.end_no:08d}",
+            "first": first, "last": last, "used": track.used, "gaps": len(gaps),
+            "gap_numbers": [format_number(track.track, n) for n in gaps[:GAPS_LISTED]],
         })
     return used
 

@@ -9,26 +9,24 @@ order id) already records it; events record what happens to an invoice afterward
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from daemon.ports import Clock, RandomSource
-from daemon.store import Store
+from daemon.store import Store, invoices, stamp, tracks
+from daemon.store.invoices import Connection, InvoiceRecord, LineValues, NewInvoice
+from daemon.store.tracks import TrackRecord
+from daemon.tracks import track_range
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
 from turnkey.model import CONSUMER_ID, Invoice, InvoiceDraft, Party
-from turnkey.numbers import TrackRange, format_number, next_number
+from turnkey.numbers import format_number, next_number
 from turnkey.period import Period, taipei
 from turnkey.proof import ProofFacts, QrCipher, payloads
+from turnkey.stored import load_document
 from turnkey.validate import build_invoice, parse_document
-
-RECORD_COLUMNS = (
-    "number, period, order_id, document, issued_at, random_number, buyer_ban, status, "
-    "print_requested, print_status"
-)
 
 
 @dataclass(frozen=True)
@@ -47,20 +45,53 @@ def canonical(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def stored_draft(row: Mapping[str, Any]) -> InvoiceDraft:
-    """The validated draft of a stored invoice row (its canonical document)."""
-    return parse_document(json.loads(row["document"]))
+@runtime_checkable
+class StoredDocument(Protocol):
+    """What a stored invoice is loaded from: an ``InvoiceRecord`` has it, and so has any row that joins it."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def document(self) -> str: ...
+    @property
+    def issued_at(self) -> str: ...
+    @property
+    def random_number(self) -> str: ...
 
 
-def stored_invoice(row: Mapping[str, Any], seller: Party) -> Invoice:
-    """The F0401 model of a stored invoice row: its document, number, random code and issue time."""
-    return build_invoice(stored_draft(row), number=row["number"], random_number=row["random_number"],
-                         issued_at=datetime.fromisoformat(row["issued_at"]), seller=seller)
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    number: str
+    document: str
+    issued_at: str
+    random_number: str
 
 
-def _range_of(row: sqlite3.Row, period: Period | None = None) -> TrackRange:
-    return TrackRange(period or Period.parse(row["period"]), row["invoice_type"], row["track"], row["begin_no"],
-                      row["end_no"])
+class Columned(Protocol):
+    """A row read by column name (a mapping, or an outbox row that joins the invoice, until it is typed too)."""
+
+    def keys(self) -> object: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _facts(row: StoredDocument | Columned) -> StoredDocument:
+    if isinstance(row, StoredDocument):
+        return row
+    return _Columns(row["number"], row["document"], row["issued_at"], row["random_number"])
+
+
+def stored_draft(row: StoredDocument | Columned) -> InvoiceDraft:
+    """The draft of a stored invoice, loaded from its canonical document: never validated again (a stored
+    invoice is a fact; a rule tightened by a later release must not refuse what was issued under the old one)."""
+    document = row.document if isinstance(row, StoredDocument) else row["document"]
+    return load_document(json.loads(document))
+
+
+def stored_invoice(row: StoredDocument | Columned, seller: Party) -> Invoice:
+    """The F0401 model of a stored invoice: its document, number, random code and issue time."""
+    facts = _facts(row)
+    return build_invoice(stored_draft(facts), number=facts.number, random_number=facts.random_number,
+                         issued_at=datetime.fromisoformat(facts.issued_at), seller=seller)
 
 
 class ThreadCiphers:
@@ -94,6 +125,7 @@ class InvoiceService:
         """
         draft = parse_document(doc)
         text = canonical(doc)
+        found: InvoiceRecord | None = None
         with self.store.write() as tx:
             # The time is read under the write lock, so a default issue time can never go backwards
             # against an invoice committed by another thread or process while this one waited.
@@ -102,109 +134,83 @@ class InvoiceService:
             if issued_at > now:
                 raise InvoiceInvalid(Problem("issued_at.future", "issued_at", "issued_at cannot be in the future"))
             try:
-                record = self._insert(tx, draft, issued_at, now.isoformat(), text)
-            except sqlite3.IntegrityError as error:
-                if "invoices.order_id" not in str(error):
-                    raise
-                found = tx.execute(f"SELECT {RECORD_COLUMNS} FROM invoices WHERE order_id = ?",
-                                   (draft.order_id,)).fetchone()
+                record: NewInvoice | None = self._insert(tx, draft, issued_at, stamp(now), text)
+            except invoices.DuplicateOrder:
+                found = invoices.by_order_id(tx, draft.order_id)
                 record = None
         if record is None:
+            assert found is not None
             replayed = self._replay(found, text)
             return lambda: Issued(False, replayed)
+        issued = record
         # The barcodes and QR texts are derived from the stored record: built after the commit (or while it syncs),
         # outside the write lock, so the next writer does not wait for AES and formatting.
-        return lambda: Issued(True, self._body(record, issued_at, draft))
+        return lambda: Issued(True, self._body(issued, issued_at, draft))
 
-    def _replay(self, found: sqlite3.Row, text: str) -> dict[str, Any]:
+    def _replay(self, found: InvoiceRecord, text: str) -> dict[str, Any]:
         """The same order again: the stored invoice if the document is the same, else ``order_id.conflict``."""
-        if found["document"] != text:
+        if found.document != text:
             raise Conflict(Problem(
                 "order_id.conflict", "order_id",
-                f"order_id {found['order_id']} was already used for invoice {found['number']} with another document",
+                f"order_id {found.order_id} was already used for invoice {found.number} with another document",
             ))
         return self.stored_body(found)
 
-    def stored_body(self, found: sqlite3.Row) -> dict[str, Any]:
-        """The contract's issued-invoice JSON of a stored invoice row (``RECORD_COLUMNS`` at least)."""
-        return self._body(found, datetime.fromisoformat(found["issued_at"]), stored_draft(found))
+    def stored_body(self, found: InvoiceRecord) -> dict[str, Any]:
+        """The contract's issued-invoice JSON of a stored invoice."""
+        return self._body(found, datetime.fromisoformat(found.issued_at), stored_draft(found))
 
-    def _take_range(self, tx: sqlite3.Connection, period: Period, invoice_type: str) -> sqlite3.Row:
+    def _take_range(self, tx: Connection, period: Period, invoice_type: str) -> TrackRecord:
         """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
-        row: sqlite3.Row | None = tx.execute(
-            "SELECT * FROM tracks WHERE period = ? AND invoice_type = ? AND (last_no IS NULL OR last_no < end_no) "
-            "ORDER BY track, begin_no LIMIT 1",
-            (period.code, invoice_type),
-        ).fetchone()
-        if row is not None:
-            return row
-        rows = tx.execute("SELECT * FROM tracks WHERE period = ? AND invoice_type = ?", (period.code, invoice_type))
-        held = ", ".join(_range_of(r, period).label for r in rows)
+        track = tracks.open_range(tx, period.code, invoice_type)
+        if track is not None:
+            return track
+        held = ", ".join(track_range(r, period).label for r in tracks.ranges_of(tx, period.code, invoice_type))
         if held:
             raise TrackError(Problem("track.exhausted", "issued_at",
                                      f"every range for period {period.code} type {invoice_type} is used up: {held}"))
         raise TrackError(Problem("track.missing", "issued_at",
                                  f"this box holds no number range for period {period.code} type {invoice_type}"))
 
-    def _insert(self, tx: sqlite3.Connection, draft: InvoiceDraft, issued_at: datetime, now: str,
-                text: str) -> dict[str, Any]:
+    def _insert(self, tx: Connection, draft: InvoiceDraft, issued_at: datetime, now: str, text: str) -> NewInvoice:
         period = Period.of(issued_at)
         track = self._take_range(tx, period, draft.invoice_type)
-        stamp = issued_at.isoformat()
-        if track["last_issued_at"] is not None and track["last_issued_at"] > stamp:
+        at = stamp(issued_at)
+        if track.last_issued_at is not None and track.last_issued_at > at:
             raise Conflict(Problem("issued_at.out_of_order", "issued_at",
-                                   f"issued_at {stamp} is before the last invoice of its range "
-                                   f"({track['last_issued_at']}); numbers must follow issue time"))
-        number = next_number(_range_of(track, period), track["last_no"])
-        record = {
-            "number": format_number(track["track"], number), "period": period.code, "order_id": draft.order_id,
-            "issued_at": stamp, "random_number": f"{self.rng.randrange(10000):04d}",
-            "buyer_ban": draft.buyer.ban if draft.buyer else None, "status": "queued",
-            "print_requested": int(draft.print_proof),
-            "print_status": "pending" if draft.print_proof else "not_requested",
-        }
-        invoice_id = tx.execute(
-            "INSERT INTO invoices (number, period, order_id, document, issued_at, random_number, "
-            "invoice_type, buyer_ban, total, print_requested, print_status, status, track_id, created_at) "
-            "VALUES (:number, :period, :order_id, :document, :issued_at, :random_number, :type, :buyer_ban, "
-            ":total, :print_requested, :print_status, :status, :track_id, :now)",
-            {**record, "document": text, "type": draft.invoice_type, "total": draft.amounts.total,
-             "track_id": track["id"], "now": now},
-        ).lastrowid
-        self._children(tx, invoice_id, record["number"], draft, now)
-        tx.execute("UPDATE tracks SET last_no = ?, last_issued_at = ? WHERE id = ?", (number, stamp, track["id"]))
+                                   f"issued_at {at} is before the last invoice of its range "
+                                   f"({track.last_issued_at}); numbers must follow issue time"))
+        number = next_number(track_range(track, period), track.last_no)
+        record = NewInvoice(
+            number=format_number(track.track, number), period=period.code, order_id=draft.order_id, document=text,
+            issued_at=at, random_number=f"{self.rng.randrange(10000):04d}",
+            invoice_type=draft.invoice_type, buyer_ban=draft.buyer.ban if draft.buyer else None,
+            total=draft.amounts.total, print_requested=draft.print_proof,
+            print_status="pending" if draft.print_proof else "not_requested", status="queued", track_id=track.id,
+            created_at=now,
+        )
+        invoices.insert(tx, record, line_values(draft))
+        tracks.advance(tx, track.id, number, at)
         return record
 
-    def _children(self, tx: sqlite3.Connection, invoice_id: int | None, number: str, draft: InvoiceDraft,
-                  now: str) -> None:
-        tx.executemany(
-            "INSERT INTO invoice_lines (invoice_id, sequence, description, quantity, unit, unit_price, amount, "
-            "tax_type, remark) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _line_rows(invoice_id, draft),
-        )
-        tx.execute(
-            "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
-            "VALUES ('F0401', ?, ?, ?, ?, ?)",
-            (number, invoice_id, now, now, now),
-        )
-
-    def _body(self, row: Mapping[str, Any], issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
-        facts = ProofFacts(row["number"], issued_at, row["random_number"], row["buyer_ban"] or CONSUMER_ID,
+    def _body(self, row: InvoiceRecord | NewInvoice, issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
+        facts = ProofFacts(row.number, issued_at, row.random_number, row.buyer_ban or CONSUMER_ID,
                            self.seller.identifier, draft.amounts, draft.tax_rate, draft.items)
         proof = payloads(facts, self.ciphers.get(), self.qr_encoding)
         return {
-            "invoice_number": row["number"], "period": row["period"],
+            "invoice_number": row.number, "period": row.period,
             "invoice_date": issued_at.date().isoformat(), "invoice_time": issued_at.time().isoformat(),
-            "random_number": row["random_number"], "order_id": row["order_id"], "buyer_ban": row["buyer_ban"],
+            "random_number": row.random_number, "order_id": row.order_id, "buyer_ban": row.buyer_ban,
             "amounts": draft.amounts.as_dict(), "barcode": proof.barcode, "qr_left": proof.qr_left,
-            "qr_right": proof.qr_right, "status": row["status"],
-            "print": {"requested": bool(row["print_requested"]), "status": row["print_status"]},
+            "qr_right": proof.qr_right, "status": row.status,
+            "print": {"requested": row.print_requested, "status": row.print_status},
         }
 
 
-def _line_rows(invoice_id: int | None, draft: InvoiceDraft) -> list[tuple[object, ...]]:
+def line_values(draft: InvoiceDraft) -> list[LineValues]:
+    """The draft's lines as ``invoice_lines`` stores them (decimals as exact strings)."""
     return [
-        (invoice_id, line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price),
-         str(line.amount), line.tax_type, line.remark)
+        (line.sequence, line.description, str(line.quantity), line.unit, str(line.unit_price), str(line.amount),
+         line.tax_type, line.remark)
         for line in draft.items
     ]

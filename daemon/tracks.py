@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from daemon.store import Store, event
+from daemon.store import Store, event, stamp
+from daemon.store import tracks as stored_tracks
+from daemon.store.tracks import TrackRecord
 from turnkey.errors import Problem, TrackError
 from turnkey.numbers import TrackRange, first_overlap, format_number, remaining
 from turnkey.period import Period
@@ -33,13 +35,14 @@ class HeldRange:
         }
 
 
+def track_range(record: TrackRecord, period: Period | None = None) -> TrackRange:
+    """The pure core's range of a stored track (``period`` when the caller has it parsed already)."""
+    return TrackRange(period or Period.parse(record.period), record.invoice_type, record.track, record.begin_no,
+                      record.end_no)
+
+
 def held(store: Store) -> list[HeldRange]:
-    rows = store.read("SELECT * FROM tracks ORDER BY period, invoice_type, track, begin_no")
-    return [
-        HeldRange(TrackRange(Period.parse(r["period"]), r["invoice_type"], r["track"], r["begin_no"], r["end_no"]),
-                  r["last_no"], r["source"])
-        for r in rows
-    ]
+    return [HeldRange(track_range(r), r.last_no, r.source) for r in stored_tracks.every_range(store.connection())]
 
 
 def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list[TrackRange]:
@@ -56,19 +59,15 @@ def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list
 def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) -> list[TrackRange]:
     """Add ranges in one transaction: all or nothing."""
     added: list[TrackRange] = []
-    stamp = now.isoformat()
+    at = stamp(now)
     with store.write() as tx:
         current = [h.range for h in held(store)]
         for rng in ranges:
             clash = first_overlap(rng, [*current, *added])
             if clash is not None:
                 raise TrackError(Problem("tracks.overlap", "range", f"{rng.label} overlaps {clash.label}"))
-            tx.execute(
-                "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, source, stamp),
-            )
-            event(tx, stamp, "track", rng.label, "added", source)
+            stored_tracks.insert(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, source, at)
+            event(tx, at, "track", rng.label, "added", source)
             added.append(rng)
     return added
 

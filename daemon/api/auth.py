@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.api.keys import ApiKey
-from daemon.store import Store, StoreUnavailable
+from daemon.store import Store, StoreUnavailable, nonces
+from daemon.store.invoices import Connection
 
 WINDOW = 300
 HEADERS = ("x-einvd-key", "x-einvd-timestamp", "x-einvd-nonce", "x-einvd-signature")
@@ -99,18 +99,16 @@ class NonceGuard:
         try:
             with self.store.write() as tx:
                 self.admit_in(tx, signed, now)
-        except sqlite3.OperationalError as error:  # busy past the timeout
+        except nonces.OperationalError as error:  # busy past the timeout
             raise StoreUnavailable("store.unavailable", "the store is busy") from error
 
-    def admit_in(self, tx: sqlite3.Connection, signed: Signed, now: float) -> None:
+    def admit_in(self, tx: Connection, signed: Signed, now: float) -> None:
         """Record the nonce inside the caller's transaction (the issue batch's: one commit for both)."""
         self._count += 1
-        if self._count % _PRUNE_EVERY == 0:
-            tx.execute("DELETE FROM api_nonces WHERE seen_at < ?", (int(now) - 2 * WINDOW,))
+        prune_before = int(now) - 2 * WINDOW if self._count % _PRUNE_EVERY == 0 else None
         try:
-            tx.execute("INSERT INTO api_nonces (key_id, nonce, seen_at) VALUES (?, ?, ?)",
-                       (signed.key.id, signed.nonce, signed.timestamp))
-        except sqlite3.IntegrityError:
+            nonces.admit(tx, signed.key.id, signed.nonce, signed.timestamp, prune_before)
+        except nonces.NonceSeen:
             raise AuthError("auth.replay", "this nonce was already used: every request needs a new one") from None
 
     def close(self) -> None:

@@ -20,7 +20,6 @@ is sent only once the commit is on disk; if the commit fails, what the finisher 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from typing import Any, Generic, TypeVar
 
 from daemon.api.auth import NonceGuard, Signed
 from daemon.store import Store, StoreUnavailable
+from daemon.store.invoices import Connection
+from daemon.store.nonces import OperationalError
 
 T = TypeVar("T")
 MAX_BATCH = 64
@@ -130,14 +131,14 @@ class IssueBatcher:
         for item, outcome in failed:
             _settle(item.future, error=outcome.error)
 
-    def _one(self, tx: sqlite3.Connection, item: _Item[Any]) -> Any:
+    def _one(self, tx: Connection, item: _Item[Any]) -> Any:
         """One request: its result, or ``_Refused`` with its own error. Its writes are a savepoint of their own
         (the service's ``store.write()`` nests as one), undone alone when it fails; its nonce stays recorded
         either way, as when the nonce had its own commit (a refused request cannot be replayed either)."""
         try:
             self.guard.admit_in(tx, item.signed, self.now())
             return item.work()
-        except (sqlite3.OperationalError, StoreUnavailable):
+        except (OperationalError, StoreUnavailable):
             raise  # the database itself (full, I/O): the whole batch fails
         except Exception as error:  # answered as that request's own error
             return _Refused(error)

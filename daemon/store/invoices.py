@@ -1,0 +1,269 @@
+"""The ``invoices`` aggregate: invoices, their lines, their actions (void, cancel, re-issue, reprint) and the
+outbox row of each of their messages.
+
+``insert`` is the issuing hot path: the same three statements as always (invoice, lines, F0401 outbox row), no
+read-back. Reads return ``InvoiceRecord`` (every column of the row, typed as stored).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Connection = sqlite3.Connection
+"""The connection or transaction callers pass in, named here so they need not import sqlite3 themselves."""
+
+
+class DuplicateOrder(Exception):
+    """An invoice with this ``order_id`` is stored already (the transaction is still usable: read it)."""
+
+
+COLUMNS = (
+    "id, number, period, order_id, document, issued_at, random_number, invoice_type, buyer_ban, total, "
+    "print_requested, print_status, status, track_id, created_at, status_at, result_code, result_reason, "
+    "lifecycle, lifecycle_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRecord:
+    """A stored invoice row. ``document`` is the canonical JSON it was issued from; times are stored stamps."""
+
+    id: int
+    number: str
+    period: str
+    order_id: str
+    document: str
+    issued_at: str
+    random_number: str
+    invoice_type: str
+    buyer_ban: str | None
+    total: int
+    print_requested: bool
+    print_status: str
+    status: str
+    track_id: int
+    created_at: str
+    status_at: str | None
+    result_code: str
+    result_reason: str
+    lifecycle: str
+    lifecycle_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvoice:
+    """What ``insert`` writes for a new invoice (the answer of an issue is built from it, not read back)."""
+
+    number: str
+    period: str
+    order_id: str
+    document: str
+    issued_at: str
+    random_number: str
+    invoice_type: str
+    buyer_ban: str | None
+    total: int
+    print_requested: bool
+    print_status: str
+    status: str
+    track_id: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    """An ``invoice_lines`` row (amounts as the exact decimal strings stored)."""
+
+    sequence: str
+    description: str
+    quantity: str
+    unit: str
+    unit_price: str
+    amount: str
+    tax_type: str
+    remark: str
+
+
+LineValues = tuple[str, str, str, str, str, str, str, str]
+"""sequence, description, quantity, unit, unit_price, amount, tax_type, remark: a line as ``insert`` stores it."""
+
+
+def _record(row: sqlite3.Row | None) -> InvoiceRecord | None:
+    """The columns of ``COLUMNS``, in order (``print_requested`` is stored as 0/1)."""
+    if row is None:
+        return None
+    values: tuple[Any, ...] = (*row[:10], bool(row[10]), *row[11:])  # untyped in sqlite3: the schema types them
+    return InvoiceRecord(*values)
+
+
+def insert(tx: sqlite3.Connection, new: NewInvoice, lines: Iterable[LineValues]) -> int:
+    """Store an invoice with its lines and its F0401 outbox row; the invoice's id. ``DuplicateOrder`` when its
+    order id is taken (the caller answers with the stored invoice or a conflict)."""
+    try:
+        invoice_id = tx.execute(
+            "INSERT INTO invoices (number, period, order_id, document, issued_at, random_number, "
+            "invoice_type, buyer_ban, total, print_requested, print_status, status, track_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.number, new.period, new.order_id, new.document, new.issued_at, new.random_number, new.invoice_type,
+             new.buyer_ban, new.total, int(new.print_requested), new.print_status, new.status, new.track_id,
+             new.created_at),
+        ).lastrowid
+    except sqlite3.IntegrityError as error:
+        if "invoices.order_id" not in str(error):
+            raise
+        raise DuplicateOrder(new.order_id) from error
+    assert invoice_id is not None
+    insert_lines(tx, invoice_id, lines)
+    enqueue_message(tx, "F0401", new.number, invoice_id, new.created_at)
+    return invoice_id
+
+
+def insert_lines(tx: sqlite3.Connection, invoice_id: int, lines: Iterable[LineValues]) -> None:
+    tx.executemany(
+        "INSERT INTO invoice_lines (invoice_id, sequence, description, quantity, unit, unit_price, amount, "
+        "tax_type, remark) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(invoice_id, *line) for line in lines],
+    )
+
+
+def enqueue_message(conn: sqlite3.Connection, message_type: str, reference: str, invoice_id: int, now: str) -> int:
+    """The outbox row of one message about an invoice (F0401, F0501, F0701, G0401, G0501), due at once."""
+    cursor = conn.execute(
+        "INSERT INTO outbox (message_type, reference, invoice_id, not_before, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)", (message_type, reference, invoice_id, now, now, now))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def by_order_id(conn: sqlite3.Connection, order_id: str) -> InvoiceRecord | None:
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE order_id = ?", (order_id,)).fetchone())
+
+
+def by_id(conn: sqlite3.Connection, invoice_id: int) -> InvoiceRecord | None:
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE id = ?", (invoice_id,)).fetchone())
+
+
+def by_number(conn: sqlite3.Connection, number: str) -> InvoiceRecord | None:
+    """The invoice with ``number``, the latest period's when a track came back in another period."""
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? ORDER BY period DESC LIMIT 1",
+                                (number,)).fetchone())
+
+
+def newest_by_number(conn: sqlite3.Connection, number: str) -> InvoiceRecord | None:
+    """The invoice with ``number`` stored last (the print queue's lookup)."""
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1",
+                                (number,)).fetchone())
+
+
+def lines_of(conn: sqlite3.Connection, invoice_id: int) -> list[LineRecord]:
+    rows = conn.execute("SELECT sequence, description, quantity, unit, unit_price, amount, tax_type, remark "
+                        "FROM invoice_lines WHERE invoice_id = ? ORDER BY sequence", (invoice_id,))
+    return [LineRecord(*row) for row in rows]
+
+
+# --- the lifecycle after issue: void, cancel, re-issue, reprint ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActionMessage:
+    """What an F0501 (void) or F0701 (cancel) is built from: the action and its invoice's number and time."""
+
+    kind: str
+    at: str
+    reason: str
+    number: str
+    issued_at: str
+    buyer_ban: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """An outbox row of the invoice, as its view shows it."""
+
+    message_type: str
+    reference: str
+    state: str
+    attempts: int
+    last_error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    at: str
+    kind: str
+    reason: str
+
+
+def record_action(tx: sqlite3.Connection, invoice_id: int, kind: str, at: str, reason: str,
+                  outbox_id: int | None = None, document: str | None = None) -> None:
+    """An ``invoice_actions`` row: a void, cancel, re-issue (with the document it replaced) or reprint."""
+    tx.execute("INSERT INTO invoice_actions (invoice_id, kind, at, reason, document, outbox_id) "
+               "VALUES (?, ?, ?, ?, ?, ?)", (invoice_id, kind, at, reason, document, outbox_id))
+
+
+def count_actions(conn: sqlite3.Connection, invoice_id: int, kind: str) -> int:
+    count: int = conn.execute("SELECT count(*) FROM invoice_actions WHERE invoice_id = ? AND kind = ?",
+                              (invoice_id, kind)).fetchone()[0]
+    return count
+
+
+def has_action(conn: sqlite3.Connection, invoice_id: int, kind: str) -> bool:
+    return conn.execute("SELECT 1 FROM invoice_actions WHERE invoice_id = ? AND kind = ?",
+                        (invoice_id, kind)).fetchone() is not None
+
+
+def set_lifecycle(tx: sqlite3.Connection, invoice_id: int, lifecycle: str, at: str | None) -> None:
+    """The invoice's lifecycle state; ``at`` None leaves ``lifecycle_at`` as it is (a re-issue's return to
+    issued keeps the time of the cancel)."""
+    if at is None:
+        tx.execute("UPDATE invoices SET lifecycle = ? WHERE id = ?", (lifecycle, invoice_id))
+    else:
+        tx.execute("UPDATE invoices SET lifecycle = ?, lifecycle_at = ? WHERE id = ?", (lifecycle, at, invoice_id))
+
+
+def replace_document(tx: sqlite3.Connection, invoice_id: int, order_id: str, document: str, issued_at: str,
+                     buyer_ban: str | None, total: int, print_requested: bool, print_status: str,
+                     lines: Iterable[LineValues]) -> None:
+    """A re-issued number's row holds the new document and lines (``DuplicateOrder`` if the order id is taken)."""
+    try:
+        tx.execute(
+            "UPDATE invoices SET order_id = ?, document = ?, issued_at = ?, buyer_ban = ?, total = ?, "
+            "print_requested = ?, print_status = ? WHERE id = ?",
+            (order_id, document, issued_at, buyer_ban, total, int(print_requested), print_status, invoice_id))
+    except sqlite3.IntegrityError as error:
+        raise DuplicateOrder(order_id) from error
+    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (invoice_id,))
+    insert_lines(tx, invoice_id, lines)
+
+
+def action_message(conn: sqlite3.Connection, outbox_id: int) -> ActionMessage | None:
+    """The void or cancel whose message is the outbox row ``outbox_id``."""
+    row = conn.execute(
+        "SELECT a.kind, a.at, a.reason, i.number, i.issued_at, i.buyer_ban FROM invoice_actions a "
+        "JOIN invoices i ON i.id = a.invoice_id WHERE a.outbox_id = ? AND a.kind IN ('void', 'cancel')",
+        (outbox_id,)).fetchone()
+    return None if row is None else ActionMessage(*row)
+
+
+def replaced_document(conn: sqlite3.Connection, invoice_id: int, after_outbox_id: int) -> str | None:
+    """The document a re-issue after outbox row ``after_outbox_id`` replaced (the first such), if any."""
+    row = conn.execute("SELECT document FROM invoice_actions WHERE invoice_id = ? AND kind = 'reissue' "
+                       "AND outbox_id > ? ORDER BY outbox_id LIMIT 1", (invoice_id, after_outbox_id)).fetchone()
+    return None if row is None else row[0]
+
+
+def messages_of(conn: sqlite3.Connection, invoice_id: int) -> list[MessageRecord]:
+    return [MessageRecord(*row) for row in conn.execute(
+        "SELECT message_type, reference, state, attempts, last_error, created_at FROM outbox WHERE invoice_id = ? "
+        "ORDER BY id", (invoice_id,))]
+
+
+def events_of(conn: sqlite3.Connection, number: str, since: str) -> list[EventRecord]:
+    """The invoice's events logged at or after ``since`` (a stamp, or a prefix of one)."""
+    return [EventRecord(*row) for row in conn.execute(
+        "SELECT at, kind, reason FROM events WHERE entity = 'invoice' AND entity_id = ? AND at >= ? ORDER BY id",
+        (number, since))]

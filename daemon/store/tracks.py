@@ -1,0 +1,70 @@
+"""The ``tracks`` aggregate: number ranges this box holds, with the cursor of the last number issued.
+
+``insert`` is the one way a range is added (by hand, from a file, or from an E0501 the platform sent).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+COLUMNS = ("id, period, invoice_type, track, begin_no, end_no, last_no, last_issued_at, source, created_at, "
+           "closed_at, used_last_no")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    id: int
+    period: str
+    invoice_type: str
+    track: str
+    begin_no: int
+    end_no: int
+    last_no: int | None
+    last_issued_at: str | None
+    source: str
+    created_at: str
+    closed_at: str | None
+    used_last_no: int | None
+
+
+def _records(rows: list[Any]) -> list[TrackRecord]:
+    return [TrackRecord(*row) for row in rows]
+
+
+def open_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> TrackRecord | None:
+    """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
+    row = tx.execute(
+        f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND invoice_type = ? "
+        "AND (last_no IS NULL OR last_no < end_no) ORDER BY track, begin_no LIMIT 1",
+        (period, invoice_type),
+    ).fetchone()
+    return None if row is None else TrackRecord(*row)
+
+
+def ranges_of(conn: sqlite3.Connection, period: str, invoice_type: str) -> list[TrackRecord]:
+    return _records(conn.execute(f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND invoice_type = ?",
+                                 (period, invoice_type)).fetchall())
+
+
+def every_range(conn: sqlite3.Connection) -> list[TrackRecord]:
+    return _records(conn.execute(f"SELECT {COLUMNS} FROM tracks ORDER BY period, invoice_type, track, begin_no")
+                    .fetchall())
+
+
+def advance(tx: sqlite3.Connection, track_id: int, last_no: int, last_issued_at: str) -> None:
+    """Move the range's cursor to the number just issued."""
+    tx.execute("UPDATE tracks SET last_no = ?, last_issued_at = ? WHERE id = ?", (last_no, last_issued_at, track_id))
+
+
+def insert(tx: sqlite3.Connection, period: str, invoice_type: str, track: str, begin: int, end: int, source: str,
+           created_at: str) -> int:
+    """Add a range (the caller has checked that it overlaps none held); its id."""
+    cursor = tx.execute(
+        "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (period, invoice_type, track, begin, end, source, created_at),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
