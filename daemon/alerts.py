@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
+from daemon.store import Connection, stamp
 from daemon.store import alerts as table
-from daemon.store import stamp
 
 
-def raise_alert(tx: sqlite3.Connection, kind: str, entity: str, entity_id: str, now: datetime, message: str,
+def raise_alert(tx: Connection, kind: str, entity: str, entity_id: str, now: datetime, message: str,
                 due: datetime | None = None) -> bool:
     """Record an alert once per (kind, entity); True when it is new."""
     return table.insert_once(tx, kind, entity, entity_id, stamp(now), stamp(due) if due else None, message)

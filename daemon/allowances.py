@@ -23,10 +23,10 @@ from daemon.lifecycle import (
     not_found,
 )
 from daemon.services import Issued, canonical, stored_draft
+from daemon.store import Connection, event, invoices, stamp
 from daemon.store import allowances as stored
-from daemon.store import event, invoices, stamp
 from daemon.store.allowances import AllowanceLineRecord, AllowanceRecord
-from daemon.store.invoices import Connection, InvoiceRecord
+from daemon.store.invoices import InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, Problem
 from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Message, Party

@@ -29,9 +29,8 @@ from typing import Any
 
 from daemon.outbox import Claimed, file_name
 from daemon.periodic import fsync_dir, record_export, write_atomic
-from daemon.store import Store, invoices, stamp
+from daemon.store import Connection, Store, invoices, stamp
 from daemon.store import reports as queries
-from daemon.store.invoices import Connection
 from daemon.store.reports import ArchivedMessage
 from daemon.workers import Builder
 from turnkey.errors import TurnkeyError

@@ -14,7 +14,7 @@ from daemon.config import Settings
 from daemon.periodic import stored_reports
 from daemon.printing import ProofBuilder
 from daemon.reports import write_daily
-from daemon.store import Store
+from daemon.store import Store, invoices
 from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder
 from turnkey.ban import is_ascii_digits
 from turnkey.blanks import blank_reports
@@ -121,9 +121,9 @@ def print_after_issue(settings: Settings, store: Store, body: dict[str, Any]) ->
     if queue is None:
         return
     queue.tick()
-    rows = store.read("SELECT print_status FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1",
-                      (body["invoice_number"],))
-    body["print"]["status"] = rows[0]["print_status"]
+    record = invoices.newest_by_number(store.connection(), body["invoice_number"])
+    assert record is not None  # issued just before
+    body["print"]["status"] = record.print_status
 
 
 def _preview_invoice(settings: Settings, builder: ProofBuilder, target: str, number: str | None,
@@ -131,12 +131,12 @@ def _preview_invoice(settings: Settings, builder: ProofBuilder, target: str, num
     if is_invoice_number(target) and not Path(target).is_file():
         store = open_store(settings)
         try:
-            rows = store.read("SELECT * FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1", (target,))
+            record = invoices.newest_by_number(store.connection(), target)
         finally:
             store.close()
-        if not rows:
+        if record is None:
             raise InvoiceInvalid(Problem("invoice.not_found", "number", f"no invoice {target} in this box"))
-        return builder.invoice(rows[0])
+        return builder.invoice(record)
     draft = parse_document(jsonio.loads(Path(target).read_bytes()))
     return build_invoice(draft, number=number or PREVIEW_NUMBER, random_number=random_number or PREVIEW_RANDOM,
                          issued_at=draft.issued_at or now or SystemClock().now(), seller=builder.seller)

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.services import InvoiceService, canonical, line_values
-from daemon.store import allowances, event, invoices, stamp
-from daemon.store.invoices import Connection, InvoiceRecord
+from daemon.store import Connection, allowances, event, invoices, stamp
+from daemon.store.invoices import InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TurnkeyError
 from turnkey.model import CONSUMER_ID, Cancel, InvoiceDraft, Party, Void

@@ -9,7 +9,6 @@ READY as ``uncertain`` and the pump looks for its file before dropping it again.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from daemon.policy import queue
 from daemon.policy.backoff import Backoff
 from daemon.policy.queue import HEAD_SLACK, file_name
 from daemon.status import DROPPED, advance, restart
-from daemon.store import Store, event, stamp
+from daemon.store import Connection, Store, event, stamp
 from daemon.store import outbox as table
 from daemon.store.outbox import InvoiceColumns
 from turnkey.period import taipei
@@ -44,7 +43,7 @@ class Claimed:
     invoice: InvoiceColumns | None = None
 
     def __post_init__(self) -> None:
-        # archive.py still passes the row it read (a sqlite3.Row, or a dict for an F0401) in this place
+        # archive.py still passes the row it read (an SQLite row, or a dict for an F0401) in this place
         given: object = self.invoice
         if given is not None and not isinstance(given, InvoiceColumns):
             object.__setattr__(self, "invoice", _columns(cast(Mapping[str, str | None], given)))
@@ -87,18 +86,18 @@ def claim(store: Store, now: datetime, limit: int) -> list[Claimed]:
     return taken
 
 
-def release(tx: sqlite3.Connection, rows: Iterable[Claimed], at: str) -> None:
+def release(tx: Connection, rows: Iterable[Claimed], at: str) -> None:
     """Back to READY untouched (claimed but not tried)."""
     table.release(tx, [r.id for r in rows], at)
 
 
-def requeue(tx: sqlite3.Connection, rows: Iterable[Claimed], at: str) -> None:
+def requeue(tx: Connection, rows: Iterable[Claimed], at: str) -> None:
     """Back to READY as uncertain: claimed by a tick that failed before recording them (the database was full, say),
     so their files may be in SRC already; like ``recover`` at start, but only these rows, while the process lives."""
     table.requeue(tx, [r.id for r in rows], at)
 
 
-def mark_dropped(tx: sqlite3.Connection, rows: Iterable[Claimed], now: datetime, outcome: str | None = None) -> None:
+def mark_dropped(tx: Connection, rows: Iterable[Claimed], now: datetime, outcome: str | None = None) -> None:
     """DONE: the file is durably in SRC (or, for an uncertain row, was found already taken by Turnkey)."""
     at = stamp(now)
     for row in rows:
@@ -109,14 +108,14 @@ def mark_dropped(tx: sqlite3.Connection, rows: Iterable[Claimed], now: datetime,
             advance(tx, row.invoice_id, outcome or DROPPED, now, reason=row.file_name)
 
 
-def retry_later(tx: sqlite3.Connection, row: Claimed, now: datetime, error: str, delay: timedelta) -> str:
+def retry_later(tx: Connection, row: Claimed, now: datetime, error: str, delay: timedelta) -> str:
     """READY again after ``delay``; returns the time it becomes due."""
     due = stamp(now + delay)
     table.retry_later(tx, row.id, stamp(now), due, error[:500])
     return due
 
 
-def fail(tx: sqlite3.Connection, row: Claimed, now: datetime, error: str) -> None:
+def fail(tx: Connection, row: Claimed, now: datetime, error: str) -> None:
     """FAILED for good (the message itself is wrong): a person must look; an alert says so."""
     at = stamp(now)
     table.fail(tx, row.id, at, error[:2000])

@@ -18,14 +18,13 @@ reports them, or they are imported into one box before the period ends).
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from daemon.alerts import raise_alert
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, REJECTED, REJECTED_LOCAL, UNKNOWN
-from daemon.store import Store, event, exports, stamp
+from daemon.store import Connection, Store, event, exports, stamp
 from daemon.store import alerts as alert_table
 from daemon.store import blanks as table
 from daemon.store import outbox as outbox_table
@@ -65,7 +64,7 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def record_export(tx: sqlite3.Connection, kind: str, key: str, path: Path, now: datetime, detail: str = "") -> None:
+def record_export(tx: Connection, kind: str, key: str, path: Path, now: datetime, detail: str = "") -> None:
     """Record (or replace) the report or archive of ``kind`` and ``key`` written to ``path``."""
     exports.record(tx, kind, key, str(path), stamp(now), detail)
 
@@ -109,7 +108,7 @@ def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, n
     return ids
 
 
-def stored_reports(conn: sqlite3.Connection, period: Period) -> list[BlankReport] | None:
+def stored_reports(conn: Connection, period: Period) -> list[BlankReport] | None:
     """The E0402 reports queued when ``period`` was closed (None: not closed yet)."""
     if not table.is_closed(conn, period.code):
         return None
@@ -121,7 +120,7 @@ def _report(row: StoredBlankReport) -> BlankReport:
                        row.spans)
 
 
-def blank_message(conn: sqlite3.Connection, outbox_id: int, seller: Party) -> BlankReport:
+def blank_message(conn: Connection, outbox_id: int, seller: Party) -> BlankReport:
     """The E0402 an outbox row stands for, exactly as computed when its period was closed."""
     row = table.report_for(conn, outbox_id)
     if row is None:

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from daemon.policy import printing as rules
 from daemon.ports import Clock
 from daemon.services import Columned, StoredDocument, ThreadCiphers, stored_invoice
-from daemon.store import Store, event, invoices, print_jobs, stamp
-from daemon.store.invoices import Connection, InvoiceRecord
+from daemon.store import Connection, Store, event, invoices, print_jobs, stamp
+from daemon.store.invoices import InvoiceRecord
 from daemon.store.print_jobs import JobRecord
 from drivers.printer.device import PrintFailed
 from drivers.printer.encode import PrinterProfile, encode

@@ -17,7 +17,6 @@ Turnkey may want the file), ``results_seen`` records outcome ``quarantined`` wit
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from daemon.policy import settlement as policy
 from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, Verdict, original_name
 from daemon.ports import Drop
 from daemon.status import advance
-from daemon.store import Store, event, stamp
+from daemon.store import Connection, Store, event, stamp
 from daemon.store import outbox as outbox_table
 from daemon.store import results as table
 from daemon.store.outbox import Dropped
@@ -55,7 +54,7 @@ class Tally:
         self.counts[key] += n
 
 
-def _record(tx: sqlite3.Connection, path: str, kind: str, size: int, now: datetime, outcome: str,
+def _record(tx: Connection, path: str, kind: str, size: int, now: datetime, outcome: str,
             detail: str = "") -> None:
     table.record_seen(tx, path, kind, size, stamp(now), outcome, detail[:500])
 
@@ -97,7 +96,7 @@ def _settle(store: Store, rows: list[Dropped], waiting: set[str], errors: dict[s
             tally.add(found.outcome)
 
 
-def _outcome(tx: sqlite3.Connection, row: Dropped, outcome: str, now: datetime, reason: str) -> None:
+def _outcome(tx: Connection, row: Dropped, outcome: str, now: datetime, reason: str) -> None:
     at = stamp(now)
     outbox_table.set_outcome(tx, row.id, outcome, at, reason or None)
     target = policy.outcome_target(row.message_type, row.invoice_id)
@@ -124,7 +123,7 @@ class ResultFiles:
         self.store, self.drop = store, drop
         self.seller_ban, self.import_e0501, self.max_bytes = seller_ban, import_e0501, max_bytes
         self._sizes: dict[str, int] = {}
-        self._apply: dict[str, Callable[[sqlite3.Connection, bytes, datetime, Tally], str]] = {
+        self._apply: dict[str, Callable[[Connection, bytes, datetime, Tally], str]] = {
             "ProcessResult": self._process, "SummaryResult": self._summary, "E0501": self._allocation,
         }
 
@@ -161,28 +160,28 @@ class ResultFiles:
                         f"{kind} {path} cannot be applied ({reason[:300]}); quarantined as {copy}")
         tally.add("unreadable")
 
-    def _addressed(self, tx: sqlite3.Connection, routing: Routing, numbers: Iterable[str]) -> None:
+    def _addressed(self, tx: Connection, routing: Routing, numbers: Iterable[str]) -> None:
         """Refuse another seller's result: routed between other BANs and about none of this box's invoices."""
         foreign = policy.foreign_parties(routing, self.seller_ban)
         if foreign and not table.any_numbered(tx, numbers):
             raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about "
                           "none of its invoices")
 
-    def _summary(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _summary(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
         summary = parse_summary_result(data)
         self._addressed(tx, summary.routing, policy.summary_numbers(summary))
         for verdict in policy.summary_verdicts(summary):
             _verdict(tx, verdict, now, tally)
         return "applied"
 
-    def _process(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _process(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
         result = parse_process_result(data)
         self._addressed(tx, result.routing, policy.process_numbers(result))
         for verdict in policy.process_verdicts(result):
             _verdict(tx, verdict, now, tally)
         return "applied"
 
-    def _allocation(self, tx: sqlite3.Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _allocation(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
         # another business's allocation is not refused: boxes may share one Turnkey download folder
         allocations = [a for a in parse_e0501(data) if not self.seller_ban or a.ban == self.seller_ban]
         problem = policy.booklet_problem(allocations)
@@ -210,7 +209,7 @@ def _why(error: Exception) -> str:
     return text if isinstance(error, ResultUnreadable | Refused) else f"{type(error).__name__}: {text}"
 
 
-def _verdict(tx: sqlite3.Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
+def _verdict(tx: Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
     """Apply a platform verdict to the invoice it names (F0401); other messages are logged on the invoice."""
     invoice_id = table.find_invoice(tx, verdict.number, verdict.period)
     if invoice_id is None:

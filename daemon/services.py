@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from daemon.ports import Clock, RandomSource
-from daemon.store import Store, invoices, stamp, tracks
-from daemon.store.invoices import Connection, InvoiceRecord, LineValues, NewInvoice
+from daemon.store import Connection, Store, invoices, stamp, tracks
+from daemon.store.invoices import InvoiceRecord, LineValues, NewInvoice
 from daemon.store.tracks import TrackRecord
 from daemon.tracks import track_range
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError

@@ -4,7 +4,6 @@ Every change is written to the event log."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from daemon.policy.delivery import (
@@ -21,14 +20,14 @@ from daemon.policy.delivery import (
     event_reason,
     moves,
 )
-from daemon.store import event, stamp
+from daemon.store import Connection, event, stamp
 from daemon.store import results as table
 
 __all__ = ["ACCEPTED_LOCAL", "ALLOWED", "CONFIRMED", "DROPPED", "QUEUED", "REJECTED", "REJECTED_LOCAL", "UNKNOWN",
            "VERDICTS", "advance", "allowed", "restart"]
 
 
-def advance(tx: sqlite3.Connection, invoice_id: int, new: str, now: datetime, code: str = "",
+def advance(tx: Connection, invoice_id: int, new: str, now: datetime, code: str = "",
             reason: str = "") -> bool:
     """Move one invoice to ``new`` when the lifecycle allows it; False (and nothing written) otherwise."""
     found = table.status_of(tx, invoice_id)
@@ -40,7 +39,7 @@ def advance(tx: sqlite3.Connection, invoice_id: int, new: str, now: datetime, co
     return True
 
 
-def restart(tx: sqlite3.Connection, invoice_id: int, now: datetime, reason: str) -> None:
+def restart(tx: Connection, invoice_id: int, now: datetime, reason: str) -> None:
     """A re-issued number (F0401 after F0701) starts its delivery over from ``queued``."""
     found = table.status_of(tx, invoice_id)
     at = stamp(now)

@@ -11,7 +11,6 @@ the drop returns.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,18 +32,18 @@ from daemon.policy import queue
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.services import stored_invoice
-from daemon.store import Store, stamp
+from daemon.store import Connection, Store, stamp
 from daemon.store import alerts as alert_table
 from daemon.store import results as result_table
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Message, Party
 
-Builder = Callable[[sqlite3.Connection, Claimed, Party], Message]
+Builder = Callable[[Connection, Claimed, Party], Message]
 """Builds the message of an outbox row (read with the given connection) for this seller."""
 
 
-def build_f0401(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Message:
+def build_f0401(conn: Connection, row: Claimed, seller: Party) -> Message:
     """The F0401 of an issued invoice, rebuilt from its stored document, number, random code and time."""
     if row.invoice is None:
         raise ValueError(f"outbox row {row.id} has no stored invoice")

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.api.keys import ApiKey
-from daemon.store import Store, StoreUnavailable, nonces
-from daemon.store.invoices import Connection
+from daemon.store import Connection, OperationalError, Store, StoreUnavailable, nonces
 
 WINDOW = 300
 HEADERS = ("x-einvd-key", "x-einvd-timestamp", "x-einvd-nonce", "x-einvd-signature")
@@ -99,7 +98,7 @@ class NonceGuard:
         try:
             with self.store.write() as tx:
                 self.admit_in(tx, signed, now)
-        except nonces.OperationalError as error:  # busy past the timeout
+        except OperationalError as error:  # busy past the timeout
             raise StoreUnavailable("store.unavailable", "the store is busy") from error
 
     def admit_in(self, tx: Connection, signed: Signed, now: float) -> None:

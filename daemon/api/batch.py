@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from daemon.api.auth import NonceGuard, Signed
-from daemon.store import Store, StoreUnavailable
-from daemon.store.invoices import Connection
-from daemon.store.nonces import OperationalError
+from daemon.store import Connection, OperationalError, Store, StoreUnavailable
 
 T = TypeVar("T")
 MAX_BATCH = 64

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from daemon.api.auth import AuthError
 from daemon.api.models import ErrorBody
 from daemon.jsonio import JsonRefused
 from daemon.lifecycle import NotFound
-from daemon.store import StoreUnavailable
+from daemon.store import OperationalError, StoreUnavailable
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError, TurnkeyError, WindowClosed
 
 log = logging.getLogger("einvd.api")
@@ -126,7 +125,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth)
     app.add_exception_handler(JsonRefused, _json)
     app.add_exception_handler(StoreUnavailable, _store)
-    app.add_exception_handler(sqlite3.OperationalError, _sqlite)
+    app.add_exception_handler(OperationalError, _sqlite)
     app.add_exception_handler(ValidationError, _validation)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

@@ -4,7 +4,6 @@ checks the key's permission, then calls one use case (see ``daemon.api.handling`
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
@@ -17,6 +16,7 @@ from daemon.api.context import ApiContext
 from daemon.api.docs import SECURITY
 from daemon.api.errors import responses
 from daemon.api.handling import authorised, change, json_body, read
+from daemon.store import invoices
 from turnkey.lifecycle import Requested
 
 Number = Annotated[str, Path(pattern=models.INVOICE_NUMBER, description="invoice number, e.g. AB12345678")]
@@ -83,22 +83,14 @@ LIFECYCLE_STATES = ("issued", "voided", "cancelled")
 
 def _search(context: ApiContext, order_id: str | None, period: str | None, status: str | None,
             cursor: str | None, limit: int) -> dict[str, Any]:
-    where: list[str] = ["id < ?"]
-    params: list[object] = [int(cursor) if cursor else 2**62]
-    for column, value in (("order_id", order_id), ("period", period)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if status is not None:
-        where.append("lifecycle = ?" if status in LIFECYCLE_STATES else "status = ?")
-        params.append(status)
-    rows: list[sqlite3.Row] = context.invoices.store.read(
-        f"SELECT id, number, period, order_id, issued_at, total, status, lifecycle, print_status FROM invoices "
-        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*params, limit + 1))
-    page = [{"invoice_number": r["number"], "period": r["period"], "order_id": r["order_id"],
-             "issued_at": r["issued_at"], "total": r["total"], "status": r["status"], "state": r["lifecycle"],
-             "print_status": r["print_status"]} for r in rows[:limit]]
-    return {"invoices": page, "next_cursor": str(rows[limit - 1]["id"]) if len(rows) > limit else None}
+    lifecycle = status if status in LIFECYCLE_STATES else None
+    rows = invoices.search(context.invoices.store.connection(), before_id=int(cursor) if cursor else 2**62,
+                           limit=limit + 1, order_id=order_id, period=period,
+                           status=None if lifecycle else status, lifecycle=lifecycle)
+    page = [{"invoice_number": r.number, "period": r.period, "order_id": r.order_id, "issued_at": r.issued_at,
+             "total": r.total, "status": r.status, "state": r.lifecycle, "print_status": r.print_status}
+            for r in rows[:limit]]
+    return {"invoices": page, "next_cursor": str(rows[limit - 1].id) if len(rows) > limit else None}
 
 
 def _changes(app: FastAPI, context: ApiContext) -> None:

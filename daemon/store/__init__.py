@@ -5,7 +5,17 @@ formats every stored timestamp (``stamp``); ``schema`` holds the migrations. One
 sits beside them and returns typed records.
 """
 
-from daemon.store.db import PRAGMAS, Store, StoreUnavailable, Transaction, event, stamp
+from daemon.store.db import (
+    PRAGMAS,
+    Connection,
+    OperationalError,
+    Store,
+    StoreUnavailable,
+    Transaction,
+    event,
+    stamp,
+)
 from daemon.store.schema import MIGRATIONS
 
-__all__ = ["MIGRATIONS", "PRAGMAS", "Store", "StoreUnavailable", "Transaction", "event", "stamp"]
+__all__ = ["MIGRATIONS", "PRAGMAS", "Connection", "OperationalError", "Store", "StoreUnavailable", "Transaction",
+           "event", "stamp"]

@@ -17,6 +17,11 @@ from daemon import faultpoints
 from daemon.store.schema import MIGRATIONS, apply_script
 from turnkey.period import taipei
 
+Connection = sqlite3.Connection
+"""A connection or the transaction ``Store.write()`` opened: what every query function takes first."""
+OperationalError = sqlite3.OperationalError
+"""SQLite could not do it now (busy beyond ``busy_timeout``, locked): the API answers 503 ``store.busy``."""
+
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",

@@ -12,9 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-Connection = sqlite3.Connection
-"""The connection or transaction callers pass in, named here so they need not import sqlite3 themselves."""
-
 
 class DuplicateOrder(Exception):
     """An invoice with this ``order_id`` is stored already (the transaction is still usable: read it)."""
@@ -156,6 +153,20 @@ def newest_by_number(conn: sqlite3.Connection, number: str) -> InvoiceRecord | N
     """The invoice with ``number`` stored last (the print queue's lookup)."""
     return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1",
                                 (number,)).fetchone())
+
+
+def search(conn: sqlite3.Connection, *, before_id: int, limit: int, order_id: str | None = None,
+           period: str | None = None, status: str | None = None, lifecycle: str | None = None) -> list[InvoiceRecord]:
+    """Up to ``limit`` invoices with ids below ``before_id``, newest first, matching every filter given."""
+    where: list[str] = ["id < ?"]
+    params: list[object] = [before_id]
+    for column, value in (("order_id", order_id), ("period", period), ("status", status), ("lifecycle", lifecycle)):
+        if value is not None:
+            where.append(f"{column} = ?")  # column names from the tuple above, never from the caller
+            params.append(value)
+    rows = conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                        (*params, limit)).fetchall()
+    return [record for row in rows if (record := _record(row)) is not None]
 
 
 def lines_of(conn: sqlite3.Connection, invoice_id: int) -> list[LineRecord]:

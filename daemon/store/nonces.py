@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 
-OperationalError = sqlite3.OperationalError
-"""SQLite's error for a database that is busy past its timeout or failing, named here so the API's batch and
-nonce guard need not import sqlite3."""
-
 
 class NonceSeen(Exception):
     """The key used this nonce already (a replay)."""
