@@ -19,9 +19,8 @@ from datetime import datetime
 from daemon.alerts import raise_alert
 from daemon.policy.deadlines import DEADLINE_KINDS, NOT_HANDED_OVER, DeadlinePolicy
 from daemon.status import ACCEPTED_LOCAL, DROPPED, QUEUED, UNKNOWN, advance
-from daemon.store import Store, stamp
+from daemon.store import Store, invoices, stamp
 from daemon.store import alerts as alert_table
-from daemon.store import results as result_table
 from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
 
 __all__ = ["DEADLINE_KINDS", "NOT_HANDED_OVER", "DeadlinePolicy", "check_deadlines"]
@@ -32,7 +31,7 @@ def check_deadlines(store: Store, now: datetime, policy: DeadlinePolicy) -> dict
     counts = {kind: 0 for kind in DEADLINE_KINDS} | {UNKNOWN: 0, "cleared": 0}
     earliest = stamp(taipei(now) - B2C_UPLOAD * min(policy.half, policy.near))
     conn = store.connection()
-    rows = result_table.unsettled(conn, (QUEUED, DROPPED, ACCEPTED_LOCAL), earliest)
+    rows = invoices.unsettled(conn, (QUEUED, DROPPED, ACCEPTED_LOCAL), earliest)
     raised = alert_table.raised(conn, "invoice", DEADLINE_KINDS)
     with store.write() as tx:
         for row in rows:

@@ -27,7 +27,7 @@ from daemon.policy import settlement as policy
 from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, Verdict, original_name
 from daemon.ports import Drop
 from daemon.status import advance
-from daemon.store import Connection, Store, event, stamp
+from daemon.store import Connection, Store, event, invoices, stamp, tracks
 from daemon.store import outbox as outbox_table
 from daemon.store import results as table
 from daemon.store.outbox import Dropped
@@ -163,7 +163,7 @@ class ResultFiles:
     def _addressed(self, tx: Connection, routing: Routing, numbers: Iterable[str]) -> None:
         """Refuse another seller's result: routed between other BANs and about none of this box's invoices."""
         foreign = policy.foreign_parties(routing, self.seller_ban)
-        if foreign and not table.any_numbered(tx, numbers):
+        if foreign and not invoices.any_numbered(tx, numbers):
             raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about "
                           "none of its invoices")
 
@@ -198,7 +198,7 @@ class ResultFiles:
             if clash is not None:
                 event(tx, at, "track", rng.label, "e0501.skipped", f"overlaps {clash.label}")
                 continue
-            table.add_allocated_range(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, at)
+            tracks.insert(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, "E0501", at)
             event(tx, at, "track", rng.label, "added", "E0501")
             tally.add("ranges")
         return "applied"
@@ -211,7 +211,7 @@ def _why(error: Exception) -> str:
 
 def _verdict(tx: Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
     """Apply a platform verdict to the invoice it names (F0401); other messages are logged on the invoice."""
-    invoice_id = table.find_invoice(tx, verdict.number, verdict.period)
+    invoice_id = invoices.find_invoice(tx, verdict.number, verdict.period)
     if invoice_id is None:
         tally.add("unmatched")
         return

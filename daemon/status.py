@@ -21,7 +21,7 @@ from daemon.policy.delivery import (
     moves,
 )
 from daemon.store import Connection, event, stamp
-from daemon.store import results as table
+from daemon.store import invoices as table
 
 __all__ = ["ACCEPTED_LOCAL", "ALLOWED", "CONFIRMED", "DROPPED", "QUEUED", "REJECTED", "REJECTED_LOCAL", "UNKNOWN",
            "VERDICTS", "advance", "allowed", "restart"]

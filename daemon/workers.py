@@ -32,9 +32,8 @@ from daemon.policy import queue
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
 from daemon.services import stored_invoice
-from daemon.store import Connection, Store, stamp
+from daemon.store import Connection, Store, invoices, stamp
 from daemon.store import alerts as alert_table
-from daemon.store import results as result_table
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Message, Party
@@ -224,7 +223,7 @@ def health(store: Store, now: datetime, pump: Pump | None = None, watch: Watch |
     conn = store.connection()
     return {
         "outbox": backlog(store, now),
-        "invoices": result_table.status_counts(conn),
+        "invoices": invoices.status_counts(conn),
         "alerts": alert_table.open_counts(conn),
         "drop": {
             "pump_error": pump.last_error if pump else "",

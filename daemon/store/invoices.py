@@ -278,3 +278,59 @@ def events_of(conn: sqlite3.Connection, number: str, since: str) -> list[EventRe
     return [EventRecord(*row) for row in conn.execute(
         "SELECT at, kind, reason FROM events WHERE entity = 'invoice' AND entity_id = ? AND at >= ? ORDER BY id",
         (number, since))]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceStatus:
+    number: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsettled:
+    """An invoice not settled yet, for the deadline check."""
+
+    id: int
+    number: str
+    issued_at: str
+    buyer_ban: str | None
+    status: str
+
+
+# --- the delivery status of invoices ---------------------------------------------------------------------
+
+
+def status_of(conn: sqlite3.Connection, invoice_id: int) -> InvoiceStatus | None:
+    row = conn.execute("SELECT number, status FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
+    return InvoiceStatus(row[0], row[1]) if row is not None else None
+
+
+def set_status(conn: sqlite3.Connection, invoice_id: int, status: str, at: str, code: str, reason: str) -> None:
+    conn.execute("UPDATE invoices SET status = ?, status_at = ?, result_code = ?, result_reason = ? WHERE id = ?",
+                 (status, at, code, reason, invoice_id))
+
+
+def find_invoice(conn: sqlite3.Connection, number: str, period: str | None) -> int | None:
+    """The id of invoice ``number`` of ``period``; without a period, the latest with that number."""
+    if period is not None:
+        row = conn.execute("SELECT id FROM invoices WHERE number = ? AND period = ?", (number, period)).fetchone()
+    else:
+        row = conn.execute("SELECT id FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1", (number,)).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def any_numbered(conn: sqlite3.Connection, numbers: Iterable[str]) -> bool:
+    """Whether any of ``numbers`` is an invoice of this box."""
+    return any(conn.execute("SELECT 1 FROM invoices WHERE number = ?", (n,)).fetchone() for n in set(numbers))
+
+
+def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {r[0]: r[1] for r in conn.execute("SELECT status, count(*) FROM invoices GROUP BY status")}
+
+
+def unsettled(conn: sqlite3.Connection, statuses: tuple[str, ...], issued_until: str) -> list[Unsettled]:
+    """Invoices in ``statuses`` issued at or before ``issued_until``, in id order."""
+    marks = ", ".join("?" * len(statuses))
+    return [Unsettled(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(
+        f"SELECT id, number, issued_at, buyer_ban, status FROM invoices WHERE status IN ({marks}) "
+        "AND issued_at <= ? ORDER BY id", (*statuses, issued_until))]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.store import Store, alerts, blanks, exports, jobs, outbox, results
+from daemon.store import Store, alerts, blanks, exports, invoices, jobs, outbox, results
 
 AT, LATER = "2026-12-03T12:00:00+08:00", "2026-12-03T13:00:00+08:00"
 
@@ -64,7 +64,7 @@ def test_results_seen_exports_and_job_runs(store: Store) -> None:
     found = exports.find(conn, "report", "2026-12-03")
     assert found == exports.Export("report", "2026-12-03", "/r/2.json", LATER, "again")
     assert jobs.last_runs(conn) == [jobs.JobRun("pump", LATER)] and jobs.last_run(conn, "watch") is None
-    assert results.find_invoice(conn, "AB00000001", None) is None and results.status_of(conn, 1) is None
+    assert invoices.find_invoice(conn, "AB00000001", None) is None and invoices.status_of(conn, 1) is None
     assert blanks.open_periods(conn) == [] and not blanks.is_closed(conn, "11510")
 
 
