@@ -9,7 +9,7 @@ seller has its own prefix. ``request_id`` (optional) makes a retried request ret
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,7 +17,6 @@ from typing import Any
 
 from daemon.lifecycle import (
     LifecycleService,
-    action_message,
     invoice_row,
     invoice_state,
     not_found,
@@ -29,7 +28,7 @@ from daemon.store.allowances import AllowanceLineRecord, AllowanceRecord
 from daemon.store.invoices import InvoiceRecord
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, Problem
-from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Message, Party
+from turnkey.model import Allowance, AllowanceLine, AllowanceVoid, Party
 from turnkey.money import plain
 from turnkey.period import taipei
 from turnkey.stored import load_document
@@ -178,16 +177,3 @@ def _message_line(invoice_number: str, issued: date, line: AllowanceLineRecord) 
         tax=line.tax, sequence=line.sequence, tax_type=line.tax_type, original_sequence_number=line.original_sequence,
         unit=line.unit,
     )
-
-
-def pump_builders() -> dict[str, Callable[[Connection, Any, Party], Message]]:
-    """Builders in the shape of ``daemon.workers.Builder`` (connection, claimed row with ``.id``, seller) for the
-    lifecycle's messages: F0501, F0701, G0401, G0501."""
-
-    def action(conn: Connection, row: Any, seller: Party) -> Message:
-        return action_message(conn, row.id, seller)
-
-    def allowance(conn: Connection, row: Any, seller: Party) -> Message:
-        return allowance_message(conn, row.id, seller)
-
-    return {"F0501": action, "F0701": action, "G0401": allowance, "G0501": allowance}

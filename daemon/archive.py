@@ -22,17 +22,18 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.outbox import Claimed, file_name
+from daemon.messages import Builder
+from daemon.outbox import Claimed, InvoiceColumns, file_name
 from daemon.periodic import fsync_dir, record_export, write_atomic
 from daemon.store import Connection, Store, invoices, stamp
 from daemon.store import reports as queries
 from daemon.store.reports import ArchivedMessage
-from daemon.workers import Builder
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Party
@@ -44,7 +45,7 @@ INDEX_COLUMNS = ("number", "message_type", "file", "outbox_id", "state", "outcom
                  "result_code", "result_reason", "sha256", "note")
 
 class Archiver:
-    def __init__(self, store: Store, seller: Party, builders: dict[str, Builder], schemas: Schemas | None,
+    def __init__(self, store: Store, seller: Party, builders: Mapping[str, Builder], schemas: Schemas | None,
                  directory: Path, fmt: str = "zip", cutoff_day: int = 13, settle_days: int = 45,
                  retention_periods: int = 60, e0402: bool = True) -> None:
         self.store, self.seller, self.builders, self.schemas = store, seller, builders, schemas
@@ -144,9 +145,10 @@ class Archiver:
         builder = self.builders.get(row.message_type)
         if builder is None:
             raise ValueError(f"no builder for {row.message_type}")
-        # the invoice's columns by name, as the builders read a claimed row (None for a message of no invoice)
-        columns: Any = {"document": row.document, "number": row.number, "random_number": row.random_number,
-                        "issued_at": row.issued_at}
+        columns = None  # a message of no invoice (E0402)
+        if row.document is not None and row.number is not None and row.random_number is not None \
+                and row.issued_at is not None:
+            columns = InvoiceColumns(row.document, row.number, row.random_number, row.issued_at)
         claimed = Claimed(row.id, row.message_type, row.reference, row.invoice_id, row.attempts, row.file_name or "",
                           row.uncertain, columns)
         return render_checked(builder(conn, claimed, self.seller), self.schemas)

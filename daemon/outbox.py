@@ -9,10 +9,9 @@ READY as ``uncertain`` and the pump looks for its file before dropping it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from daemon.alerts import raise_alert
 from daemon.policy import queue
@@ -42,24 +41,9 @@ class Claimed:
     uncertain: bool
     invoice: InvoiceColumns | None = None
 
-    def __post_init__(self) -> None:
-        # archive.py still passes the row it read (an SQLite row, or a dict for an F0401) in this place
-        given: object = self.invoice
-        if given is not None and not isinstance(given, InvoiceColumns):
-            object.__setattr__(self, "invoice", _columns(cast(Mapping[str, str | None], given)))
-
     @property
     def code(self) -> str:
         return self.message_type
-
-
-def _columns(row: Mapping[str, str | None]) -> InvoiceColumns | None:
-    """The invoice columns of a row read by name (None when it joins no invoice)."""
-    document, number, random_number, issued_at = (row["document"], row["number"], row["random_number"],
-                                                  row["issued_at"])
-    if document is None or number is None or random_number is None or issued_at is None:
-        return None
-    return InvoiceColumns(document, number, random_number, issued_at)
 
 
 def recover(store: Store, now: datetime) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from daemon.policy import printing as rules
 from daemon.ports import Clock
-from daemon.services import Columned, StoredDocument, ThreadCiphers, stored_invoice
+from daemon.services import StoredDocument, ThreadCiphers, stored_invoice
 from daemon.store import Connection, Store, event, invoices, print_jobs, stamp
 from daemon.store.invoices import InvoiceRecord
 from daemon.store.print_jobs import JobRecord
@@ -58,14 +58,14 @@ class ProofBuilder:
         self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
         self.profile, self.policy = profile, policy
 
-    def invoice(self, row: StoredDocument | Columned) -> Invoice:
+    def invoice(self, row: StoredDocument) -> Invoice:
         return stored_invoice(row, self.seller)
 
     def doc(self, invoice: Invoice, copy: bool) -> ProofDoc:
         options = ProofOptions(reprint=copy, test_mode=self.policy.test_mode, details=self.policy.details)
         return proof_doc(invoice, proof_payloads(invoice, self.ciphers.get(), self.qr_encoding), options)
 
-    def job_bytes(self, row: StoredDocument | Columned, copy: bool) -> bytes:
+    def job_bytes(self, row: StoredDocument, copy: bool) -> bytes:
         return encode(self.doc(self.invoice(row), copy), self.profile)
 
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from daemon.ports import Clock, RandomSource
 from daemon.store import Connection, Store, invoices, stamp, tracks
@@ -45,9 +45,8 @@ def canonical(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-@runtime_checkable
 class StoredDocument(Protocol):
-    """What a stored invoice is loaded from: an ``InvoiceRecord`` has it, and so has any row that joins it."""
+    """What a stored invoice is loaded from: an ``InvoiceRecord``, or the invoice columns an outbox row joins."""
 
     @property
     def number(self) -> str: ...
@@ -59,39 +58,16 @@ class StoredDocument(Protocol):
     def random_number(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    number: str
-    document: str
-    issued_at: str
-    random_number: str
-
-
-class Columned(Protocol):
-    """A row read by column name (a mapping, or an outbox row that joins the invoice, until it is typed too)."""
-
-    def keys(self) -> object: ...
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-def _facts(row: StoredDocument | Columned) -> StoredDocument:
-    if isinstance(row, StoredDocument):
-        return row
-    return _Columns(row["number"], row["document"], row["issued_at"], row["random_number"])
-
-
-def stored_draft(row: StoredDocument | Columned) -> InvoiceDraft:
+def stored_draft(row: StoredDocument) -> InvoiceDraft:
     """The draft of a stored invoice, loaded from its canonical document: never validated again (a stored
     invoice is a fact; a rule tightened by a later release must not refuse what was issued under the old one)."""
-    document = row.document if isinstance(row, StoredDocument) else row["document"]
-    return load_document(json.loads(document))
+    return load_document(json.loads(row.document))
 
 
-def stored_invoice(row: StoredDocument | Columned, seller: Party) -> Invoice:
+def stored_invoice(row: StoredDocument, seller: Party) -> Invoice:
     """The F0401 model of a stored invoice: its document, number, random code and issue time."""
-    facts = _facts(row)
-    return build_invoice(stored_draft(facts), number=facts.number, random_number=facts.random_number,
-                         issued_at=datetime.fromisoformat(facts.issued_at), seller=seller)
+    return build_invoice(stored_draft(row), number=row.number, random_number=row.random_number,
+                         issued_at=datetime.fromisoformat(row.issued_at), seller=seller)
 
 
 class ThreadCiphers:

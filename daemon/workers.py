@@ -11,11 +11,12 @@ the drop returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.deadlines import DeadlinePolicy, check_deadlines
+from daemon.messages import BUILDERS, Builder
 from daemon.outbox import (
     Backoff,
     Claimed,
@@ -31,25 +32,11 @@ from daemon.outbox import (
 from daemon.policy import queue
 from daemon.ports import Drop, RandomSource
 from daemon.results import ResultFiles, Tally, original_name, reconcile
-from daemon.services import stored_invoice
-from daemon.store import Connection, Store, invoices, stamp
+from daemon.store import Store, invoices, stamp
 from daemon.store import alerts as alert_table
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
-from turnkey.model import Message, Party
-
-Builder = Callable[[Connection, Claimed, Party], Message]
-"""Builds the message of an outbox row (read with the given connection) for this seller."""
-
-
-def build_f0401(conn: Connection, row: Claimed, seller: Party) -> Message:
-    """The F0401 of an issued invoice, rebuilt from its stored document, number, random code and time."""
-    if row.invoice is None:
-        raise ValueError(f"outbox row {row.id} has no stored invoice")
-    return stored_invoice(row.invoice.as_mapping(), seller)
-
-
-BUILDERS: dict[str, Builder] = {"F0401": build_f0401}
+from turnkey.model import Party
 
 
 @dataclass
@@ -73,7 +60,8 @@ class _Batch:
 
 class Pump:
     def __init__(self, store: Store, drop: Drop, seller: Party, schemas: Schemas | None, rng: RandomSource,
-                 backoff: Backoff | None = None, batch: int = 200, builders: dict[str, Builder] | None = None) -> None:
+                 backoff: Backoff | None = None, batch: int = 200,
+                 builders: Mapping[str, Builder] | None = None) -> None:
         self.store, self.drop, self.seller, self.schemas, self.rng = store, drop, seller, schemas, rng
         self.backoff = backoff or Backoff()
         self.batch = batch

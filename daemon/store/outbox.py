@@ -25,10 +25,6 @@ class InvoiceColumns:
     random_number: str
     issued_at: str
 
-    def as_mapping(self) -> dict[str, str]:
-        return {"document": self.document, "number": self.number, "random_number": self.random_number,
-                "issued_at": self.issued_at}
-
 
 @dataclass(frozen=True, slots=True)
 class Candidate:

@@ -12,7 +12,6 @@ from daemon.wiring.core import (
     deadline_policy,
     invoice_service,
     load_schemas,
-    message_builders,
     notifier,
     open_store,
 )
@@ -32,7 +31,7 @@ from daemon.wiring.scanner import OpenedScanner, open_scanner
 
 __all__ = [
     "OpenedPrinter", "OpenedScanner", "archiver", "blank_job", "check_drop", "daily_reports", "deadline_policy",
-    "invoice_service", "load_schemas", "message_builders", "notifier", "open_drop", "open_printer", "open_scanner",
+    "invoice_service", "load_schemas", "notifier", "open_drop", "open_printer", "open_scanner",
     "open_simulator", "open_store", "open_transport", "print_policy", "print_preview", "print_queue", "printer_profile",
     "proof_builder", "proof_printer", "pump_worker", "result_trigger", "watch_worker",
 ]

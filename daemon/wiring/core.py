@@ -3,30 +3,22 @@ scheduled jobs (E0402, daily reports, archive, alert notifier) built from ``Sett
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from daemon.allowances import allowance_message
 from daemon.archive import Archiver
 from daemon.clock import SystemClock
 from daemon.config import ConfigError, Settings
 from daemon.deadlines import DeadlinePolicy
-from daemon.lifecycle import action_message
+from daemon.messages import BUILDERS
 from daemon.notify import Notifier
-from daemon.periodic import BlankJob, blank_message
+from daemon.periodic import BlankJob
 from daemon.ports import Clock, RandomSource
 from daemon.printing import Printer
 from daemon.reports import DailyReports
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.wiring.printer import printer_profile
-from daemon.workers import Builder, build_f0401
 from turnkey.mig import Schemas, required_sources
-from turnkey.model import Message, Party
-
-if TYPE_CHECKING:
-    import sqlite3  # the builders' connection type only (workers.Builder); the lead's one builder table replaces it
 
 
 def open_store(settings: Settings, background_checkpoint: bool = False) -> Store:
@@ -53,16 +45,6 @@ def load_schemas(settings: Settings) -> Schemas | None:
         raise ConfigError(f"mig.schema_dir {settings.schema_dir}: {error}") from error
 
 
-def message_builders() -> dict[str, Builder]:
-    """How the pump (and the archive) builds each message type from its outbox row."""
-    def by_outbox_id(build: Callable[[sqlite3.Connection, int, Party], Message]) -> Builder:
-        return lambda conn, row, seller: build(conn, row.id, seller)
-
-    return {"F0401": build_f0401, "F0501": by_outbox_id(action_message), "F0701": by_outbox_id(action_message),
-            "G0401": by_outbox_id(allowance_message), "G0501": by_outbox_id(allowance_message),
-            "E0402": by_outbox_id(blank_message)}
-
-
 def deadline_policy(settings: Settings) -> DeadlinePolicy:
     tk = settings.turnkey
     half, near = tk.deadline_warn_percent
@@ -82,7 +64,7 @@ def archiver(settings: Settings, store: Store) -> Archiver:
     """The per-period archive job (``daemon.archive.Archiver``)."""
     seller, _ = settings.require_issuer()
     conf = settings.schedule
-    return Archiver(store, seller, message_builders(), load_schemas(settings), conf.archive_dir, conf.archive_format,
+    return Archiver(store, seller, BUILDERS, load_schemas(settings), conf.archive_dir, conf.archive_format,
                     settings.void_cutoff_day, conf.settle_days, conf.retention_periods, conf.e0402)
 
 

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from daemon.config import ConfigError, Settings
+from daemon.messages import BUILDERS
 from daemon.outbox import Backoff
 from daemon.ports import Drop, RandomSource
 from daemon.store import Store
-from daemon.wiring.core import deadline_policy, load_schemas, message_builders
+from daemon.wiring.core import deadline_policy, load_schemas
 from daemon.workers import Pump, Watch
 from drivers.drop.local import LocalDrop
 from drivers.drop.watch import Rescan, Trigger
@@ -84,7 +85,7 @@ def pump_worker(settings: Settings, store: Store, drop: Drop, rng: RandomSource)
     tk = settings.turnkey
     seller, _ = settings.require_issuer()
     backoff = Backoff(timedelta(seconds=tk.backoff_seconds), timedelta(seconds=tk.backoff_max_seconds))
-    return Pump(store, drop, seller, load_schemas(settings), rng, backoff, tk.batch, message_builders())
+    return Pump(store, drop, seller, load_schemas(settings), rng, backoff, tk.batch, BUILDERS)
 
 
 def result_trigger(settings: Settings, drop: Drop) -> Trigger | None:

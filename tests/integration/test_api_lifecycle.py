@@ -11,8 +11,10 @@ import pytest
 from api_harness import Api, running
 from conftest import SELLER, SPEC, sale
 
-from daemon.allowances import allowance_message, pump_builders
+from daemon.allowances import allowance_message
 from daemon.lifecycle import action_message
+from daemon.messages import BUILDERS
+from daemon.outbox import Claimed
 from daemon.services import InvoiceService
 from hw_sim.clock import FakeClock
 from turnkey.mig import Schemas, render_checked, required_sources
@@ -261,10 +263,9 @@ def test_messages_for_the_pump_pass_the_preflight(api: Api) -> None:
     assert isinstance(g0401, Allowance) and g0401.buyer.identifier == "53538851" and g0401.tax_amount == 5
     for message in built:
         assert render_checked(message, schemas).startswith(b"<?xml")
-    builders = pump_builders()
     for row in rows:
-        claimed = type("Claimed", (), {"id": row["id"]})()
-        assert builders[row["message_type"]](conn, claimed, SELLER) in built
+        claimed = Claimed(row["id"], row["message_type"], "", None, 0, "", False)
+        assert BUILDERS[row["message_type"]](conn, claimed, SELLER) in built
     with pytest.raises(Exception, match="not_found"):
         action_message(conn, rows[2]["id"], SELLER)
     with pytest.raises(Exception, match="not_found"):

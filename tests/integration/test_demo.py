@@ -16,6 +16,7 @@ from daemon import __main__ as cli
 from daemon import wiring
 from daemon.config import Settings, load
 from daemon.demo import SCANNED_CARRIER, SCANNER_GARBLING, VOID_REASON
+from daemon.outbox import InvoiceColumns
 from hw_sim.scanner import garble
 from turnkey.carrier import MOBILE_BARCODE, normalise_scan
 from turnkey.mig import parse
@@ -118,7 +119,8 @@ def _render(settings: Settings, row: dict[str, Any], copy: bool) -> tuple[Image.
     opened = wiring.open_printer(settings, "sim:")
     printer, sim = opened.printer, opened.sim
     assert sim is not None
-    printer.print_job(wiring.proof_builder(settings).job_bytes(row, copy))
+    stored = InvoiceColumns(row["document"], row["number"], row["random_number"], row["issued_at"])
+    printer.print_job(wiring.proof_builder(settings).job_bytes(stored, copy))
     return sim.slips[0].image, sim.slips[0].lines
 
 

@@ -23,11 +23,11 @@ from daemon.archive import Archiver
 from daemon.commands import blank_report
 from daemon.config import load
 from daemon.lifecycle import LifecycleService
+from daemon.messages import BUILDERS
 from daemon.periodic import BlankJob, close_period, window_alerts
 from daemon.reports import DailyReports, write_daily
 from daemon.services import InvoiceService
 from daemon.store import Store
-from daemon.wiring import message_builders
 from daemon.workers import Pump, Watch
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
@@ -78,7 +78,7 @@ def site(service: InvoiceService, store: Store, clock: FakeClock, tmp_path: Path
     root = tmp_path / "turnkey"
     turnkey = SimTurnkey(root, SPEC / "mig41", party=SELLER.identifier, summary_delay=timedelta(minutes=30)).install()
     drop = LocalDrop(root, Layout(process_results="Unpack/BAK/ProcessResult"))
-    pump = Pump(store, drop, SELLER, SCHEMAS, random.Random(1), builders=message_builders())
+    pump = Pump(store, drop, SELLER, SCHEMAS, random.Random(1), builders=BUILDERS)
     yield Site(store, clock, service, turnkey, pump, Watch(store, drop, SELLER.identifier, deadlines=False), root)
     pump.close()
 
@@ -245,7 +245,7 @@ def test_daily_report_once_a_day_with_catch_up_and_gaps(site: Site, tmp_path: Pa
 
 
 def archiver(site: Site, directory: Path, fmt: str = "zip") -> Archiver:
-    return Archiver(site.store, SELLER, message_builders(), SCHEMAS, directory, fmt, 13, 45, 60)
+    return Archiver(site.store, SELLER, BUILDERS, SCHEMAS, directory, fmt, 13, 45, 60)
 
 
 def test_archive_after_settlement_holds_the_dropped_bytes_and_an_index(site: Site, tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ import pytest
 from conftest import SELLER, SPEC, START, sale
 from lxml import etree
 
+from daemon.messages import BUILDERS, Builder, build_f0401
 from daemon.outbox import Backoff, Claimed, claim, file_name
 from daemon.services import InvoiceService
 from daemon.store import Store
-from daemon.workers import BUILDERS, Builder, Pump, Watch, build_f0401, health
+from daemon.workers import Pump, Watch, health
 from hw_sim.clock import FakeClock
 from hw_sim.drop import MemoryDrop
 from turnkey.mig import Schemas, required_sources
@@ -154,7 +155,7 @@ def test_a_message_that_fails_its_check_is_failed_with_an_alert(service: Invoice
         tx.execute("INSERT INTO outbox (message_type, reference, not_before, created_at, updated_at) "
                    "VALUES ('E0402', 'X', '2000-01-01', '2000-01-01', '2000-01-01')")
     drop = MemoryDrop()
-    report = pump(store, drop).tick(clock.now())
+    report = pump(store, drop, {"F0401": build_f0401}).tick(clock.now())  # a type with no builder
     assert (report.dropped, report.failed) == (2, 2)
     failed = store.read("SELECT reference, last_error FROM outbox WHERE state = 'FAILED' ORDER BY id")
     assert failed[0]["reference"] == numbers[1] and "RandomNumber" in failed[0]["last_error"]

@@ -92,16 +92,3 @@ def test_alerts_and_their_deliveries(store: Store) -> None:
         assert alerts.clear(tx, AT, "outbox.failed", "outbox", "1") == 1
         assert alerts.clear(tx, AT, "outbox.failed", "outbox", "1") == 0
     assert alerts.open_counts(conn) == {} and alerts.open_entity_ids(conn, "outbox.failed") == []
-
-
-def test_claimed_takes_the_invoice_columns_of_a_row_read_by_name(store: Store) -> None:
-    from daemon.outbox import Claimed, InvoiceColumns
-
-    conn = store.connection()
-    row = conn.execute("SELECT 'doc' AS document, 'AB00000001' AS number, '1234' AS random_number, "
-                       "? AS issued_at", (AT,)).fetchone()
-    assert Claimed(1, "F0401", "AB00000001", 1, 0, "f.xml", False, row).invoice == InvoiceColumns(
-        "doc", "AB00000001", "1234", AT)
-    empty = conn.execute("SELECT NULL AS document, NULL AS number, NULL AS random_number, NULL AS issued_at").fetchone()
-    assert Claimed(2, "E0402", "11510-07-AB", None, 0, "e.xml", False, empty).invoice is None
-    assert Claimed(3, "E0402", "r", None, 0, "e.xml", False).invoice is None

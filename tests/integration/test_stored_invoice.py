@@ -15,10 +15,10 @@ from conftest import KEY, SELLER, START, sale
 
 import turnkey.validate
 from daemon.archive import Archiver
+from daemon.messages import build_f0401
 from daemon.printing import PrintPolicy, ProofBuilder
 from daemon.services import InvoiceService, stored_invoice
 from daemon.store import Store, invoices
-from daemon.workers import build_f0401
 from drivers.printer.encode import PrinterProfile
 from hw_sim.clock import FakeClock
 from turnkey.errors import InvoiceInvalid, Problem
