@@ -17,7 +17,7 @@ from daemon.config import Settings
 from daemon.console import table
 from daemon.store import MIGRATIONS, Store, stats
 from daemon.tracks import held
-from daemon.wiring.printer import PrintFailed
+from daemon.wiring.printer import DevicePrintFailed
 from daemon.wiring.scanner import device_path
 from turnkey.numbers import remaining
 from turnkey.period import Period, taipei
@@ -83,7 +83,7 @@ def _printer(settings: Settings) -> Check:
     printer = wiring.open_printer(settings).printer
     try:
         status = printer.status()
-    except (PrintFailed, OSError) as error:
+    except (DevicePrintFailed, OSError) as error:
         return Check("printer", "fail", f"{settings.printer.url}: {error}")
     detail = "answers, ready" if status is not None else "opened (status queries are off)"
     if status is not None and status.paper_near_end:

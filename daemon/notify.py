@@ -27,13 +27,10 @@ from datetime import datetime, timedelta
 
 from daemon.config import AlertSettings
 from daemon.policy.backoff import Backoff, after_failure, http_outcome
-from daemon.ports import RandomSource
-from daemon.printing import Printer
+from daemon.ports import Encoder, Printer, PrintFailed, RandomSource
 from daemon.store import Store, stamp
 from daemon.store import alerts as table
 from daemon.store.alerts import Alert, PendingDelivery
-from drivers.printer.device import PrintFailed
-from drivers.printer.encode import PrinterProfile, encode
 from turnkey.period import taipei
 from turnkey.proof_layout import CENTER, Element, ProofDoc, Rule, Slip, Text
 
@@ -77,16 +74,16 @@ def notice_doc(alert: Alert) -> ProofDoc:
 
 class Notifier:
     def __init__(self, store: Store, conf: AlertSettings, box: str = "", post: Post = urllib_post,
-                 printer: Printer | None = None, profile: PrinterProfile | None = None,
+                 printer: Printer | None = None, encoder: Encoder | None = None,
                  rng: RandomSource | None = None) -> None:
         self.store, self.conf, self.box, self.post = store, conf, box, post
-        self.printer, self.profile = printer, profile
+        self.printer, self.encoder = printer, encoder
         self.rng: RandomSource = rng or random.SystemRandom()
         self.last_error = ""
 
     @property
     def printing(self) -> bool:
-        return self.conf.print_notices and self.printer is not None and self.profile is not None
+        return self.conf.print_notices and self.printer is not None and self.encoder is not None
 
     def tick(self, now: datetime) -> dict[str, int]:
         """Take new alerts, then send the webhooks that are due."""
@@ -152,11 +149,11 @@ class Notifier:
         """Print the due notices (call from the thread that prints proofs); the number printed."""
         if not self.printing:
             return 0
-        assert self.printer is not None and self.profile is not None
+        assert self.printer is not None and self.encoder is not None
         printed = 0
         for due in self._due("printer", now):
             try:
-                self.printer.print_job(encode(notice_doc(due.alert), self.profile))
+                self.printer.print_job(self.encoder(notice_doc(due.alert)))
             except PrintFailed as failure:
                 self._record(due, "printer", now, f"{failure.code}: {failure}")
                 break

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import threading
+
+    from turnkey.proof_layout import ProofDoc
 
 
 class Clock(Protocol):
@@ -78,3 +80,22 @@ class Scanner(Protocol):
     def start(self) -> None: ...
 
     def stop(self, timeout: float = 2.0) -> None: ...
+
+
+class PrintFailed(Exception):
+    """A print job that did not print: ``code`` like ``printer.paper_out``; ``sent`` if bytes went out first
+    (paper may carry part of the slip, so a retry prints 補印)."""
+
+    def __init__(self, code: str, message: str, sent: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.sent = code, sent
+
+
+class Printer(Protocol):
+    """A receipt printer that takes whole jobs; raises ``PrintFailed`` when one did not print."""
+
+    def print_job(self, data: bytes) -> object: ...
+
+
+Encoder = Callable[["ProofDoc"], bytes]
+"""Lays out slips for the configured printer: a ``ProofDoc`` -> the bytes of one print job."""

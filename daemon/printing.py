@@ -15,25 +15,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from daemon.policy import printing as rules
-from daemon.ports import Clock
+from daemon.ports import Clock, Encoder, Printer, PrintFailed
 from daemon.services import StoredDocument, ThreadCiphers, stored_invoice
 from daemon.store import Connection, Store, event, invoices, print_jobs, stamp
 from daemon.store.invoices import InvoiceRecord
 from daemon.store.print_jobs import JobRecord
-from drivers.printer.device import PrintFailed
-from drivers.printer.encode import PrinterProfile, encode
 from turnkey.errors import Problem, TurnkeyError
 from turnkey.model import Invoice, Party
 from turnkey.period import taipei
 from turnkey.proof import proof_payloads
 from turnkey.proof_layout import ProofDoc, ProofOptions, proof_doc
-
-
-class Printer(Protocol):
-    def print_job(self, data: bytes) -> object: ...
 
 
 class PrintUnknown(TurnkeyError):
@@ -53,10 +47,10 @@ class PrintPolicy:
 class ProofBuilder:
     """A stored invoice (number, document, issued_at, random_number) -> its slips and their bytes."""
 
-    def __init__(self, seller: Party, qr_key: bytes, qr_encoding: str, profile: PrinterProfile,
+    def __init__(self, seller: Party, qr_key: bytes, qr_encoding: str, encoder: Encoder,
                  policy: PrintPolicy) -> None:
         self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
-        self.profile, self.policy = profile, policy
+        self.encoder, self.policy = encoder, policy
 
     def invoice(self, row: StoredDocument) -> Invoice:
         return stored_invoice(row, self.seller)
@@ -66,7 +60,7 @@ class ProofBuilder:
         return proof_doc(invoice, proof_payloads(invoice, self.ciphers.get(), self.qr_encoding), options)
 
     def job_bytes(self, row: StoredDocument, copy: bool) -> bytes:
-        return encode(self.doc(self.invoice(row), copy), self.profile)
+        return self.encoder(self.doc(self.invoice(row), copy))
 
 
 def _invoice(conn: Connection, number: str) -> InvoiceRecord:

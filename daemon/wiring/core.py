@@ -12,12 +12,11 @@ from daemon.deadlines import DeadlinePolicy
 from daemon.messages import BUILDERS
 from daemon.notify import Notifier
 from daemon.periodic import BlankJob
-from daemon.ports import Clock, RandomSource
-from daemon.printing import Printer
+from daemon.ports import Clock, Printer, RandomSource
 from daemon.reports import DailyReports
 from daemon.services import InvoiceService
 from daemon.store import Store
-from daemon.wiring.printer import printer_profile
+from daemon.wiring.printer import printer_profile, slip_encoder
 from turnkey.mig import Schemas, required_sources
 
 
@@ -75,5 +74,5 @@ def daily_reports(settings: Settings, store: Store) -> DailyReports:
 
 def notifier(settings: Settings, store: Store, printer: Printer | None, rng: RandomSource) -> Notifier:
     """The alert notifier: webhook, and printed notices on the proof printer when there is one."""
-    profile = printer_profile(settings) if printer is not None else None
-    return Notifier(store, settings.alerts, settings.seller.identifier, printer=printer, profile=profile, rng=rng)
+    encoder = slip_encoder(printer_profile(settings)) if printer is not None else None
+    return Notifier(store, settings.alerts, settings.seller.identifier, printer=printer, encoder=encoder, rng=rng)

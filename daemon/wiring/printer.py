@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from daemon import ports
 from daemon.clock import SystemClock
 from daemon.config import Settings
-from daemon.ports import Clock
+from daemon.ports import Clock, Encoder
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.store import Store
-from drivers.printer.device import EscposPrinter, PrintFailed
+from drivers.printer.device import EscposPrinter
+from drivers.printer.device import PrintFailed as DevicePrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from drivers.printer.fonts import raster_font
 from drivers.transport import ByteTransport, file_transport, serial_transport, tcp_transport, usb_transport
@@ -27,8 +29,9 @@ from turnkey.proof_layout import ProofDoc
 if TYPE_CHECKING:
     from hw_sim.printer import SimPrinter
 
-__all__ = ["TRANSPORTS", "OpenedPrinter", "PrintFailed", "open_printer", "open_transport", "print_policy",
-           "print_preview", "print_queue", "printer_profile", "proof_builder", "proof_printer"]
+__all__ = ["TRANSPORTS", "DevicePrintFailed", "DevicePrinter", "OpenedPrinter", "open_printer", "open_transport",
+           "print_policy", "print_preview", "print_queue", "printer_profile", "proof_builder", "proof_printer",
+           "slip_encoder"]
 
 TransportOpener = Callable[[str, float, Path], ByteTransport]
 
@@ -80,6 +83,24 @@ def open_printer(settings: Settings, url: str | None = None) -> OpenedPrinter:
     return OpenedPrinter(printer)
 
 
+class DevicePrinter:
+    """The daemon's ``ports.Printer`` over an ESC/POS device: the driver's failure becomes the port's."""
+
+    def __init__(self, device: EscposPrinter) -> None:
+        self.device = device
+
+    def print_job(self, data: bytes) -> None:
+        try:
+            self.device.print_job(data)
+        except DevicePrintFailed as failure:
+            raise ports.PrintFailed(failure.code, str(failure), failure.sent) from failure
+
+
+def slip_encoder(profile: PrinterProfile) -> Encoder:
+    """The production ESC/POS encoder for ``profile`` as the daemon's ``ports.Encoder``."""
+    return lambda doc: encode(doc, profile)
+
+
 def print_preview(settings: Settings, doc: ProofDoc, png: Path) -> int:
     """``doc`` encoded by the production encoder, printed into the virtual printer and saved as one PNG; returns
     the number of bytes sent (``einvd proof preview``)."""
@@ -105,14 +126,16 @@ def print_policy(settings: Settings) -> PrintPolicy:
 
 def proof_builder(settings: Settings) -> ProofBuilder:
     seller, key = settings.require_issuer()
-    return ProofBuilder(seller, key, settings.qr_encoding, printer_profile(settings), print_policy(settings))
+    return ProofBuilder(seller, key, settings.qr_encoding, slip_encoder(printer_profile(settings)),
+                        print_policy(settings))
 
 
 def print_queue(settings: Settings, store: Store, clock: Clock | None = None) -> PrintQueue | None:
     """The print queue of the configured printer; None when no printer is configured."""
     if not settings.printer.url:
         return None
-    return PrintQueue(store, proof_builder(settings), open_printer(settings).printer, clock or SystemClock())
+    return PrintQueue(store, proof_builder(settings), DevicePrinter(open_printer(settings).printer),
+                      clock or SystemClock())
 
 
 def proof_printer(settings: Settings, store: Store, clock: Clock | None = None) -> Callable[[str, bool], str] | None:

@@ -27,6 +27,7 @@ from daemon.config import AlertSettings, load
 from daemon.notify import NOTICE_TITLE, Notifier
 from daemon.runner import Daemon
 from daemon.store import MIGRATIONS, Store
+from daemon.wiring.printer import DevicePrinter, slip_encoder
 from drivers.printer.device import EscposPrinter
 from drivers.printer.encode import PrinterProfile
 from hw_sim.clock import FakeClock
@@ -161,7 +162,8 @@ def test_notice_on_the_virtual_printer(store: Store, clock: FakeClock) -> None:
     sim = SimPrinter()
     printer = EscposPrinter(lambda: SimTransport(sim))
     conf = AlertSettings(print_notices=True, print_kinds=("e0402.missed",))
-    notifier = Notifier(store, conf, printer=printer, profile=PrinterProfile("cp950", 58), rng=random.Random(1))
+    notifier = Notifier(store, conf, printer=DevicePrinter(printer), encoder=slip_encoder(PrinterProfile("cp950", 58)),
+                        rng=random.Random(1))
     due = datetime(2027, 1, 11, tzinfo=TAIPEI)
     alert(store, "e0402.missed", "11512", clock.now(), "E0402 for period 11512 missed its deadline", due)
     alert(store, "ranges.low", "11512", clock.now(), "only 10 numbers left")
@@ -226,8 +228,8 @@ def test_a_storm_of_one_kind_prints_one_notice_an_hour(store: Store, clock: Fake
     """A long outage raises a deadline alert per invoice: the printer gets one notice per kind and hour."""
     sim = SimPrinter()
     conf = AlertSettings(print_notices=True, print_kinds=("deadline.missed", "e0402.missed"))
-    notifier = Notifier(store, conf, printer=EscposPrinter(lambda: SimTransport(sim)),
-                        profile=PrinterProfile("cp950", 58), rng=random.Random(1))
+    notifier = Notifier(store, conf, printer=DevicePrinter(EscposPrinter(lambda: SimTransport(sim))),
+                        encoder=slip_encoder(PrinterProfile("cp950", 58)), rng=random.Random(1))
     for n in range(30):
         alert(store, "deadline.missed", str(n), clock.now())
     alert(store, "e0402.missed", "11512", clock.now())

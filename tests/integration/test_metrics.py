@@ -21,6 +21,7 @@ from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 from daemon.store import stamp
+from daemon.wiring.printer import DevicePrinter, slip_encoder
 from daemon.workers import Pump
 from drivers.printer.device import EscposPrinter
 from drivers.printer.encode import PrinterProfile
@@ -90,7 +91,8 @@ def _happenings(service: InvoiceService, clock: FakeClock, hub: ScanHub) -> None
     assert pump.tick(clock.now(), limit=1).dropped == 1
     policy = PrintPolicy()
     printer = EscposPrinter(lambda: SimTransport(SimPrinter()))
-    PrintQueue(store, ProofBuilder(SELLER, KEY, "1", PrinterProfile(), policy), printer, clock).tick()
+    PrintQueue(store, ProofBuilder(SELLER, KEY, "1", slip_encoder(PrinterProfile()), policy), DevicePrinter(printer),
+               clock).tick()
     with store.write() as tx:  # what ResultFiles records for each result file it read
         for path, outcome in (("S1.xml", "applied"), ("S2.xml", "applied"), ("P1.xml", "unreadable")):
             kind = "SummaryResult" if path.startswith("S") else "ProcessResult"

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.services import InvoiceService
 from daemon.wiring import open_transport
+from daemon.wiring.printer import DevicePrinter, slip_encoder
 from drivers.printer.device import EscposPrinter, PrintFailed
 from drivers.printer.encode import PrinterProfile
 from drivers.transport import TransportError
@@ -51,8 +52,8 @@ def assert_proof(slip: Any, body: dict[str, Any]) -> None:
 
 def queue(service: InvoiceService, printer: Any, clock: FakeClock, **policy: Any) -> PrintQueue:
     pol = PrintPolicy(**{"retry_delay": 10.0, "max_attempts": 3, **policy})
-    builder = ProofBuilder(SELLER, KEY, "1", PrinterProfile(), pol)
-    return PrintQueue(service.store, builder, printer, clock, pol)
+    builder = ProofBuilder(SELLER, KEY, "1", slip_encoder(PrinterProfile()), pol)
+    return PrintQueue(service.store, builder, DevicePrinter(printer), clock, pol)
 
 
 def tcp_printer(url: str, timeout: float = 2.0) -> EscposPrinter:
@@ -203,8 +204,8 @@ def test_raster_and_80mm_gb18030_profiles_read_back(service: InvoiceService, clo
     body = service.issue(sale("P-12")).body
     for profile, sim in ((PrinterProfile(text="raster", font=raster_font()), SimPrinter()),
                          (PrinterProfile(text="gb18030", paper=80), SimPrinter(576, "gb18030"))):
-        builder = ProofBuilder(SELLER, KEY, "1", profile, PrintPolicy())
-        PrintQueue(service.store, builder, EscposPrinter(lambda s=sim: SimTransport(s)), clock).request(
+        builder = ProofBuilder(SELLER, KEY, "1", slip_encoder(profile), PrintPolicy())
+        PrintQueue(service.store, builder, DevicePrinter(EscposPrinter(lambda s=sim: SimTransport(s))), clock).request(
             body["invoice_number"], copy=False)
         assert_proof(sim.slips[0], body)
     assert "電子發票證明聯".encode("gb18030") in sim.interpreter.kanji_segments

@@ -19,6 +19,7 @@ from daemon.messages import build_f0401
 from daemon.printing import PrintPolicy, ProofBuilder
 from daemon.services import InvoiceService, stored_invoice
 from daemon.store import Store, invoices
+from daemon.wiring.printer import slip_encoder
 from drivers.printer.encode import PrinterProfile
 from hw_sim.clock import FakeClock
 from turnkey.errors import InvoiceInvalid, Problem
@@ -37,7 +38,7 @@ def renderings(store: Store, number: str, tmp_path: Path, name: str) -> tuple[by
     record = invoices.by_number(store.connection(), number)
     assert record is not None
     xml = render(stored_invoice(record, SELLER))
-    builder = ProofBuilder(SELLER, KEY, "1", PrinterProfile(), PrintPolicy())
+    builder = ProofBuilder(SELLER, KEY, "1", slip_encoder(PrinterProfile()), PrintPolicy())
     proof, copy = builder.job_bytes(record, False), builder.job_bytes(record, True)
     archiver = Archiver(store, SELLER, {"F0401": build_f0401}, None, tmp_path / name)
     archived = archiver.export(Period.of(START), datetime.fromisoformat("2027-02-20T10:00:00+08:00"))
