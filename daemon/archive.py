@@ -30,10 +30,11 @@ from typing import Any
 
 from daemon.messages import Builder
 from daemon.outbox import Claimed, InvoiceColumns, file_name
-from daemon.periodic import fsync_dir, record_export, write_atomic
+from daemon.periodic import record_export
 from daemon.store import Connection, Store, invoices, stamp
 from daemon.store import reports as queries
 from daemon.store.reports import ArchivedMessage
+from drivers.files import fsync_dir, write_atomic, write_synced
 from turnkey.errors import TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import Party
@@ -220,10 +221,7 @@ def _write_dir(path: Path, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         target = temporary / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        write_synced(target, data, 0o666)
     for folder in {temporary, temporary / "messages"}:
         if folder.is_dir():
             fsync_dir(folder)

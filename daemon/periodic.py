@@ -1,5 +1,5 @@
 """Calendar work of ``einvd run``: the E0402 blank-number report of each finished period, the void-window
-reminder, and the atomic file writes the report and archive jobs share.
+reminder, and the record of each report and archive written (``record_export``).
 
 E0402 (domain.md §2.7, §7.4): ``close_after`` after a period ends (default a day, so a back-dated sale of a
 box that was offline over midnight still gets its number) the job closes the period in one write transaction:
@@ -17,7 +17,6 @@ reports them, or they are imported into one box before the period ends).
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,31 +36,6 @@ from turnkey.numbers import TrackRange
 from turnkey.period import Period, taipei
 
 DUE, MISSED, WINDOW = "e0402.due", "e0402.missed", "window.closing"
-
-
-# --- files -----------------------------------------------------------------------------------------------
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """``path`` whole or not at all: a temporary file beside it, fsync, rename, fsync of the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
-    return path
 
 
 def record_export(tx: Connection, kind: str, key: str, path: Path, now: datetime, detail: str = "") -> None:

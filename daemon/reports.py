@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.periodic import record_export, write_atomic
+from daemon.periodic import record_export
 from daemon.store import Store, stamp
 from daemon.store import reports as queries
+from drivers.files import write_atomic
 from turnkey.numbers import format_number
 from turnkey.period import taipei
 
