@@ -32,7 +32,7 @@ PREVIEW_NUMBER, PREVIEW_RANDOM = "AA00000000", "0000"
 
 
 def _labels(added: list[TrackRange]) -> list[str]:
-    return [rng.label for rng in added]
+    return [span.label for span in added]
 
 
 def _ranges_from(settings: Settings, data: bytes) -> list[TrackRange]:
@@ -63,12 +63,12 @@ def import_tracks(settings: Settings, data: bytes, source: str, part: tuple[int,
 def add_track(settings: Settings, period: str, invoice_type: str, track: str, begin: int, end: int,
               now: datetime | None = None) -> list[str]:
     try:
-        rng = TrackRange(Period.parse(period), invoice_type, track, begin, end)
+        span = TrackRange(Period.parse(period), invoice_type, track, begin, end)
     except ValueError as error:
         raise TrackError(Problem("tracks.range", "range", str(error))) from error
     store = open_store(settings)
     try:
-        return _labels(tracks.add(store, [rng], "manual", now or SystemClock().now()))
+        return _labels(tracks.add(store, [span], "manual", now or SystemClock().now()))
     finally:
         store.close()
 

@@ -194,12 +194,12 @@ class ResultFiles:
             return "alerted"
         at = stamp(now)
         placed = policy.place_ranges([a.range for a in allocations], [h.range for h in held(self.store)])
-        for rng, clash in placed:
+        for span, clash in placed:
             if clash is not None:
-                event(tx, at, "track", rng.label, "e0501.skipped", f"overlaps {clash.label}")
+                event(tx, at, "track", span.label, "e0501.skipped", f"overlaps {clash.label}")
                 continue
-            tracks.insert(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, "E0501", at)
-            event(tx, at, "track", rng.label, "added", "E0501")
+            tracks.insert(tx, span.period.code, span.invoice_type, span.track, span.begin, span.end, "E0501", at)
+            event(tx, at, "track", span.label, "added", "E0501")
             tally.add("ranges")
         return "applied"
 

@@ -25,12 +25,12 @@ class HeldRange:
     source: str
 
     def as_dict(self) -> dict[str, object]:
-        rng, left = self.range, remaining(self.range, self.last_no)
+        span, left = self.range, remaining(self.range, self.last_no)
         return {
-            "period": rng.period.code, "invoice_type": rng.invoice_type, "track": rng.track,
-            "begin": f"{rng.begin:08d}", "end": f"{rng.end:08d}",
-            "last_used": None if self.last_no is None else format_number(rng.track, self.last_no),
-            "next": format_number(rng.track, rng.end - left + 1) if left else None,
+            "period": span.period.code, "invoice_type": span.invoice_type, "track": span.track,
+            "begin": f"{span.begin:08d}", "end": f"{span.end:08d}",
+            "last_used": None if self.last_no is None else format_number(span.track, self.last_no),
+            "next": format_number(span.track, span.end - left + 1) if left else None,
             "remaining": left, "source": self.source,
         }
 
@@ -50,9 +50,9 @@ def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list
     if part is None:
         return list(ranges)
     begin, end = part
-    for rng in ranges:
-        if rng.contains(begin) and rng.contains(end):
-            return [rng.part(begin, end)]
+    for span in ranges:
+        if span.contains(begin) and span.contains(end):
+            return [span.part(begin, end)]
     raise TrackError(Problem("tracks.part", "part", f"{begin:08d}-{end:08d} lies in none of the imported ranges"))
 
 
@@ -62,13 +62,13 @@ def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) 
     at = stamp(now)
     with store.write() as tx:
         current = [h.range for h in held(store)]
-        for rng in ranges:
-            clash = first_overlap(rng, [*current, *added])
+        for span in ranges:
+            clash = first_overlap(span, [*current, *added])
             if clash is not None:
-                raise TrackError(Problem("tracks.overlap", "range", f"{rng.label} overlaps {clash.label}"))
-            stored_tracks.insert(tx, rng.period.code, rng.invoice_type, rng.track, rng.begin, rng.end, source, at)
-            event(tx, at, "track", rng.label, "added", source)
-            added.append(rng)
+                raise TrackError(Problem("tracks.overlap", "range", f"{span.label} overlaps {clash.label}"))
+            stored_tracks.insert(tx, span.period.code, span.invoice_type, span.track, span.begin, span.end, source, at)
+            event(tx, at, "track", span.label, "added", source)
+            added.append(span)
     return added
 
 

@@ -31,9 +31,9 @@ def blank_reports(head_ban: str, branch_ban: str, period: Period,
     more than 10,000 blank spans are split over several messages.
     """
     tails = sorted(
-        (rng.invoice_type, rng.track, tail)
-        for rng, last in held
-        if rng.period == period and (tail := blank_tail(rng, last)) is not None
+        (span.invoice_type, span.track, tail)
+        for span, last in held
+        if span.period == period and (tail := blank_tail(span, last)) is not None
     )
     reports = []
     for (invoice_type, track), group in groupby(tails, key=lambda t: (t[0], t[1])):

@@ -86,24 +86,24 @@ class TrackRange:
         return TrackRange(self.period, self.invoice_type, self.track, begin, end)
 
 
-def next_number(rng: TrackRange, last: int | None) -> int:
+def next_number(span: TrackRange, last: int | None) -> int:
     """The number after ``last`` (None: nothing used yet); TrackError ``track.exhausted`` past the end."""
-    candidate = rng.begin if last is None else last + 1
-    if candidate > rng.end:
+    candidate = span.begin if last is None else last + 1
+    if candidate > span.end:
         raise TrackError(
-            Problem("track.exhausted", "track", f"range {rng.label} is used up (period {rng.period.code})")
+            Problem("track.exhausted", "track", f"range {span.label} is used up (period {span.period.code})")
         )
     return candidate
 
 
-def remaining(rng: TrackRange, last: int | None) -> int:
-    return rng.size if last is None else rng.end - last
+def remaining(span: TrackRange, last: int | None) -> int:
+    return span.size if last is None else span.end - last
 
 
-def blank_tail(rng: TrackRange, last: int | None) -> tuple[int, int] | None:
+def blank_tail(span: TrackRange, last: int | None) -> tuple[int, int] | None:
     """The unused numbers at the end of a range, for E0402 (None when the range was used up)."""
-    first = rng.begin if last is None else last + 1
-    return (first, rng.end) if first <= rng.end else None
+    first = span.begin if last is None else last + 1
+    return (first, span.end) if first <= span.end else None
 
 
 def first_overlap(new: TrackRange, held: Iterable[TrackRange]) -> TrackRange | None:

@@ -32,12 +32,12 @@ def register(app: FastAPI, context: ApiContext) -> None:
         def work() -> JSONResponse:
             given = models.TrackIn.model_validate(json_body(request))
             try:
-                rng = TrackRange(Period.parse(given.period), given.invoice_type, given.track, int(given.begin),
+                span = TrackRange(Period.parse(given.period), given.invoice_type, given.track, int(given.begin),
                                  int(given.end))
             except ValueError as error:
                 raise TrackError(Problem("tracks.range", "range", str(error))) from error
             source = f"api {request.scope['einvd.signed'].key.id}"
-            added = tracks.add(store, [rng], source, context.invoices.clock.now())
+            added = tracks.add(store, [span], source, context.invoices.clock.now())
             return JSONResponse({"added": [r.label for r in added]}, status_code=201)
 
         return await change(request, "admin", work)

@@ -181,9 +181,9 @@ def place_ranges(new: Iterable[TrackRange], held: Iterable[TrackRange]) -> list[
     """Each new range with the range it overlaps (skipped) or None (added, and then held for the next)."""
     current = list(held)
     placed: list[tuple[TrackRange, TrackRange | None]] = []
-    for rng in new:
-        clash = first_overlap(rng, current)
-        placed.append((rng, clash))
+    for span in new:
+        clash = first_overlap(span, current)
+        placed.append((span, clash))
         if clash is None:
-            current.append(rng)
+            current.append(span)
     return placed

@@ -39,7 +39,7 @@ def _allocation(node: Node) -> Allocation:
     kind, track = node.text("InvoiceType").strip(), node.text("InvoiceTrack").strip()
     begin, end = node.value("InvoiceBeginNo", parse_eight), node.value("InvoiceEndNo", parse_eight)
     try:
-        rng = TrackRange(period, kind, track, begin, end)
+        span = TrackRange(period, kind, track, begin, end)
     except ValueError as exc:
         raise unreadable(node.path, str(exc)) from None
-    return Allocation(node.text("Ban").strip(), rng, node.value("InvoiceBooklet", to_count))
+    return Allocation(node.text("Ban").strip(), span, node.value("InvoiceBooklet", to_count))
