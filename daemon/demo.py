@@ -285,8 +285,7 @@ def _day(day: Day, rng: RandomSource) -> None:
         raise RuntimeError(f"the scan {scan.raw!r} was not read as a carrier: {scan.note}")
     _sales(day, service, scan)
     _print_proofs(settings, store)
-    lifecycle = LifecycleService(service, settings.void_cutoff_day, wiring.proof_printer(settings, store))
-    _after_sales(day, lifecycle, AllowanceService(lifecycle, settings.api.allowance_prefix))
+    _after_sales(day, *wiring.corrections(settings, service, wiring.proof_printer(settings, store)))
     replay = service.issue({"order_id": day.order("latte"), **LATTE})
     print(f"  {replay.body['invoice_number']}  replayed order {day.order('latte')}: same invoice, "
           f"created={replay.created}\n")

@@ -23,7 +23,6 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from daemon import wiring
 from daemon.alerts import raise_alert
 from daemon.api.app import ServerThread, bind, create_app
-from daemon.api.context import context_from
 from daemon.clock import SystemClock
 from daemon.config import Settings
 from daemon.deadlines import check_deadlines
@@ -176,7 +175,7 @@ class Daemon:
 
     def _start_api(self) -> str:
         printer = wiring.proof_printer(self.settings, self.store, self.clock)
-        context = context_from(self.settings, self.invoices, scans=self.scans, printer=printer)
+        context = wiring.api_context(self.settings, self.invoices, scans=self.scans, printer=printer)
         self._stops.append(context.close)
         server = ServerThread(create_app(context), sockets=bind(self.settings.api))
         address = server.start()

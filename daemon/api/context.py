@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from daemon.allowances import AllowanceService
 from daemon.api.auth import NonceGuard
 from daemon.api.batch import Finisher, IssueBatcher
-from daemon.api.keys import ApiKey, keys_path, load_keys
-from daemon.config import Settings
+from daemon.api.keys import ApiKey
 from daemon.lifecycle import LifecycleService, ProofPrinter
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
@@ -46,10 +45,3 @@ class ApiContext:
         if self.batcher.finisher is not None:
             self.batcher.finisher.close()
         self.guard.close()
-
-
-def context_from(settings: Settings, invoices: InvoiceService, scans: ScanHub | None = None,
-                 printer: ProofPrinter | None = None) -> ApiContext:
-    """The API's context as ``einvd run`` builds it: keys from the key file or credential, numbering settings."""
-    return ApiContext.build(invoices, load_keys(keys_path(settings.api)), cutoff_day=settings.void_cutoff_day,
-                            allowance_prefix=settings.api.allowance_prefix, printer=printer, scans=scans)

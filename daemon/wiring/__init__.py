@@ -6,8 +6,10 @@ doctor, the CLI verbs (``daemon.commands``) and the benchmarks all build through
 """
 
 from daemon.wiring.core import (
+    api_context,
     archiver,
     blank_job,
+    corrections,
     daily_reports,
     deadline_policy,
     invoice_service,
@@ -30,8 +32,8 @@ from daemon.wiring.printer import (
 from daemon.wiring.scanner import OpenedScanner, open_scanner
 
 __all__ = [
-    "OpenedPrinter", "OpenedScanner", "archiver", "blank_job", "check_drop", "daily_reports", "deadline_policy",
-    "invoice_service", "load_schemas", "notifier", "open_drop", "open_printer", "open_scanner",
-    "open_simulator", "open_store", "open_transport", "print_policy", "print_preview", "print_queue", "printer_profile",
-    "proof_builder", "proof_printer", "pump_worker", "result_trigger", "watch_worker",
+    "OpenedPrinter", "OpenedScanner", "api_context", "archiver", "blank_job", "check_drop", "corrections",
+    "daily_reports", "deadline_policy", "invoice_service", "load_schemas", "notifier", "open_drop", "open_printer",
+    "open_scanner", "open_simulator", "open_store", "open_transport", "print_policy", "print_preview", "print_queue",
+    "printer_profile", "proof_builder", "proof_printer", "pump_worker", "result_trigger", "watch_worker",
 ]

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from daemon.allowances import AllowanceService
+from daemon.api.context import ApiContext
+from daemon.api.keys import keys_path, load_keys
 from daemon.archive import Archiver
 from daemon.clock import SystemClock
 from daemon.config import ConfigError, Settings
 from daemon.deadlines import DeadlinePolicy
+from daemon.lifecycle import LifecycleService, ProofPrinter
 from daemon.messages import BUILDERS
 from daemon.notify import Notifier
 from daemon.periodic import BlankJob
 from daemon.ports import Clock, Printer, RandomSource
 from daemon.reports import DailyReports
+from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.wiring.printer import printer_profile, slip_encoder
@@ -76,3 +81,17 @@ def notifier(settings: Settings, store: Store, printer: Printer | None, rng: Ran
     """The alert notifier: webhook, and printed notices on the proof printer when there is one."""
     encoder = slip_encoder(printer_profile(settings)) if printer is not None else None
     return Notifier(store, settings.alerts, settings.seller.identifier, printer=printer, encoder=encoder, rng=rng)
+
+
+def corrections(settings: Settings, invoices: InvoiceService,
+                printer: ProofPrinter | None = None) -> tuple[LifecycleService, AllowanceService]:
+    """Voids, cancels and reprints, and allowances, around one issue service (as the API and the demo use them)."""
+    lifecycle = LifecycleService(invoices, settings.void_cutoff_day, printer)
+    return lifecycle, AllowanceService(lifecycle, settings.api.allowance_prefix)
+
+
+def api_context(settings: Settings, invoices: InvoiceService, scans: ScanHub | None = None,
+                printer: ProofPrinter | None = None) -> ApiContext:
+    """The API's context as ``einvd run`` builds it: keys from the key file or credential, numbering settings."""
+    return ApiContext.build(invoices, load_keys(keys_path(settings.api)), cutoff_day=settings.void_cutoff_day,
+                            allowance_prefix=settings.api.allowance_prefix, printer=printer, scans=scans)

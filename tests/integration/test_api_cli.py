@@ -58,15 +58,15 @@ def test_issue_remote(tmp_path: Path, clock: FakeClock, capsys: pytest.CaptureFi
 
 
 def test_context_from_settings(tmp_path: Path, service: InvoiceService) -> None:
-    from daemon.api.context import context_from
     from daemon.config import load
+    from daemon.wiring import api_context
 
     keys = tmp_path / "keys.toml"
     keys.write_text(f'[keys.pos]\nsecret = "{SECRETS["pos"]}"\npermissions = ["issue"]\n')
     keys.chmod(0o600)
     config = tmp_path / "einvd.toml"
     config.write_text('[api]\nkeys_file = "keys.toml"\nallowance_prefix = "B1"\n[numbering]\nvoid_cutoff_day = 15\n')
-    context = context_from(load(config), service)
+    context = api_context(load(config), service)
     assert set(context.keys) == {"pos"} and context.allowances.prefix == "B1" and context.lifecycle.cutoff_day == 15
     context.close()
     for bad in ('listen = "8470"', 'allowance_prefix = "al"'):
