@@ -124,17 +124,21 @@ class Notifier:
         return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
     def send_webhooks(self, now: datetime) -> tuple[int, int]:
-        """POST the due alerts in order; the rest wait after the first one that does not get through."""
+        """POST the due alerts in order; the rest wait after the first one that does not get through. The settings
+        are read once (a reload swaps ``conf`` whole); without a URL (removed by a reload) the deliveries wait."""
+        conf = self.conf
         sent = failed = 0
+        if not conf.webhook_url:
+            return sent, failed
         for due in self._due("webhook", now):
             alert = due.alert
             body = self.body(alert)
             headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "einvd",
                        "X-Einvd-Alert-Id": str(alert.id)}
-            if self.conf.webhook_secret:
-                headers["X-Einvd-Signature"] = signature(self.conf.webhook_secret, body)
+            if conf.webhook_secret:
+                headers["X-Einvd-Signature"] = signature(conf.webhook_secret, body)
             try:
-                error, final = http_outcome(self.post(self.conf.webhook_url, body, headers, self.conf.webhook_timeout))
+                error, final = http_outcome(self.post(conf.webhook_url, body, headers, conf.webhook_timeout))
             except OSError as problem:  # URLError, timeouts and refused connections are OSErrors
                 error, final = f"{type(problem).__name__}: {problem}", False
             if not error:

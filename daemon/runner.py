@@ -1,6 +1,7 @@
 """``einvd run``: the daemon at run time. Components start in dependency order and stop in reverse in one
-``finally``; signal handlers only set an event; READY=1 goes to systemd once the API listens, WATCHDOG=1 only while
-every scheduled worker has beaten recently.
+``finally``; signal handlers only set a flag and wake the main loop; READY=1 goes to systemd once the API listens,
+WATCHDOG=1 only while every scheduled worker has beaten recently. SIGHUP (``systemctl reload``) re-reads the
+configuration and the API keys on the main thread (``daemon.reload``): RELOADING=1, the swap, READY=1.
 
 Order: store -> issue service -> drop (+ start-up check) -> pump and watcher -> printer queue -> scanner -> API
 -> scheduler. The scheduler (APScheduler 3, Asia/Taipei) runs each worker's ``tick(now)``; the time each job last
@@ -13,6 +14,7 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,11 +22,13 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no stubs
 
+from daemon import reload as reloading
 from daemon import wiring
 from daemon.alerts import raise_alert
 from daemon.api.app import ServerThread, bind, create_app
+from daemon.api.context import ApiContext
 from daemon.clock import SystemClock
-from daemon.config import Settings
+from daemon.config import ConfigError, Settings
 from daemon.deadlines import check_deadlines
 from daemon.doctor import range_alerts
 from daemon.notify import Notifier
@@ -73,6 +77,8 @@ class Daemon:
     jobs: list[Job] = field(default_factory=list)
     print_queue: PrintQueue | None = None
     notifier: Notifier | None = None
+    api: ApiContext | None = None
+    address: str = ""
     _stops: list[Callable[[], object]] = field(default_factory=list)
 
     def start(self) -> str:
@@ -86,9 +92,9 @@ class Daemon:
         self._start_calendar()
         self.scans = ScanHub(self.clock.now)
         self._start_scanner()
-        address = self._start_api()
+        self.address = self._start_api()
         self._start_scheduler()
-        return address
+        return self.address
 
     def _start_delivery(self) -> None:
         drop = wiring.open_drop(self.settings)
@@ -176,6 +182,7 @@ class Daemon:
     def _start_api(self) -> str:
         printer = wiring.proof_printer(self.settings, self.store, self.clock)
         context = wiring.api_context(self.settings, self.invoices, scans=self.scans, printer=printer)
+        self.api = context
         self._stops.append(context.close)
         server = ServerThread(create_app(context), sockets=bind(self.settings.api))
         address = server.start()
@@ -215,6 +222,57 @@ class Daemon:
         now = self.clock.now()
         return all(job.fresh(now) for job in self.jobs)
 
+    # --- reload (SIGHUP, systemctl reload) ---------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Read the configuration and the API keys again and swap in what may change live (``daemon.reload``); on
+        the main thread, while requests go on. A bad new configuration keeps the old one, is logged and raises a
+        ``config.reload_failed`` alert. systemd hears RELOADING=1 first and READY=1 when done, either way."""
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}\n"
+               "STATUS=reloading the configuration")
+        status = "reload failed: still on the previous configuration (see the log)"
+        try:
+            done = self._reload()
+            if done:
+                status = "configuration reloaded"
+            return done
+        finally:
+            notify(f"READY=1\nSTATUS=serving on {self.address}: {status}")
+
+    def _reload(self) -> bool:
+        source = self.settings.source or "the defaults"
+        try:
+            outcome = reloading.prepare(self.settings)
+        except Exception as error:  # ConfigError, or anything unforeseen: a reload must never end the daemon
+            message = f"reload of {source} failed, still running on the previous configuration: {error}"
+            log.error("%s", message, exc_info=not isinstance(error, ConfigError))
+            self._alert_failure(message)
+            return False
+        old_keys = self.api.keys if self.api is not None else {}
+        self.settings = outcome.settings
+        if self.api is not None:
+            self.api.keys = outcome.keys  # one reference swapped: each request sees the old set or the new one
+        if self.notifier is not None:
+            self.notifier.conf = outcome.settings.alerts
+        log.info("configuration %s reloaded: API keys %s; changed live: %s", source,
+                 reloading.key_changes(old_keys, outcome.keys), ", ".join(outcome.applied) or "nothing")
+        if outcome.from_credential:
+            log.info("the API keys come from a systemd credential, which systemd copies at start only: a changed "
+                     "key file there takes effect at the next restart (api.keys_file is read on every reload)")
+        for name in outcome.restart:
+            log.warning("%s changed in %s: needs a restart (still running with the previous value)", name, source)
+        try:
+            reloading.clear_failures(self.store, self.clock.now())
+        except Exception:  # the store busy or failing: the reload itself worked
+            log.exception("could not clear the config.reload_failed alerts")
+        return True
+
+    def _alert_failure(self, message: str) -> None:
+        try:
+            reloading.record_failure(self.store, self.clock.now(), message)
+        except Exception:  # the log line above is there whatever happens to the store
+            log.exception("could not raise the config.reload_failed alert")
+
     def stop(self) -> None:
         notify("STOPPING=1")
         while self._stops:
@@ -225,19 +283,52 @@ class Daemon:
                 log.exception("while stopping")
 
 
+@dataclass
+class Wakeup:
+    """What the signal handlers ask of the main loop. A handler only sets a flag and the event; the loop does the
+    work on the main thread (a handler that reloaded could run in the middle of anything the main thread does)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    event: threading.Event = field(default_factory=threading.Event)
+    reload: bool = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
+
+    def _stop(self, *_: object) -> None:
+        self.stop.set()
+        self.event.set()
+
+    def _reload(self, *_: object) -> None:
+        self.reload = True
+        self.event.set()
+
+    def wait(self, timeout: float) -> None:
+        self.event.wait(timeout)
+        self.event.clear()
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``stop``); 0 on a clean stop."""
-    stop = stop or threading.Event()
+    """Run until SIGTERM/SIGINT (or ``stop``, seen within a second or a watchdog period); SIGHUP reloads the
+    configuration. 0 on a clean stop."""
+    wakeup = Wakeup(stop or threading.Event())
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+        wakeup.install()  # before the start: a SIGHUP then must not end the process (its default action)
     daemon = Daemon(settings)
     try:
         address = daemon.start()
         log.info("einvd serving on %s", address)
         notify(f"READY=1\nSTATUS=serving on {address}")
         ping = watchdog_interval()
-        while not stop.wait(ping or 1.0):
+        while not wakeup.stop.is_set():
+            wakeup.wait(ping or 1.0)
+            if wakeup.stop.is_set():
+                break
+            if wakeup.reload:
+                wakeup.reload = False
+                daemon.reload()
             if ping and daemon.healthy():
                 notify("WATCHDOG=1")
     finally:
