@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no stubs
 
@@ -26,7 +26,6 @@ from daemon import reload as reloading
 from daemon import wiring
 from daemon.alerts import raise_alert
 from daemon.api.app import ServerThread, bind, create_app
-from daemon.api.context import ApiContext
 from daemon.clock import SystemClock
 from daemon.config import ConfigError, Settings
 from daemon.deadlines import check_deadlines
@@ -40,6 +39,9 @@ from daemon.store import jobs as job_runs
 from daemon.store import stamp
 from daemon.systemd import notify, watchdog_interval
 from turnkey.period import TAIPEI, taipei
+
+if TYPE_CHECKING:
+    from daemon.api.context import ApiContext
 
 log = logging.getLogger("einvd")
 RECORD_EVERY = timedelta(minutes=1)

@@ -190,6 +190,9 @@ def test_reload_swaps_keys_under_load_and_keeps_running_on_a_bad_configuration(t
         new_client.close()
 
         assert daemon.stop() == 0, daemon.log_tail()
+        for line in daemon.log_tail(400).splitlines():
+            if "reload" in line or "needs a restart" in line:
+                log(f"daemon: {line.strip()[:200]}")
         found = check(box, acked)  # every acknowledged invoice stored under its number, and the other invariants
         log(f"after the reloads: {found}")
     finally:
