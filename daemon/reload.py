@@ -11,11 +11,9 @@ nothing: the caller logs it and raises a ``config.reload_failed`` alert, and the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from pathlib import Path
 
 from daemon.alerts import raise_alert
 from daemon.api.keys import ApiKey, keys_path, load_keys
@@ -86,8 +84,7 @@ def prepare(current: Settings) -> Reloaded:
     live = [name for name in changed if name in LIVE]
     api = replace(current.api, **{name: getattr(new.api, name) for name in LIVE_API})
     alerts = replace(current.alerts, **{name: getattr(new.alerts, name) for name in LIVE_ALERTS})
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    from_credential = directory is not None and directory != "" and Path(directory) in path.parents
+    from_credential = new.api.keys_file is None  # keys_path() read the systemd credential
     return Reloaded(replace(current, api=api, alerts=alerts), keys, live,
                     spelled([name for name in changed if name not in LIVE]), from_credential)
 
