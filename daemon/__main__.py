@@ -204,7 +204,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
-    return run_demo(Path(args.dir) if args.dir else None, once=args.once)
+    return run_demo(Path(args.dir) if args.dir else None, once=args.once, listen=args.listen)
 
 
 def _eight(text: str) -> int:
@@ -252,6 +252,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
     demo.add_argument("--once", action="store_true", help="exit after the scripted day")
+    demo.add_argument("--listen", metavar="HOST:PORT",
+                      help="the API address the demo configures (default: an earlier run's, else 127.0.0.1:8470)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

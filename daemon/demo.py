@@ -5,14 +5,23 @@ API uses, the print queue with the virtual printer (each slip a PNG), the serial
 simulated scanner on a real pty (its scan garbled the way mis-configured scanners garble them, then
 normalised), and the Turnkey pump and watcher draining to a simulated Turnkey through an outage until its
 SummaryResult confirms every invoice. It ends with a summary and the paths of what it wrote.
+
+The directory is left ready for ``einvd --config DIR/einvd.toml run``: its configuration names an API key file
+(``api-keys.toml``, mode 0600) holding one key, ``demo``. Running the demo again in the same directory keeps that
+key, the QR key and the API address (unless ``--listen`` asks for another). Both files land durably (temporary
+file, fsync, rename, fsync of the folder).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
+import shlex
+import shutil
 import sys
 import tempfile
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,15 +32,17 @@ from typing import Any
 
 from daemon import wiring
 from daemon.allowances import AllowanceRequest, AllowanceService
+from daemon.api.keys import load_keys
 from daemon.clock import SystemClock
 from daemon.commands import add_track, list_tracks
-from daemon.config import Settings, load
+from daemon.config import ConfigError, Settings, load
 from daemon.console import progress, table
 from daemon.lifecycle import LifecycleService
 from daemon.ports import RandomSource
 from daemon.scans import ScanHub
 from daemon.services import InvoiceService
 from daemon.store import Store, stats
+from drivers.files import write_atomic
 from turnkey import lifecycle as rules
 from turnkey.carrier import Scan
 from turnkey.period import Period
@@ -42,6 +53,10 @@ SCANNER_GARBLING = "de-host"  # a US-layout scanner on a German-layout host type
 SCAN_WAIT = 5.0
 DRAIN_ROUNDS = 12  # simulated minutes between rounds grow; the SummaryResult comes 10 minutes after pickup
 VOID_REASON = "品項輸入錯誤"
+DEMO_LISTEN = "127.0.0.1:8470"
+KEYS_FILE = "api-keys.toml"
+DEMO_KEY_ID = "demo"
+DEMO_KEY_PERMISSIONS = ("issue", "void", "admin")
 
 LATTE = {"items": [{"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65}]}
 CROISSANT = {"print": False, "items": [{"description": "可頌", "quantity": 1, "unit_price": 55}]}
@@ -65,22 +80,56 @@ class Day:
     scan: Scan | None = None
     allowance: str = ""
     reprint_pngs: list[Path] = field(default_factory=list)
+    api_key: str = DEMO_KEY_ID
 
     def order(self, label: str) -> str:
         return f"DEMO-{self.run}-{label}"
 
 
-def _write_config(root: Path) -> Path:
+def _earlier(config: Path, table: str, key: str) -> str | None:
+    """A setting an earlier run of the demo wrote into ``config`` (None: no such file or setting)."""
+    try:
+        value = tomllib.loads(config.read_text(encoding="utf-8")).get(table, {}).get(key)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _write_config(root: Path, listen: str | None = None) -> Path:
+    """The demo's ``einvd.toml``, written durably. An earlier run's QR key (its invoices' QR codes and reprints
+    depend on it) and API address are kept; ``listen`` replaces the address."""
     config = root / "einvd.toml"
-    config.write_text(
+    qr_key = _earlier(config, "qr", "key") or secrets.token_hex(16).upper()
+    address = listen or _earlier(config, "api", "listen") or DEMO_LISTEN
+    text = (
         f'[seller]\nban = "{DEMO_SELLER}"\nname = "示範商店"\naddress = "台北市信義區示範路1號"\n\n'
-        f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = "{secrets.token_hex(16).upper()}"\n\n'
+        f'[store]\npath = "einvd.sqlite3"\n\n[qr]\nkey = {json.dumps(qr_key)}\n\n'
         '[printer]\n# the virtual printer: each printed slip becomes a PNG in proofs/\nurl = "sim:proofs"\n\n'
         '[turnkey]\n# a simulated Turnkey serving the folder turnkey/\ndrop = "sim:turnkey"\n\n'
-        '[scanner]\n# a simulated serial scanner on a pty in dev/\nurl = "sim:dev"\n',
-        encoding="utf-8",
+        '[scanner]\n# a simulated serial scanner on a pty in dev/\nurl = "sim:dev"\n\n'
+        f'[api]\n# where POS software reaches the daemon (einvd run)\nlisten = {json.dumps(address)}\n'
+        f'# the API keys requests are signed with (mode 0600: readable by this user only)\n'
+        f'keys_file = "{KEYS_FILE}"\n'
     )
-    return config
+    return write_atomic(config, text.encode("utf-8"))
+
+
+def _api_key(settings: Settings) -> str:
+    """The id of the key POS software signs with: the one already in the key file, or a new ``demo`` key with a
+    fresh secret, written durably with mode 0600. An existing file is never rewritten (nor its secret changed)."""
+    path = settings.api.keys_file
+    if path is None:
+        raise ConfigError("the demo's configuration names no api.keys_file")
+    if not path.exists():
+        secret = secrets.token_urlsafe(32)  # 43 characters of A-Z a-z 0-9 - _
+        permissions = ", ".join(json.dumps(p) for p in DEMO_KEY_PERMISSIONS)
+        text = (f"# einvd demo: the API key POS software signs requests with (keep it secret)\n"
+                f'[keys.{DEMO_KEY_ID}]\nsecret = "{secret}"\npermissions = [{permissions}]\n')
+        write_atomic(path, text.encode("ascii"), mode=0o600)
+    keys = load_keys(path)  # the checks einvd run makes: this user's file, readable by it only, well-formed
+    if not keys:
+        raise ConfigError(f"API key file {path} holds no key")
+    return DEMO_KEY_ID if DEMO_KEY_ID in keys else sorted(keys)[0]
 
 
 def _proofs_dir(settings: Settings) -> Path:
@@ -250,25 +299,43 @@ def _paths(day: Day) -> None:
     for png in day.reprint_pngs:
         print(f"  reprint (補印):  {png}")
     print(f"  database:        {day.settings.store_path}\n  config:          {day.settings.source}")
+    print(f"  API key:         id {day.api_key}, its secret in {day.settings.api.keys_file} (mode 0600)")
 
 
-def run_demo(directory: Path | None, once: bool) -> int:
-    root = directory or Path(tempfile.mkdtemp(prefix="einvd-demo-"))
+def einvd_command() -> str:
+    """How a shell starts this einvd: ``einvd`` when that is the one on PATH, else the console script that is
+    running (``scripts/demo`` starts ``.venv/bin/einvd``, rarely on PATH), else ``python -m daemon``."""
+    found = shutil.which("einvd")
+    script = Path(sys.argv[0]).absolute() if sys.argv and Path(sys.argv[0]).name == "einvd" else None
+    if found and (script is None or Path(found).resolve() == script.resolve()):
+        return "einvd"
+    if script is not None:
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m daemon"
+
+
+def run_demo(directory: Path | None, once: bool, listen: str | None = None) -> int:
+    root = (directory or Path(tempfile.mkdtemp(prefix="einvd-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    settings = load(_write_config(root))
+    settings = load(_write_config(root, listen))
+    key_id = _api_key(settings)
     period = Period.of(SystemClock().now())
     for code, track in ((period.code, "AB"), (period.next().code, "AC")):
         if not any(t["period"] == code for t in list_tracks(settings)):
             add_track(settings, code, "07", track, 1000, 1049)
     rng = random.SystemRandom()
     store = wiring.open_store(settings)
-    day = Day(root, settings, store)
+    day = Day(root, settings, store, api_key=key_id)
     try:
         _day(day, rng)
     finally:
         store.close()
     if not once:
-        print(f"\nstart the daemon on this directory with: einvd --config {settings.source} run", file=sys.stderr)
+        api = settings.api
+        print(f"\nstart the daemon on this directory with: {einvd_command()} --config "
+              f"{shlex.quote(str(settings.source))} run\n"
+              f"then POS software signs its requests to http://{api.host}:{api.port} with the key "
+              f"{key_id!r} (its secret is in {api.keys_file})", file=sys.stderr)
     sys.stdout.flush()
     return 0
 

@@ -44,9 +44,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o666) -> Path:
     """``path`` whole or not at all: a hidden temporary file beside it, fsync, rename, fsync of the folder.
 
     The folder is created when missing. ``mode`` 0o666 leaves the permissions to the umask, as ``open()`` does.
+    A temporary file left by an interrupted write is removed first: an existing file would keep its own mode,
+    and a secret written with ``mode`` 0o600 must never land in a file others may read.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
     write_synced(temporary, data, mode)
     os.replace(temporary, path)
     fsync_dir(path.parent)

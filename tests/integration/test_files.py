@@ -22,6 +22,15 @@ def test_write_atomic_leaves_the_permissions_to_the_umask(tmp_path: Path) -> Non
     assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
+def test_a_secret_never_lands_in_a_leftover_temporary_others_may_read(tmp_path: Path) -> None:
+    leftover = tmp_path / ".api-keys.toml.tmp"  # an interrupted earlier write
+    leftover.write_bytes(b"half")
+    leftover.chmod(0o644)
+    path = write_atomic(tmp_path / "api-keys.toml", b"secret", mode=0o600)
+    assert path.read_bytes() == b"secret" and path.stat().st_mode & 0o777 == 0o600 & ~_umask()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api-keys.toml"]
+
+
 def test_write_synced_truncates_writes_everything_and_uses_the_mode(tmp_path: Path) -> None:
     path = tmp_path / "F0401_x.xml"
     path.write_bytes(b"an older and longer copy")

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SELLER, SPEC, hold, sale
-from test_pump import SCHEMAS
+from conftest import SELLER, hold, sale, spec_dir, spec_schemas
 
 from daemon import __main__ as cli
 from daemon.archive import Archiver
@@ -76,15 +75,15 @@ class Site:
 @pytest.fixture
 def site(service: InvoiceService, store: Store, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
     root = tmp_path / "turnkey"
-    turnkey = SimTurnkey(root, SPEC / "mig41", party=SELLER.identifier, summary_delay=timedelta(minutes=30)).install()
+    turnkey = SimTurnkey(root, spec_dir(), party=SELLER.identifier, summary_delay=timedelta(minutes=30)).install()
     drop = LocalDrop(root, Layout(process_results="Unpack/BAK/ProcessResult"))
-    pump = Pump(store, drop, SELLER, SCHEMAS, random.Random(1), builders=BUILDERS)
+    pump = Pump(store, drop, SELLER, spec_schemas(), random.Random(1), builders=BUILDERS)
     yield Site(store, clock, service, turnkey, pump, Watch(store, drop, SELLER.identifier, deadlines=False), root)
     pump.close()
 
 
 def blank_job(store: Store, ban: str = SELLER.identifier) -> BlankJob:
-    return BlankJob(store, ban, ban, timedelta(hours=24), 8, SCHEMAS)
+    return BlankJob(store, ban, ban, timedelta(hours=24), 8, spec_schemas())
 
 
 def e0402_files(site: Site) -> dict[str, BlankReport]:
@@ -245,7 +244,7 @@ def test_daily_report_once_a_day_with_catch_up_and_gaps(site: Site, tmp_path: Pa
 
 
 def archiver(site: Site, directory: Path, fmt: str = "zip") -> Archiver:
-    return Archiver(site.store, SELLER, BUILDERS, SCHEMAS, directory, fmt, 13, 45, 60)
+    return Archiver(site.store, SELLER, BUILDERS, spec_schemas(), directory, fmt, 13, 45, 60)
 
 
 def test_archive_after_settlement_holds_the_dropped_bytes_and_an_index(site: Site, tmp_path: Path) -> None:

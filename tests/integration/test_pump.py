@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SELLER, SPEC, START, sale
+from conftest import SELLER, START, sale, spec_schemas
 from lxml import etree
 
 from daemon.messages import BUILDERS, Builder, build_f0401
@@ -18,10 +18,7 @@ from daemon.store import Store
 from daemon.workers import Pump, Watch, health
 from hw_sim.clock import FakeClock
 from hw_sim.drop import MemoryDrop
-from turnkey.mig import Schemas, required_sources
 from turnkey.model import CONSUMER_ID, Message, Party, Void
-
-SCHEMAS = Schemas.from_sources({name: (SPEC / "mig41" / name).read_bytes() for name in required_sources()})
 
 
 def build_void(conn: sqlite3.Connection, row: Claimed, seller: Party) -> Message:
@@ -34,8 +31,8 @@ WITH_VOIDS: dict[str, Builder] = {**BUILDERS, "F0501": build_void}
 
 
 def pump(store: Store, drop: MemoryDrop, builders: dict[str, Builder] | None = None, batch: int = 200) -> Pump:
-    return Pump(store, drop, SELLER, SCHEMAS, random.Random(7), Backoff(timedelta(seconds=5), timedelta(minutes=1)),
-                batch, builders or WITH_VOIDS)
+    backoff = Backoff(timedelta(seconds=5), timedelta(minutes=1))
+    return Pump(store, drop, SELLER, spec_schemas(), random.Random(7), backoff, batch, builders or WITH_VOIDS)
 
 
 def issue(service: InvoiceService, clock: FakeClock, count: int, start: int = 0) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SPEC, START, hold, sale
+from conftest import SCHEMA_DIR, SPEC, START, hold, needs_spec, sale
 
 from daemon import __main__ as cli
 from daemon import tracks
@@ -190,13 +190,10 @@ def test_demo_runs_once_in_a_fresh_directory(tmp_path: Path, capsys: pytest.Capt
     assert list((tmp_path / "demo" / "turnkey").rglob("BAK/*/*/F0401_*.xml"))
 
 
-needs_xsd = pytest.mark.skipif(not (SPEC / "mig41").is_dir(), reason=f"{SPEC / 'mig41'} not found")
-
-
-@needs_xsd
+@needs_spec
 def test_cli_render_prints_checked_f0401(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     config = write_config(tmp_path)
-    config.write_text(config.read_text() + f'\n[mig]\nschema_dir = "{SPEC / "mig41"}"\n', encoding="utf-8")
+    config.write_text(config.read_text() + f'\n[mig]\nschema_dir = "{SCHEMA_DIR}"\n', encoding="utf-8")
     doc = tmp_path / "sale.json"
     doc.write_text(json.dumps(sale("R-1", issued_at="2026-11-21T14:03:00+08:00")), encoding="utf-8")
     base = ["--config", str(config), "invoice", "render", str(doc)]

@@ -10,8 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import KEY, SELLER, SPEC, START, hold, sale
-from test_pump import SCHEMAS
+from conftest import KEY, SELLER, START, hold, sale, spec_dir, spec_schemas
 
 from daemon.config import ConfigError, load
 from daemon.services import InvoiceService
@@ -60,9 +59,9 @@ class Site:
 @pytest.fixture
 def site(service: InvoiceService, store: Store, clock: FakeClock, tmp_path: Path) -> Iterator[Site]:
     root = tmp_path / "turnkey"
-    turnkey = SimTurnkey(root, SPEC / "mig41", party=SELLER.identifier, summary_delay=timedelta(minutes=30)).install()
+    turnkey = SimTurnkey(root, spec_dir(), party=SELLER.identifier, summary_delay=timedelta(minutes=30)).install()
     drop = LocalDrop(root, LAYOUT)
-    pump = Pump(store, drop, SELLER, SCHEMAS, random.Random(1))
+    pump = Pump(store, drop, SELLER, spec_schemas(), random.Random(1))
     yield Site(store, clock, service, turnkey, pump, Watch(store, drop, SELLER.identifier))
     pump.close()
 
@@ -183,7 +182,7 @@ def test_watchdog_wakes_the_rescan_early(tmp_path: Path) -> None:
 def test_the_app_wires_a_simulated_turnkey_by_url(tmp_path: Path, clock: FakeClock) -> None:
     config = tmp_path / "einvd.toml"
     config.write_text(f'[seller]\nban = "{SELLER.identifier}"\nname = "測試商店"\naddress = "{SELLER.address}"\n'
-                      f'[qr]\nkey = "{KEY.hex()}"\n[mig]\nschema_dir = "{SPEC / "mig41"}"\n'
+                      f'[qr]\nkey = "{KEY.hex()}"\n[mig]\nschema_dir = "{spec_dir()}"\n'
                       '[turnkey]\ndrop = "sim:' + str(tmp_path / "tk") + '"\nrescan_seconds = 60\n')
     settings = load(config)
     store = Store(settings.store_path)
