@@ -207,6 +207,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(Path(args.dir) if args.dir else None, once=args.once, listen=args.listen)
 
 
+def cmd_files(args: argparse.Namespace, settings: Settings) -> int:
+    """The files this install ships (for installers and ``einvd setup``): where they are, or one's content."""
+    from daemon import resources
+
+    if args.print:
+        sys.stdout.write(resources.text(args.print))
+        return 0
+    _print({name: {"path": str(resources.path(name)), "about": about}
+            for name, (_, about) in resources.SHIPPED.items()})
+    return 0
+
+
+def _files_verb(verbs: Any) -> None:
+    from daemon.resources import SHIPPED
+
+    files = verbs.add_parser("files", help="where the shipped default configuration, unit and udev rules are")
+    files.add_argument("--print", choices=tuple(SHIPPED), help="write that file's content to stdout")
+    files.set_defaults(func=cmd_files)
+
+
 def _eight(text: str) -> int:
     if len(text) != 8 or not text.isascii() or not text.isdigit():
         raise argparse.ArgumentTypeError("expected 8 digits, like 00001000")
@@ -255,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--listen", metavar="HOST:PORT",
                       help="the API address the demo configures (default: an earlier run's, else 127.0.0.1:8470)")
     demo.set_defaults(func=cmd_demo)
+    _files_verb(verbs)
     return parser
 
 
