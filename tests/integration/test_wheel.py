@@ -82,6 +82,10 @@ def _build_wheel(source: Path, dist: Path) -> Path:
     return wheel
 
 
+DEPENDENCY_PATHS = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
+"""This interpreter's site-packages: where the installed wheel's dependencies are taken from (no network)."""
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("wheel")
@@ -99,8 +103,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
                                capture_output=True, text=True, check=True).stdout.strip())
     # the dependencies, after the wheel's own packages: a plain path list (the .pth files there are not processed,
     # so an editable install of the checkout in this interpreter stays out)
-    ours = [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and Path(p).is_dir()]
-    (site / "zz-einvd-test-dependencies.pth").write_text("".join(f"{p}\n" for p in ours), encoding="utf-8")
+    (site / "zz-einvd-test-dependencies.pth").write_text("".join(f"{p}\n" for p in DEPENDENCY_PATHS),
+                                                         encoding="utf-8")
     work = root / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "EINVD_"))}
@@ -120,7 +124,10 @@ def test_the_packages_come_from_the_wheel_not_the_checkout(installed: Installed)
     site = installed.venv.resolve()
     for package in PACKAGES:
         assert Path(loaded[package]).resolve().is_relative_to(site), (package, loaded[package])
-    from_checkout = sorted(n for n, f in loaded.items() if Path(f).resolve().is_relative_to(CHECKOUT))
+    # the dependencies come from this interpreter's site-packages, which may lie inside the checkout (.venv)
+    dependencies = [Path(p).resolve() for p in DEPENDENCY_PATHS]
+    from_checkout = sorted(n for n, f in loaded.items() if Path(f).resolve().is_relative_to(CHECKOUT)
+                           and not any(Path(f).resolve().is_relative_to(d) for d in dependencies))
     assert from_checkout == []
 
 
