@@ -226,6 +226,7 @@ def copy_database(source: Path, destination: Path, source_mode: str = "rw") -> C
     _remove(staging, sidecar(staging, "-journal"))
     try:
         version = _snapshot(source, staging, source_mode)
+        os.chmod(staging, source.stat().st_mode & 0o777)  # as private as the database, whatever the umask
         _fsync(staging)
         os.replace(staging, destination)
         _fsync(destination.parent, directory=True)
