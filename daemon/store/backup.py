@@ -28,7 +28,6 @@ from pathlib import Path
 
 from turnkey.period import taipei
 
-HEADER = b"SQLite format 3\x00"
 LOCK_WAIT = 10.0  # seconds a Store waits for a restore to finish before it gives up
 
 
@@ -135,24 +134,24 @@ def _open(path: Path, mode: str = "rw") -> sqlite3.Connection:
 
 
 def peek_version(path: Path) -> int:
-    """The ``user_version`` of ``path`` (0 if there is no file yet), read without changing anything.
+    """The ``user_version`` in the main file of ``path`` (0 if there is no database there yet), read so that
+    nothing is written: not the journal mode, not a ``-wal`` or ``-shm`` file.
 
-    With no ``-wal`` or ``-journal`` beside it the file is the whole database and its header says (offset 60);
-    otherwise a read-only connection asks SQLite, which writes nothing.
+    Read through SQLite (``immutable=1``: no locks, no WAL), never with ``open()``: closing a descriptor of the
+    database file would drop every POSIX lock this process's SQLite connections hold on it. A newer version still
+    only in the WAL is seen by ``Store.migrate``'s second look, once the file is open (opening a file that is in
+    WAL mode already does not change it).
     """
-    try:
-        with open(path, "rb") as file:
-            header = file.read(100)
-    except FileNotFoundError:
+    if not path.is_file():
         return 0
-    if len(header) < 100:
-        return 0  # an empty file: SQLite makes it a database on first write
-    quiet = not sidecar(path, "-wal").exists() and not sidecar(path, "-journal").exists()
-    if quiet and header.startswith(HEADER):
-        return int.from_bytes(header[60:64], "big")
-    conn = _open(path, "ro")
+    try:
+        conn = sqlite3.connect(_uri(path, "ro") + "&immutable=1", uri=True)
+    except sqlite3.Error:
+        return 0
     try:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not a database: the Store's own connection says so
     finally:
         conn.close()
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +33,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LATEST = len(MIGRATIONS)
 AT = "2026-11-21T14:03:00+08:00"
 LATER = "2026-11-21T15:00:00+08:00"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def env() -> dict[str, str]:
@@ -479,3 +486,47 @@ def test_restore_is_refused_while_another_program_has_the_database_open(tmp_path
         assert other.execute("SELECT job FROM job_runs").fetchall() == [("pump",)]
     finally:
         other.close()
+
+
+def test_einvd_run_on_a_newer_database_exits_78_and_leaves_it(tmp_path: Path) -> None:
+    """The service refuses to start (and systemd does not restart it: RestartPreventExitStatus=78)."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[keys.pos]\nsecret = "run-test-secret-0123456789-abcdefghij"\npermissions = ["admin"]\n',
+                    encoding="utf-8")
+    keys.chmod(0o600)
+    config = tmp_path / "einvd.toml"
+    config.write_text('[seller]\nban = "12345676"\nname = "測試商店"\naddress = "台北市信義區測試路1號"\n\n'
+                      '[qr]\nkey = "FE05F029154F6AA67A78B338ED2F6601"\n\n[store]\npath = "db/einvd.sqlite3"\n\n'
+                      f'[api]\nlisten = "127.0.0.1:{free_port()}"\nkeys_file = "keys.toml"\n', encoding="utf-8")
+    path = tmp_path / "db" / "einvd.sqlite3"
+    build(path, LATEST)
+    fill(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA user_version={LATEST + 1}")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    hashed = digest(path)
+    result = _cli(config, "run")
+    assert result.returncode == 78, result.stderr
+    assert f"schema version {LATEST + 1}" in result.stderr and f"up to {LATEST}" in result.stderr
+    assert digest(path) == hashed and not list(path.parent.glob("*.bak"))
+
+
+def test_opening_a_second_store_keeps_the_first_ones_sqlite_locks(tmp_path: Path) -> None:
+    """The daemon opens the file twice (the store, the nonce guard). Looking at the schema version must not
+    open and close a descriptor of the database (that drops every POSIX lock the process holds on it): while the
+    first store is open, another process still cannot take the file out of WAL mode."""
+    path = tmp_path / "einvd.sqlite3"
+    first = Store(path)
+    first.connection().execute("SELECT count(*) FROM invoices").fetchone()
+    second = Store(path)
+    try:
+        probe = ("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=0)\n"
+                 "try:\n    print(c.execute('PRAGMA journal_mode=DELETE').fetchone()[0])\n"
+                 "except sqlite3.OperationalError as e:\n    print('refused', e)\n")
+        out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        assert out.startswith("refused"), out
+    finally:
+        second.close()
+        first.close()
