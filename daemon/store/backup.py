@@ -171,7 +171,7 @@ class StoreLock:
         reason to refuse the store: a restore could not write there either. A restore that holds the lock
         longer than ``wait`` is: ``BackupError`` ``store.restoring``."""
         try:
-            fd = os.open(sidecar(database, ".lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = os.open(sidecar(database, ".lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             return cls(None)
         deadline = time.monotonic() + wait
@@ -190,7 +190,7 @@ class StoreLock:
     def exclusive(cls, database: Path) -> StoreLock:
         """For ``restore``: at once or not at all (``BackupError`` ``restore.running``)."""
         try:
-            fd = os.open(sidecar(database, ".lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = os.open(sidecar(database, ".lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
             raise BackupError("restore.lock", f"cannot lock {database}: {error}") from error
         try:
@@ -280,6 +280,7 @@ def restore(source: Path, database: Path, at: datetime, known: int) -> Restored:
     try:
         restored = copy_database(source, staging, source_mode="ro")
         _check_restorable(source, staging, restored.version, known)
+        _adopt(staging, database)
         replaced = _set_aside(database, at) if database.exists() else None
         os.replace(staging, database)
         _fsync(database.parent, directory=True)
@@ -291,6 +292,19 @@ def restore(source: Path, database: Path, at: datetime, known: int) -> Restored:
     finally:
         _remove(staging)
         lock.release()
+
+
+def _adopt(staging: Path, database: Path) -> None:
+    """The restored file gets the mode and, when root restores, the owner of the database it replaces (or of its
+    folder), so the daemon's user can still write it."""
+    template = database if database.exists() else None
+    folder = database.parent.stat()
+    if template is not None:
+        os.chmod(staging, template.stat().st_mode & 0o777)
+    if os.geteuid() == 0:
+        owner = template.stat() if template is not None else folder
+        os.chown(staging, owner.st_uid, owner.st_gid)
+        _fsync(staging)
 
 
 def _check_restorable(source: Path, staging: Path, version: int, known: int) -> None:

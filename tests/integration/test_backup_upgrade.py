@@ -530,3 +530,17 @@ def test_opening_a_second_store_keeps_the_first_ones_sqlite_locks(tmp_path: Path
     finally:
         second.close()
         first.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can restore a file owned by another user")
+def test_root_restores_with_the_owner_and_mode_of_the_replaced_database(tmp_path: Path) -> None:
+    path = tmp_path / "einvd.sqlite3"
+    build(path, LATEST)
+    os.chown(path, 12345, 12346)
+    path.chmod(0o600)
+    good = tmp_path / "good.bak"
+    build(good, LATEST)
+    good.chmod(0o644)
+    restore(good, path, START, LATEST)
+    found = path.stat()
+    assert (found.st_uid, found.st_gid, found.st_mode & 0o777) == (12345, 12346, 0o600)
