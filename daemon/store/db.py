@@ -3,7 +3,9 @@
 WAL + synchronous=FULL: a commit is on disk (one fdatasync of the WAL) before we answer. Writers take the lock
 up front (``BEGIN IMMEDIATE``) so concurrent issuers serialise instead of failing on a lock upgrade. One
 connection per thread; several processes may share the file. Schema changes are ``PRAGMA user_version``
-migrations, applied in order inside one transaction each.
+migrations, applied in order inside one transaction each, after a copy of the file as it was
+(``einvd.sqlite3.v5.bak``, ``daemon.store.backup``); a file from a newer einvd is refused untouched. Every open
+``Store`` holds a shared lock on ``einvd.sqlite3.lock``, which ``einvd restore`` needs alone.
 """
 
 from __future__ import annotations
