@@ -1,4 +1,5 @@
-"""``einvd`` command line. Exit codes: 0 done, 1 refused (errors JSON on stdout), 2 usage, 78 configuration."""
+"""``einvd`` command line. Exit codes: 0 done, 1 refused (errors JSON on stdout), 2 usage, 78 configuration or a
+database written by a newer einvd (restarting cannot fix either; the unit's ``RestartPreventExitStatus=78``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from daemon import jsonio
 from daemon.config import EXIT_CONFIG, ConfigError, Settings, load
-from daemon.store import StoreUnavailable
+from daemon.store import BackupError, SchemaTooNew, StoreUnavailable
 from turnkey.errors import InvoiceInvalid, Problem, TurnkeyError
 from turnkey.period import Period
 from turnkey.validate import draft_document, parse_document
@@ -186,6 +187,35 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(c.level == "fail" for c in checks) else 0
 
 
+def _show_copy(result: dict[str, Any], json: bool, line: str) -> None:
+    from daemon.console import is_tty
+
+    if json or not is_tty():  # pipes and scripts get the JSON, people at a terminal a sentence
+        _print(result)
+    else:
+        sys.stdout.write(line + "\n")
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.commands import backup_store
+
+    copy = backup_store(settings, Path(args.to) if args.to else None)
+    _show_copy(copy, args.json, f"backup of {settings.store_path} written to {copy['path']} "
+                                f"(schema {copy['schema_version']}, {copy['bytes']} bytes)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.commands import restore_store
+
+    done = restore_store(settings, Path(args.file))
+    replaced = done["replaced_backup"]
+    kept = f"; the replaced database is kept at {replaced['path']}" if isinstance(replaced, dict) else ""
+    _show_copy(done, args.json, f"restored {done['database']} from {done['restored_from']} "
+                                f"(schema {done['schema_version']}, integrity ok){kept}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """Every benchmark (``python -m bench.run``); they ship with the source tree, not with an installed wheel."""
     checkout = Path(__file__).resolve().parents[1]
@@ -262,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor = verbs.add_parser("doctor", help="check configuration, clock, store, ranges, Turnkey, printer, scanner")
     doctor.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")
     doctor.set_defaults(func=cmd_doctor)
+    _copy_verbs(verbs)
     verbs.add_parser("run", help="the daemon: API, Turnkey delivery, printing, scanner, schedule").set_defaults(
         func=cmd_run)
     bench = verbs.add_parser("bench", help="run every benchmark and write BENCHMARKS.md (from a source checkout)")
@@ -277,6 +308,17 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     _files_verb(verbs)
     return parser
+
+
+def _copy_verbs(verbs: Any) -> None:
+    backup = verbs.add_parser("backup", help="an online copy of the database (safe while the daemon runs)")
+    backup.add_argument("--to", metavar="FILE", help="where (default: beside the database, named by the time)")
+    backup.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a sentence there)")
+    backup.set_defaults(func=cmd_backup)
+    restore = verbs.add_parser("restore", help="put a backup in place of the database (the daemon stopped)")
+    restore.add_argument("file", help="a backup made by einvd backup (or before a migration)")
+    restore.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a sentence there)")
+    restore.set_defaults(func=cmd_restore)
 
 
 def _schedule_verbs(verbs: Any) -> None:
@@ -333,8 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refused([p.as_dict() for p in error.problems])
     except jsonio.JsonRefused as error:
         return _refused([{"code": "body.json", "field": "", "message": str(error)}])
-    except StoreUnavailable as error:
+    except (StoreUnavailable, BackupError) as error:
         return _refused([{"code": error.code, "field": "", "message": str(error)}])
+    except SchemaTooNew as error:
+        sys.stderr.write(f"einvd: {error}\n")
+        return EXIT_CONFIG
     except OSError as error:
         sys.stderr.write(f"einvd: {error}\n")
         return EXIT_REFUSED

@@ -14,7 +14,8 @@ from daemon.config import Settings
 from daemon.periodic import stored_reports
 from daemon.printing import ProofBuilder
 from daemon.reports import write_daily
-from daemon.store import Store, invoices
+from daemon.store import MIGRATIONS, Store, invoices
+from daemon.store import backup as copies
 from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder
 from turnkey.ban import is_ascii_digits
 from turnkey.blanks import blank_reports
@@ -175,3 +176,18 @@ def export_archive(settings: Settings, period: Period | None = None, now: dateti
         return job.export(period or Period.of(at).previous(), at)
     finally:
         store.close()
+
+
+# --- backup and restore ---------------------------------------------------------------------------------------
+
+
+def backup_store(settings: Settings, to: Path | None = None, now: datetime | None = None) -> dict[str, object]:
+    """``einvd backup``: an online copy of the store (default: beside it, named by the time), durable when this
+    returns. Safe while the daemon runs."""
+    return copies.backup(settings.store_path, now or SystemClock().now(), to).as_dict()
+
+
+def restore_store(settings: Settings, source: Path, now: datetime | None = None) -> dict[str, object]:
+    """``einvd restore FILE``: checked, then put in place of the store atomically; refused while any einvd has
+    the store open; the replaced database is kept beside it."""
+    return copies.restore(source, settings.store_path, now or SystemClock().now(), len(MIGRATIONS)).as_dict()

@@ -3,7 +3,9 @@
 WAL + synchronous=FULL: a commit is on disk (one fdatasync of the WAL) before we answer. Writers take the lock
 up front (``BEGIN IMMEDIATE``) so concurrent issuers serialise instead of failing on a lock upgrade. One
 connection per thread; several processes may share the file. Schema changes are ``PRAGMA user_version``
-migrations, applied in order inside one transaction each.
+migrations, applied in order inside one transaction each, after a copy of the file as it was
+(``einvd.sqlite3.v5.bak``, ``daemon.store.backup``); a file from a newer einvd is refused untouched. Every open
+``Store`` holds a shared lock on ``einvd.sqlite3.lock``, which ``einvd restore`` needs alone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from daemon import faultpoints
+from daemon.store.backup import SchemaTooNew, StoreLock, before_migration, copy_database, peek_version
 from daemon.store.schema import MIGRATIONS, apply_script
 from turnkey.period import taipei
 
@@ -188,7 +191,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = _writer_lock(self.path)
         self._autocheckpoint = CHECKPOINT_NET_PAGES if background_checkpoint else None
-        self.migrate()
+        self.backup_before_migration: Path | None = None
+        self._checkpointer: _Checkpointer | None = None
+        self._hold = StoreLock.shared(self.path)  # ``einvd restore`` refuses while it is held
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
         self._checkpointer = _Checkpointer(self.path, self._writer) if background_checkpoint else None
 
     def connection(self) -> sqlite3.Connection:
@@ -215,15 +225,25 @@ class Store:
         return self.connection().execute(sql, params).fetchall()
 
     def migrate(self, migrations: tuple[str, ...] = MIGRATIONS) -> int:
-        conn = self.connection()
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(migrations):
-            raise RuntimeError(f"database {self.path} is schema {version}, newer than this einvd ({len(migrations)})")
+        """Bring the file to the last schema version. A file that already has a schema and is behind is first
+        copied beside itself (``einvd.sqlite3.v5.bak``, see ``daemon.store.backup``); a file newer than this code
+        is refused (``SchemaTooNew``) before anything is written to it, even the journal mode."""
+        known = len(migrations)
+        version: int = peek_version(self.path)
+        if version > known:
+            raise SchemaTooNew(self.path, version, known)
+        version = self.connection().execute("PRAGMA user_version").fetchone()[0]
+        if version > known:
+            raise SchemaTooNew(self.path, version, known)
+        if 0 < version < known:
+            self.backup_before_migration = copy_database(self.path, before_migration(self.path, version)).path
         for number, script in enumerate(migrations[version:], start=version + 1):
             with self.write() as tx:
+                if tx.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    continue  # another process migrated it meanwhile
                 apply_script(tx, script)
                 tx.execute(f"PRAGMA user_version={number}")
-        return len(migrations)
+        return known
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -234,6 +254,7 @@ class Store:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+        self._hold.release()
 
 
 def stamp(at: datetime) -> str:

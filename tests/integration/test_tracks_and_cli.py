@@ -14,7 +14,7 @@ from conftest import SCHEMA_DIR, SPEC, START, hold, needs_spec, sale
 from daemon import __main__ as cli
 from daemon import tracks
 from daemon.config import EXIT_CONFIG, ConfigError, load
-from daemon.store import Store
+from daemon.store import SchemaTooNew, Store
 from daemon.store.db import _classify
 from turnkey.errors import TrackError
 from turnkey.numbers import TrackRange
@@ -177,7 +177,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version=99")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(SchemaTooNew, match="schema version 99, written by a newer einvd"):
         Store(path)
 
 
