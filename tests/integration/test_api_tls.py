@@ -46,7 +46,7 @@ def write_config(root: Path, api: str) -> Path:
                                     "pos-box.shop.lan:8470"])
 def test_beyond_loopback_needs_a_certificate(tmp_path: Path, listen: str, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path, f'listen = "{listen}"')
-    with pytest.raises(ConfigError, match="not a loopback address.*allow_plain_http"):
+    with pytest.raises(ConfigError, match=r"not a loopback address.*allow_plain_http"):
         load(config)
     assert main(["--config", str(config), "run"]) == 78  # refused at load: nothing is bound
     assert "tls_cert" in capsys.readouterr().err
@@ -65,7 +65,7 @@ def test_loopback_stays_plain_unless_a_certificate_is_set(tmp_path: Path, listen
 
 
 def test_tls_settings_refused_or_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="tls_key is set without api.tls_cert"):
+    with pytest.raises(ConfigError, match=r"tls_key is set without api\.tls_cert"):
         load(write_config(tmp_path, 'tls_key = "api.key"'))
     with pytest.raises(ConfigError, match="tls_pin"):
         load(write_config(tmp_path, 'tls_pin = "12:34"'))
