@@ -8,9 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import random
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +26,7 @@ from conftest import KEY, SELLER, START, hold, sale
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from test_run import free_port
 
 from daemon.__main__ import main
 from daemon.api.app import ServerThread, bind, create_app, server_tls
@@ -30,7 +35,7 @@ from daemon.config import ApiSettings, ConfigError, load, pin
 from daemon.services import InvoiceService
 from daemon.store import Store
 from hw_sim.clock import FakeClock
-from turnkey.period import Period
+from turnkey.period import TAIPEI, Period
 
 
 def write_config(root: Path, api: str) -> Path:
@@ -241,3 +246,58 @@ def test_server_context_loads_checks_and_logs(tmp_path: Path, caplog: pytest.Log
                                             serialization.BestAvailableEncryption(b"passphrase")))
     with pytest.raises(ConfigError, match="encrypted"):
         server_tls(ApiSettings(tls_cert=cert, tls_key=locked))
+
+
+# --- einvd run, as systemd starts it ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(60)
+    yield sock, str(tmp_path / "notify")
+    sock.close()
+
+
+def test_einvd_run_serves_https_with_the_certificate_from_its_configuration(
+        tmp_path: Path, notify_socket: tuple[socket.socket, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A real `einvd run` on 127.0.0.1 with `[api] tls_cert`: READY names an https:// address, the start log names
+    the fingerprint, a pinned signed request issues; a key that does not match its certificate exits 78."""
+    sock, path = notify_socket
+    make_cert(tmp_path / "tls", "127.0.0.1")
+    pinned = json.loads(capsys.readouterr().out)["sha256"]
+    secret = "tls-run-secret-0123456789-abcdefghij"
+    (tmp_path / "keys.toml").write_text(f'[keys.pos]\nsecret = "{secret}"\npermissions = ["issue"]\n')
+    (tmp_path / "keys.toml").chmod(0o600)
+    port = free_port()
+    body = ('[seller]\nban = "12345676"\nname = "測試商店"\naddress = "台北市信義區測試路1號"\n\n'
+            '[qr]\nkey = "FE05F029154F6AA67A78B338ED2F6601"\n\n'
+            f'[api]\nlisten = "127.0.0.1:{port}"\nkeys_file = "keys.toml"\n'
+            'tls_cert = "tls/einvd-api.crt"\ntls_key = "tls/einvd-api.key"\n')
+    config = tmp_path / "einvd.toml"
+    config.write_text(body, encoding="utf-8")
+    period = Period.of(datetime.now(TAIPEI)).code
+    assert main(["--config", str(config), "tracks", "add", "--period", period, "--track", "AB", "--begin",
+                 "00000000", "--end", "00000049"]) == 0
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    process = subprocess.Popen([sys.executable, "-m", "daemon", "--config", str(config), "run"], env=env,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        ready = sock.recv(4096).decode()
+        assert ready.startswith("READY=1") and f"https://127.0.0.1:{port}" in ready
+        client = Client(f"https://127.0.0.1:{port}", "pos", secret.encode(), pin=pinned)
+        status, issued = client.request("POST", "/v1/invoices", sale("RUN-TLS-1"))
+        client.close()
+        assert (status, issued["invoice_number"]) == (201, "AB00000000")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stderr is not None and pinned in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    make_cert(tmp_path / "other", "127.0.0.1")
+    config.write_text(body.replace("tls/einvd-api.key", "other/einvd-api.key"), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "daemon", "--config", str(config), "run"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 78 and "cannot load" in result.stderr
