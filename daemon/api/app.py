@@ -28,7 +28,7 @@ from daemon.api import errors, health, ranges, routes, scanning
 from daemon.api.auth import AuthError, verify
 from daemon.api.context import ApiContext
 from daemon.api.docs import register_docs
-from daemon.config import ApiSettings, ConfigError, fingerprint
+from daemon.config import ApiSettings, ConfigError, fingerprint, is_loopback
 
 log = logging.getLogger("einvd.api")
 
@@ -160,8 +160,11 @@ def _encrypted(*_: object) -> bytes:
 def server_tls(settings: ApiSettings) -> ssl.SSLContext | None:
     """The TLS context for ``api.listen`` (None: no ``api.tls_cert``): TLS 1.2 or later, the certificate chain and
     key loaded now, so a missing or mismatched file is a ConfigError at start. Logs the certificate's SHA-256
-    fingerprint, the value a POS pins."""
+    fingerprint, the value a POS pins. Plain HTTP beyond loopback (``allow_plain_http``) is logged as a warning."""
     if settings.tls_cert is None:
+        if not is_loopback(settings.host):
+            log.warning("api.listen %s:%d is not a loopback address and serves plain HTTP (allow_plain_http): anyone "
+                        "on the network can read the requests", settings.host, settings.port)
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

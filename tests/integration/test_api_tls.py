@@ -233,6 +233,10 @@ def test_server_context_loads_checks_and_logs(tmp_path: Path, caplog: pytest.Log
                         .fingerprint(hashes.SHA256()))
     assert expected in caplog.text
     assert server_tls(ApiSettings()) is None
+    assert "plain HTTP" not in caplog.text
+    with caplog.at_level(logging.INFO, logger="einvd.api"):  # only read, never bound
+        assert server_tls(ApiSettings(host="192.0.2.1", allow_plain_http=True)) is None
+    assert "192.0.2.1:8470 is not a loopback address and serves plain HTTP" in caplog.text
     combined = tmp_path / "combined.pem"  # no tls_key: the key in the certificate's file
     combined.write_bytes(cert.read_bytes() + key.read_bytes())
     assert server_tls(ApiSettings(tls_cert=combined)) is not None
