@@ -229,7 +229,21 @@ def tls_cert(out: Path, hosts: list[str], now: datetime | None = None,
     cert_pem, key_pem = self_signed(hosts, now or SystemClock().now())
     key = write(out / "einvd-api.key", key_pem, 0o600)
     cert = write(out / "einvd-api.crt", cert_pem, 0o644)
-    from ssl import PEM_cert_to_DER_cert
-
     return {"certificate": str(cert), "key": str(key), "hosts": hosts, "valid_years": CERT_YEARS,
-            "sha256": fingerprint(PEM_cert_to_DER_cert(cert_pem.decode("ascii")))}
+            **certificate_pins(cert_pem)}
+
+
+def certificate_pins(cert_pem: bytes) -> dict[str, str]:
+    """``sha256``: the certificate's fingerprint (einvd's client, ``openssl x509 -fingerprint -sha256``);
+    ``public_key_pin``: the SHA-256 of its public key as curl's ``--pinnedpubkey`` and OkHttp's pinner take it."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"sha256": fingerprint(cert.public_bytes(serialization.Encoding.DER)),
+            "public_key_pin": "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")}

@@ -305,3 +305,29 @@ def test_einvd_run_serves_https_with_the_certificate_from_its_configuration(
     result = subprocess.run([sys.executable, "-m", "daemon", "--config", str(config), "run"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 78 and "cannot load" in result.stderr
+
+
+def test_curl_pins_the_public_key_einvd_tls_cert_prints(tls_server: tuple[str, str, Path, Store], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A POS without einvd's client: curl with the certificate as its CA, or with --pinnedpubkey as printed."""
+    import shutil
+
+    if shutil.which("curl") is None:
+        pytest.skip("needs curl (scripts/apt-packages.txt)")
+    url = tls_server[0]
+    cert = tmp_path / "tls" / "einvd-api.crt"
+    from daemon.commands import certificate_pins
+
+    pins = certificate_pins(cert.read_bytes())
+    health = f"{url}/v1/health"
+    run = ["curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}"]
+    assert subprocess.run([*run, "--cacert", str(cert), health], capture_output=True, text=True,
+                          timeout=60).stdout == "200"
+    assert subprocess.run([*run, "-k", "--pinnedpubkey", pins["public_key_pin"], health], capture_output=True,
+                          text=True, timeout=60).stdout == "200"
+    make_cert(tmp_path / "other", "127.0.0.1")
+    other = certificate_pins((tmp_path / "other" / "einvd-api.crt").read_bytes())["public_key_pin"]
+    refused = subprocess.run([*run, "-k", "--pinnedpubkey", other, health], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode != 0 and refused.stdout in ("000", "")
+    assert subprocess.run([*run, health], capture_output=True, text=True, timeout=60).returncode != 0  # no CA
