@@ -208,8 +208,8 @@ def cmd_tls_cert(args: argparse.Namespace, settings: Settings) -> int:
     made = tls_cert(Path(args.out), args.host or [])
     _print(made)
     sys.stderr.write(f"einvd: set [api] tls_cert = \"{made['certificate']}\" and tls_key = \"{made['key']}\"; "
-                     f"pin this SHA-256 fingerprint on the POS: {made['sha256']} (curl --pinnedpubkey and pinners of public "
-                     f"keys: {made['public_key_pin']})\n")
+                     f"pin this SHA-256 fingerprint on the POS: {made['sha256']} (curl --pinnedpubkey and pinners of "
+                     f"public keys: {made['public_key_pin']})\n")
     return 0
 
 
