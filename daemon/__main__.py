@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import jsonio
-from daemon.config import EXIT_CONFIG, ConfigError, Settings, load
+from daemon.config import EXIT_CONFIG, ConfigError, Settings, load, pin
 from daemon.store import BackupError, SchemaTooNew, StoreUnavailable
 from turnkey.errors import InvoiceInvalid, Problem, TurnkeyError
 from turnkey.period import Period
@@ -43,7 +43,7 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     if args.remote:
         from daemon.client import issue_remote
 
-        status, body = issue_remote(settings.api, args.remote, args.key, _read(args.file))
+        status, body = issue_remote(settings.api, args.remote, args.key, _read(args.file), pinned=args.pin)
         _print(body)
         return 0 if status in (200, 201) else EXIT_REFUSED
     from daemon.commands import print_after_issue
@@ -231,6 +231,25 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return bench_main(argv)
 
 
+def cmd_tls_cert(args: argparse.Namespace, settings: Settings) -> int:
+    """A self-signed certificate and key for ``[api] tls_cert`` / ``tls_key``; prints the fingerprint to pin."""
+    from daemon.commands import tls_cert
+
+    made = tls_cert(Path(args.out), args.host or [])
+    _print(made)
+    sys.stderr.write(f"einvd: set [api] tls_cert = \"{made['certificate']}\" and tls_key = \"{made['key']}\"; "
+                     f"pin this SHA-256 fingerprint on the POS: {made['sha256']} (curl --pinnedpubkey and pinners of "
+                     f"public keys: {made['public_key_pin']})\n")
+    return 0
+
+
+def _pin(text: str) -> str:
+    try:
+        return pin(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
@@ -277,6 +296,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "issue":
             sub.add_argument("--remote", metavar="URL", help="issue through a running daemon (http://127.0.0.1:8470)")
             sub.add_argument("--key", help="API key id for --remote (secret: $EINVD_API_SECRET or the key file)")
+            sub.add_argument("--pin", type=_pin, metavar="SHA256",
+                             help="for an https:// --remote: the certificate's SHA-256 fingerprint (default: "
+                                  "api.tls_pin)")
     render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
     render.add_argument("file", help="JSON document, or - for standard input")
     render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")
@@ -288,6 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)
+    _tls_verbs(verbs)
     _schedule_verbs(verbs)
     doctor = verbs.add_parser("doctor", help="check configuration, clock, store, ranges, Turnkey, printer, scanner")
     doctor.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")
@@ -319,6 +342,16 @@ def _copy_verbs(verbs: Any) -> None:
     restore.add_argument("file", help="a backup made by einvd backup (or before a migration)")
     restore.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a sentence there)")
     restore.set_defaults(func=cmd_restore)
+
+
+def _tls_verbs(verbs: Any) -> None:
+    tls = verbs.add_parser("tls", help="HTTPS for the API beyond loopback").add_subparsers(dest="action",
+                                                                                         required=True)
+    cert = tls.add_parser("cert", help="make a self-signed certificate and key, print the fingerprint to pin")
+    cert.add_argument("--out", required=True, metavar="DIR", help="folder for einvd-api.crt and einvd-api.key")
+    cert.add_argument("--host", action="append", metavar="NAME",
+                      help="a DNS name or IP address the POS connects to (repeat; default localhost, 127.0.0.1)")
+    cert.set_defaults(func=cmd_tls_cert)
 
 
 def _schedule_verbs(verbs: Any) -> None:

@@ -2,6 +2,10 @@
 
     client = Client("http://127.0.0.1:8470", "pos1", secret)
     status, body = client.request("POST", "/v1/invoices", document)
+
+An ``https://`` URL with ``pin`` (the SHA-256 fingerprint ``einvd tls cert`` printed) accepts exactly that
+certificate, whoever signed it and whatever names it holds (``PinMismatch`` for any other, before a byte of the
+request is sent); without a pin the certificate must be valid for the host under the system's CAs.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import http.client
 import json
 import os
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from daemon.api.auth import sign
-from daemon.config import ApiSettings, ConfigError
+from daemon.config import ApiSettings, ConfigError, fingerprint, pin
 
 
 def signed_headers(key_id: str, secret: bytes, method: str, path: str, body: bytes, now: float,
@@ -40,14 +45,50 @@ def _exact(value: Any) -> Any:
     raise TypeError(f"cannot send {type(value).__name__} as JSON")
 
 
+class PinMismatch(ssl.SSLError):
+    """The server's certificate is not the pinned one: nothing was sent."""
+
+
+class PinnedConnection(http.client.HTTPSConnection):
+    """HTTPS to a server whose certificate has the SHA-256 fingerprint ``pinned`` (TLS 1.2 or later); the chain
+    and the names are not looked at, the pin is the whole trust."""
+
+    def __init__(self, host: str, port: int, pinned: str, timeout: float) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.pinned = pinned
+
+    def connect(self) -> None:
+        super().connect()
+        assert isinstance(self.sock, ssl.SSLSocket)
+        der = self.sock.getpeercert(binary_form=True)
+        seen = fingerprint(der) if der else "none"
+        if seen != self.pinned:
+            self.close()
+            raise PinMismatch(f"the certificate of {self.host}:{self.port} has SHA-256 fingerprint {seen}, not the "
+                              f"pinned {self.pinned}: refused, nothing sent (a new certificate needs a new pin)")
+
+
+def _connection(url: str, pinned: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected http://HOST:PORT or https://HOST:PORT, got {url!r}")
+    base = parts.path.rstrip("/")
+    if parts.scheme == "http":
+        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout), base
+    if pinned:
+        return PinnedConnection(parts.hostname, parts.port or 443, pin(pinned), timeout), base
+    return http.client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout,
+                                       context=ssl.create_default_context()), base
+
+
 class Client:
     def __init__(self, url: str, key_id: str, secret: bytes, timeout: float = 30.0,
-                 now: Callable[[], float] = time.time) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"expected http://HOST:PORT, got {url!r}")
-        self.base = parts.path.rstrip("/")
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+                 now: Callable[[], float] = time.time, pin: str = "") -> None:
+        self.conn, self.base = _connection(url, pin, timeout)
         self.key_id, self.secret, self.now = key_id, secret, now
 
     def request(self, method: str, path: str, document: Any = None) -> tuple[int, Any]:
@@ -75,13 +116,13 @@ class Client:
 
 
 def issue_remote(settings: ApiSettings, url: str, key_id: str | None, body: bytes,
-                 environ: Mapping[str, str] = os.environ) -> tuple[int, Any]:
+                 environ: Mapping[str, str] = os.environ, pinned: str | None = None) -> tuple[int, Any]:
     """``einvd invoice issue FILE --remote URL``: the document as read, signed and sent. A leading UTF-8 byte order
     mark (files saved by Windows editors) is dropped, as the local ``invoice issue`` ignores it; the API refuses
     one. Nothing else is changed."""
     body = body.removeprefix(b"\xef\xbb\xbf")
     key_id, secret = _credentials(settings, key_id, environ)
-    client = Client(url, key_id, secret)
+    client = Client(url, key_id, secret, pin=pinned or settings.tls_pin)
     try:
         return client.send("POST", "/v1/invoices", body)
     finally:

@@ -1,22 +1,25 @@
 """The CLI's use cases (``einvd tracks``, ``invoice render``, ``blank-report``, ``proof preview``, ``report``,
-``archive export``, ``invoice issue``): each opens what it needs through the composition root and closes it."""
+``archive export``, ``invoice issue``, ``tls cert``): each opens what it needs through the composition root and
+closes it."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from daemon import jsonio, tracks
 from daemon.clock import SystemClock
-from daemon.config import Settings
+from daemon.config import ConfigError, Settings, fingerprint
 from daemon.periodic import stored_reports
 from daemon.printing import ProofBuilder
 from daemon.reports import write_daily
 from daemon.store import MIGRATIONS, Store, invoices
 from daemon.store import backup as copies
 from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder
+from daemon.wiring.files import write_durably
 from turnkey.ban import is_ascii_digits
 from turnkey.blanks import blank_reports
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
@@ -191,3 +194,72 @@ def restore_store(settings: Settings, source: Path, now: datetime | None = None)
     """``einvd restore FILE``: checked, then put in place of the store atomically; refused while any einvd has
     the store open; the replaced database is kept beside it."""
     return copies.restore(source, settings.store_path, now or SystemClock().now(), len(MIGRATIONS)).as_dict()
+
+
+# --- the API's TLS certificate -------------------------------------------------------------------------------
+
+CERT_YEARS = 10
+"""Validity of ``einvd tls cert``: the POS trusts the pinned fingerprint, not the dates, so expiry protects
+nothing here and would only stop the shop's sales one day without warning; ten years outlives the box. A new
+certificate (and pin) is made by running the command again."""
+
+
+def self_signed(hosts: list[str], now: datetime) -> tuple[bytes, bytes]:
+    """A self-signed certificate (PEM) and its EC P-256 private key (PKCS#8 PEM, unencrypted) for ``hosts``:
+    each an IP address (SAN IP) or a DNS name (SAN DNS); the first is the subject's common name."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "einvd")])
+    start = now - timedelta(days=1)  # a POS whose clock runs a little behind still accepts it
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + timedelta(days=365 * CERT_YEARS + 3))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def tls_cert(out: Path, hosts: list[str], now: datetime | None = None,
+             write: Callable[[Path, bytes, int], Path] = write_durably) -> dict[str, Any]:
+    """``einvd tls cert``: ``einvd-api.crt`` (0644) and ``einvd-api.key`` (0600) in ``out``, each written durably
+    (key first: a certificate never lands without its key); the fingerprint a POS pins. ``hosts`` empty: localhost
+    and 127.0.0.1."""
+    hosts = list(dict.fromkeys(hosts)) or ["localhost", "127.0.0.1"]
+    if any(not host or not host.isascii() or " " in host for host in hosts):
+        raise ConfigError("--host takes a DNS name or an IP address (ASCII, no spaces)")
+    cert_pem, key_pem = self_signed(hosts, now or SystemClock().now())
+    key = write(out / "einvd-api.key", key_pem, 0o600)
+    cert = write(out / "einvd-api.crt", cert_pem, 0o644)
+    return {"certificate": str(cert), "key": str(key), "hosts": hosts, "valid_years": CERT_YEARS,
+            **certificate_pins(cert_pem)}
+
+
+def certificate_pins(cert_pem: bytes) -> dict[str, str]:
+    """``sha256``: the certificate's fingerprint (einvd's client, ``openssl x509 -fingerprint -sha256``);
+    ``public_key_pin``: the SHA-256 of its public key as curl's ``--pinnedpubkey`` and OkHttp's pinner take it."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return {"sha256": fingerprint(cert.public_bytes(serialization.Encoding.DER)),
+            "public_key_pin": "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")}

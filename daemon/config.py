@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -72,7 +74,8 @@ def _printer(raw: dict[str, Any], base: Path) -> PrinterSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The ``[api]`` table (see default.toml)."""
+    """The ``[api]`` table (see default.toml). ``tls_key`` None with a certificate: the key is in ``tls_cert``'s
+    file. ``tls_pin`` is the normalised fingerprint (``pin``) the client expects, '' for none."""
 
     host: str = "127.0.0.1"
     port: int = 8470
@@ -80,6 +83,57 @@ class ApiSettings:
     keys_file: Path | None = None
     keys_credential: str = "einvd-api-keys"
     allowance_prefix: str = "AL"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    allow_plain_http: bool = False
+    tls_pin: str = ""
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); any other address or name may be reached from
+    another machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def fingerprint(der: bytes) -> str:
+    """The SHA-256 fingerprint of a DER certificate, as ``openssl x509 -fingerprint -sha256`` prints it
+    (AB:CD:...)."""
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+
+
+def pin(text: str) -> str:
+    """A SHA-256 fingerprint as a person may paste it (``AB:CD:..``, ``abcd..``, ``sha256:``/``SHA256=`` before
+    it) -> the ``fingerprint`` form; ValueError when it is not 32 bytes of hex."""
+    value = text.strip()
+    for prefix in ("sha256:", "sha256=", "sha256 fingerprint="):
+        if value.lower().startswith(prefix):
+            value = value[len(prefix):]
+    digits = value.replace(":", "").replace(" ", "")
+    if len(digits) != 64 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError(f"a SHA-256 fingerprint is 64 hex digits (colons allowed), got {text!r}")
+    return ":".join(digits[i:i + 2].upper() for i in range(0, 64, 2))
+
+
+def _tls(raw: dict[str, Any], base: Path, host: str) -> dict[str, Any]:
+    cert = base / raw["tls_cert"] if raw["tls_cert"] else None
+    key = base / raw["tls_key"] if raw["tls_key"] else credential(raw["tls_key_credential"])
+    if cert is None and raw["tls_key"]:
+        raise ConfigError("api.tls_key is set without api.tls_cert")
+    if cert is None and not is_loopback(host) and not raw["allow_plain_http"]:
+        raise ConfigError(f"api.listen {raw['listen']!r} is not a loopback address: the API would be reachable from "
+                          "other machines in plain HTTP. Set api.tls_cert and api.tls_key (einvd tls cert --out DIR "
+                          "makes a self-signed pair), or allow_plain_http = true to accept that")
+    try:
+        pinned = pin(raw["tls_pin"]) if raw["tls_pin"] else ""
+    except ValueError as error:
+        raise ConfigError(f"api.tls_pin: {error}") from error
+    return {"tls_cert": cert, "tls_key": key if cert is not None else None,
+            "allow_plain_http": raw["allow_plain_http"], "tls_pin": pinned}
 
 
 def _api(raw: dict[str, Any], base: Path) -> ApiSettings:
@@ -89,8 +143,10 @@ def _api(raw: dict[str, Any], base: Path) -> ApiSettings:
     prefix = raw["allowance_prefix"]
     if not (1 <= len(prefix) <= 8 and prefix.isascii() and prefix.isalnum() and prefix == prefix.upper()):
         raise ConfigError("api.allowance_prefix must be 1-8 capital letters or digits")
-    return ApiSettings(host.strip("[]"), int(port), base / raw["unix_socket"] if raw["unix_socket"] else None,
-                       base / raw["keys_file"] if raw["keys_file"] else None, raw["keys_credential"], prefix)
+    host = host.strip("[]")
+    return ApiSettings(host, int(port), base / raw["unix_socket"] if raw["unix_socket"] else None,
+                       base / raw["keys_file"] if raw["keys_file"] else None, raw["keys_credential"], prefix,
+                       **_tls(raw, base, host))
 
 
 DROP_SCHEMES = ("", "file", "sftp", "sim", "memory")

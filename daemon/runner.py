@@ -25,7 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from daemon import reload as reloading
 from daemon import wiring
 from daemon.alerts import raise_alert
-from daemon.api.app import ServerThread, bind, create_app
+from daemon.api.app import ServerThread, bind, create_app, server_tls
 from daemon.clock import SystemClock
 from daemon.config import ConfigError, Settings
 from daemon.deadlines import check_deadlines
@@ -186,7 +186,8 @@ class Daemon:
         context = wiring.api_context(self.settings, self.invoices, scans=self.scans, printer=printer)
         self.api = context
         self._stops.append(context.close)
-        server = ServerThread(create_app(context), sockets=bind(self.settings.api))
+        tls = server_tls(self.settings.api)  # before binding: a certificate that does not load binds nothing
+        server = ServerThread(create_app(context), sockets=bind(self.settings.api), tls=tls)
         address = server.start()
         self._stops.append(server.stop)
         return address

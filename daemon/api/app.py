@@ -1,14 +1,21 @@
 """The FastAPI application: signed requests checked before any route, strict bodies, documented errors.
 
 ``create_app(context)`` builds it; ``bind(settings)`` opens the configured TCP address and the optional unix socket
-for ``uvicorn.Server.serve(sockets=...)``; ``ServerThread`` runs it in a thread for tests and benchmarks.
+for ``uvicorn.Server.serve(sockets=...)``; ``server_tls(settings)`` loads ``api.tls_cert`` into a TLS context (and
+logs its fingerprint); ``ServerThread`` runs it in a thread (``einvd run``, tests and benchmarks).
+
+uvicorn applies one ``Config.ssl`` to every socket it is given, so with TLS the TCP sockets and the unix socket
+(local, always plain) are served by two ``uvicorn.Server``s sharing the app and one event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
@@ -21,7 +28,9 @@ from daemon.api import errors, health, ranges, routes, scanning
 from daemon.api.auth import AuthError, verify
 from daemon.api.context import ApiContext
 from daemon.api.docs import register_docs
-from daemon.config import ApiSettings
+from daemon.config import ApiSettings, ConfigError, fingerprint, is_loopback
+
+log = logging.getLogger("einvd.api")
 
 MAX_BODY = 8 * 1024 * 1024
 """Largest request body read (413 ``body.too_large`` beyond it, before reading when Content-Length says so)."""
@@ -143,25 +152,88 @@ def bind(settings: ApiSettings) -> list[socket.socket]:
     return sockets
 
 
-class ServerThread:
-    """uvicorn in a thread: on 127.0.0.1 (port 0 picks a free one) or on given sockets; for tests and the benchmark."""
+def _encrypted(*_: object) -> bytes:
+    raise ConfigError("the TLS private key is encrypted: einvd reads it unattended, so it must be unencrypted "
+                      "(protect it with mode 0600 or a systemd credential)")
 
-    def __init__(self, app: FastAPI, port: int = 0, sockets: list[socket.socket] | None = None) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, name="einvd-api",
-                                       daemon=True)
+
+def server_tls(settings: ApiSettings) -> ssl.SSLContext | None:
+    """The TLS context for ``api.listen`` (None: no ``api.tls_cert``): TLS 1.2 or later, the certificate chain and
+    key loaded now, so a missing or mismatched file is a ConfigError at start. Logs the certificate's SHA-256
+    fingerprint, the value a POS pins. Plain HTTP beyond loopback (``allow_plain_http``) is logged as a warning."""
+    if settings.tls_cert is None:
+        if not is_loopback(settings.host):
+            log.warning("api.listen %s:%d is not a loopback address and serves plain HTTP (allow_plain_http): anyone "
+                        "on the network can read the requests", settings.host, settings.port)
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key, password=_encrypted)
+        text = settings.tls_cert.read_text(encoding="ascii")
+        first = text[text.index("-----BEGIN CERTIFICATE-----"):]
+        der = ssl.PEM_cert_to_DER_cert(first[:first.index("-----END CERTIFICATE-----") + 25])
+    except (OSError, ssl.SSLError, ValueError) as error:
+        raise ConfigError(f"api.tls_cert {settings.tls_cert} / tls_key {settings.tls_key or '(in the certificate)'}: "
+                          f"cannot load them: {error}") from error
+    log.info("API TLS certificate %s, SHA-256 fingerprint %s", settings.tls_cert, fingerprint(der))
+    return context
+
+
+class ServerThread:
+    """uvicorn in a thread: on 127.0.0.1 (port 0 picks a free one) or on given sockets; ``tls`` (``server_tls``)
+    encrypts the TCP sockets, never a unix socket."""
+
+    def __init__(self, app: FastAPI, port: int = 0, sockets: list[socket.socket] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        groups: list[tuple[list[socket.socket] | None, ssl.SSLContext | None]] = [(sockets, tls)]
+        if sockets is not None and tls is not None:
+            network = [s for s in sockets if s.family != socket.AF_UNIX]
+            local = [s for s in sockets if s.family == socket.AF_UNIX]
+            groups = [(group, context) for group, context in ((network, tls), (local, None)) if group]
+        self.groups = [group for group, _ in groups]
+        self.servers = [uvicorn.Server(_config(app, port, context, lifespan=index == 0))
+                        for index, (_, context) in enumerate(groups)]
+        self.server = self.servers[0]
+        self.thread = threading.Thread(target=self._run, name="einvd-api", daemon=True)
+
+    def _run(self) -> None:
+        if len(self.servers) == 1:
+            self.server.run(sockets=self.groups[0])
+            return
+
+        async def serve() -> None:
+            await asyncio.gather(*(server.serve(sockets=group) for server, group in zip(self.servers, self.groups,
+                                                                                     strict=True)))
+
+        asyncio.run(serve())
 
     def start(self, timeout: float = 10.0) -> str:
         self.thread.start()
         deadline = time.monotonic() + timeout
-        while not self.server.started:
+        while not all(server.started for server in self.servers):
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the API server did not start")
             time.sleep(0.01)
         address = self.server.servers[0].sockets[0].getsockname()
-        return f"http://127.0.0.1:{address[1]}" if isinstance(address, tuple) else f"unix:{address}"
+        if not isinstance(address, tuple):
+            return f"unix:{address}"
+        scheme = "https" if self.tls is not None else "http"
+        host = address[0] if address[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{address[1]}"
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        for server in self.servers:
+            server.should_exit = True
         self.thread.join(10)
+
+
+def _config(app: FastAPI, port: int, tls: ssl.SSLContext | None, lifespan: bool) -> uvicorn.Config:
+    """uvicorn's configuration, loaded now so that our TLS context replaces the one uvicorn would build from file
+    names (``Config.load`` sets ``ssl``; ``Server.serve`` loads only a configuration not loaded yet)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                            lifespan="auto" if lifespan else "off")
+    config.load()
+    config.ssl = tls
+    return config
