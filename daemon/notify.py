@@ -4,7 +4,7 @@ journald keeps the priority), and gets a delivery row per further channel, tried
 
 - ``webhook``: a JSON POST (kind, entity, entity_id, message, raised_at, due_at, box) to ``alerts.webhook_url``,
   at most one per alert kind an hour (policy/alerting.py): a lone alert goes as itself; several of a kind that
-  waited go as one summary (``"summary": true``, count, oldest, newest, the first entity ids, every alert id),
+  waited go as one summary (``"summary": true``, count, oldest, newest, the first entity ids, first/last alert id),
   and each alert's delivery row is marked sent with the summary's time (``alerts.carried_with`` finds the rest);
   with ``X-Einvd-Signature: sha256=<hex HMAC-SHA256 of the body>`` when a secret is set. Failures are retried
   with a jittered exponential backoff (30 s doubling to 1 h) up to ``webhook_max_attempts``; a 4xx answer
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from daemon.config import AlertSettings
-from daemon.policy.alerting import Message, Waiting, webhook_messages
+from daemon.policy.alerting import Message, Waiting, due_times, webhook_messages
 from daemon.policy.backoff import Backoff, after_failure, http_outcome
 from daemon.ports import Encoder, Printer, PrintFailed, RandomSource
 from daemon.store import Store, stamp
@@ -85,6 +85,7 @@ class Notifier:
         self.printer, self.encoder = printer, encoder
         self.rng: RandomSource = rng or random.SystemRandom()
         self.last_error = ""
+        self._quiet_until: datetime | None = None  # no webhook message can be due before this (None: look)
 
     @property
     def printing(self) -> bool:
@@ -108,6 +109,7 @@ class Notifier:
                         alert.message)
                 table.add_deliveries(tx, alert.id, self._channels(alert, printed), at)
                 table.mark_notified(tx, alert.id, at)
+        self._quiet_until = None  # a new kind may go at once
         return len(alerts)
 
     def _channels(self, alert: Alert, printed: set[str]) -> list[str]:
@@ -124,8 +126,9 @@ class Notifier:
         return table.due_deliveries(self.store.connection(), channel, stamp(now), BATCH)
 
     def body(self, message: Message) -> bytes:
-        """One alert as it always was; a summary (``"summary": true``) adds how many, the oldest and newest, the
-        first entity ids and the ids of every alert it carries, and its ``message`` says so in words."""
+        """One alert as it always was; a summary (``"summary": true``) gives how many, the oldest and newest, the
+        first entity ids and its first and last alert ids (the store knows every one it carried:
+        ``alerts.carried_with``), and its ``message`` says so in words. A summary stays small however many."""
         alert = message.alerts[0]
         if message.count == 1:
             full = table.alert_by_id(self.store.connection(), alert.alert_id)
@@ -141,10 +144,13 @@ class Notifier:
                                   "raised_at": stamp(oldest.raised_at)},
                        "newest": {"id": newest.alert_id, "entity_id": newest.entity_id,
                                   "raised_at": stamp(newest.raised_at)},
-                       "first_entity_ids": list(message.sample()), "alert_ids": list(message.alert_ids)}
+                       "first_entity_ids": list(message.sample()), "first_alert_id": message.alert_ids[0],
+                       "last_alert_id": message.alert_ids[-1]}
         return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
     def _messages(self, now: datetime) -> list[Message]:
+        if self._quiet_until is not None and now < self._quiet_until:
+            return []  # a storm waiting for its hourly summary: no need to read its thousands of rows each tick
         conn = self.store.connection()
         if not table.any_pending(conn, "webhook", stamp(now)):
             return []
@@ -153,7 +159,11 @@ class Notifier:
                    for i, kind, entity, entity_id, raised, nb, attempts in table.pending_rows(conn, "webhook")]
         last = {kind: datetime.fromisoformat(at)
                 for kind, at in table.last_sent_by_kind(conn, "webhook", stamp(now - SUMMARY_EVERY)).items()}
-        return webhook_messages(waiting, last, now, SUMMARY_EVERY)
+        messages = webhook_messages(waiting, last, now, SUMMARY_EVERY)
+        going = {m.kind for m in messages}
+        later = [at for kind, at in due_times(waiting, last, SUMMARY_EVERY).items() if kind not in going]
+        self._quiet_until = min(later) if later else None
+        return messages
 
     def send_webhooks(self, now: datetime) -> tuple[int, int]:
         """POST the messages due (policy/alerting.py: one per kind an hour, carrying every alert of its kind that
@@ -187,6 +197,7 @@ class Notifier:
         """Retried later, or failed for good (logged as an error): the alerts failed for good."""
         attempts, ids = message.attempts + 1, message.alert_ids
         self.last_error = f"webhook: {error}"
+        self._quiet_until = None  # the retry may come before the next kind's hour is up
         with self.store.write() as tx:
             if after_failure(attempts, self.conf.webhook_max_attempts, final) == "failed":
                 table.message_failed(tx, ids, "webhook", attempts, error[:500])

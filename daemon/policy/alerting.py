@@ -76,18 +76,23 @@ class Message:
                 f"{new.raised_at.isoformat()}{more}")
 
 
+def due_times(waiting: Sequence[Waiting], last_sent: Mapping[str, datetime], every: timedelta) -> dict[str, datetime]:
+    """Per kind with alerts waiting, when its message may go: an ``every`` after the last one of its kind, and not
+    before the latest ``not_before`` of its alerts (a failed message backs off whole)."""
+    due: dict[str, datetime] = {}
+    for alert in waiting:
+        due[alert.kind] = max(due.get(alert.kind, alert.not_before), alert.not_before)
+    for kind, sent in last_sent.items():
+        if kind in due:
+            due[kind] = max(due[kind], sent + every)
+    return due
+
+
 def webhook_messages(waiting: Sequence[Waiting], last_sent: Mapping[str, datetime], now: datetime,
                      every: timedelta) -> list[Message]:
     """The messages to send now, in the order of each kind's oldest waiting alert (see the module's rules)."""
+    due = due_times(waiting, last_sent, every)
     by_kind: dict[str, list[Waiting]] = {}
     for alert in sorted(waiting, key=lambda a: a.alert_id):
         by_kind.setdefault(alert.kind, []).append(alert)
-    messages = []
-    for kind, alerts in by_kind.items():
-        sent = last_sent.get(kind)
-        if sent is not None and now - sent < every:
-            continue
-        if any(a.not_before > now for a in alerts):
-            continue
-        messages.append(Message(kind, tuple(alerts)))
-    return messages
+    return [Message(kind, tuple(alerts)) for kind, alerts in by_kind.items() if due[kind] <= now]

@@ -178,7 +178,29 @@ def test_a_storm_of_one_kind_is_one_webhook_message_an_hour(store: Store, clock:
     last_id = store.read("SELECT id FROM alerts WHERE entity_id = 'inv498'")[0][0]
     with store.write() as tx:
         carried = alerts_table.carried_with(tx, last_id, "webhook")
-    assert carried == summary["alert_ids"] and len(carried) == 499
+    storm_ids = [r[0] for r in store.read(
+        "SELECT id FROM alerts WHERE kind = 'deadline.missed' AND entity_id LIKE 'inv%' ORDER BY id")]
+    assert carried == storm_ids and len(carried) == 499
+    assert (summary["first_alert_id"], summary["last_alert_id"]) == (storm_ids[0], storm_ids[-1])
+    assert len(hook.received[-1][1]) < 2000, "a summary stays small"
+
+
+def test_a_failed_message_is_retried_while_another_kind_waits_for_its_hour(store: Store, clock: FakeClock,
+                                                                            hook: Hook) -> None:
+    notifier = Notifier(store, AlertSettings(hook.url), rng=random.Random(1))
+    alert(store, "deadline.missed", "1", clock.now())
+    assert notifier.tick(clock.now())["webhook_sent"] == 1
+    alert(store, "deadline.missed", "2", clock.now())
+    hook.statuses = [500]
+    alert(store, "outbox.failed", "3", clock.now())
+    assert notifier.tick(clock.now())["webhook_sent"] == 0 and len(hook.received) == 2
+    clock.advance(minutes=2)
+    assert notifier.tick(clock.now())["webhook_sent"] == 1, "the retry is not held back by the other kind's hour"
+    assert [json.loads(b)["entity_id"] for _, b in hook.received] == ["1", "3", "3"]
+    clock.advance(minutes=57)
+    assert notifier.tick(clock.now())["webhook_sent"] == 0
+    clock.advance(minutes=1)
+    assert notifier.tick(clock.now())["webhook_sent"] == 1 and json.loads(hook.received[-1][1])["entity_id"] == "2"
 
 
 def test_an_unreachable_or_slow_endpoint_never_raises(store: Store, clock: FakeClock, hook: Hook) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from daemon.policy.alerting import Message, Waiting, webhook_messages
+from daemon.policy.alerting import Message, Waiting, due_times, webhook_messages
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -49,3 +49,11 @@ def test_a_backing_off_message_is_retried_whole_with_what_joined_it() -> None:
 
 def test_nothing_waiting_nothing_sent() -> None:
     assert webhook_messages([], {"deadline.missed": T0}, T0, HOUR) == []
+
+
+def test_due_times_per_kind() -> None:
+    alerts = [waiting(1, backoff=30), waiting(2, minutes=1), waiting(3, "outbox.failed", minutes=2)]
+    sent = {"deadline.missed": T0 + timedelta(minutes=5), "ranges.low": T0}
+    assert due_times(alerts, sent, HOUR) == {"deadline.missed": T0 + timedelta(minutes=65),
+                                             "outbox.failed": T0 + timedelta(minutes=2)}
+    assert due_times(alerts, {}, HOUR)["deadline.missed"] == T0 + timedelta(minutes=30)
