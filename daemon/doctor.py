@@ -1,7 +1,18 @@
 """``einvd doctor``: what would stop this box from issuing, printing, scanning or delivering, checked now.
 
-Each check gives ``ok``, ``warn`` (works, but needs a person soon) or ``fail`` (does not work). The verb exits 1
-when anything fails.
+Each check gives ``ok``, ``warn`` (works, but needs a person soon) or ``fail`` (does not work), with what to do.
+The verb exits 1 when anything fails. Besides the configuration, store, ranges and devices it looks at the host:
+
+- clock: synchronised by NTP (``timedatectl``'s NTPSynchronized, else the kernel's STA_UNSYNC flag through
+  ``adjtimex``); "warn: cannot tell" when neither answers;
+- folders: the report, archive and Turnkey quarantine folders usable (or creatable) by the service user;
+- turnkey access: every Turnkey folder einvd uses readable and writable by the service user;
+- api keys: the keys file mode 0600/0400 and owned by the service user;
+- disk: free space beside the store: fail when a copy of the store (the backup before a migration) would not
+  fit, warn under 1 GiB or under ten times the store's size.
+
+Ownership and modes are judged by the mode bits and owner ids, as the kernel judges a user that is not root
+(``access(2)`` always says yes to root). The service user is this process's, or under root the store file's owner.
 """
 
 from __future__ import annotations
