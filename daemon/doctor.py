@@ -1,19 +1,38 @@
 """``einvd doctor``: what would stop this box from issuing, printing, scanning or delivering, checked now.
 
-Each check gives ``ok``, ``warn`` (works, but needs a person soon) or ``fail`` (does not work). The verb exits 1
-when anything fails.
+Each check gives ``ok``, ``warn`` (works, but needs a person soon) or ``fail`` (does not work), with what to do.
+The verb exits 1 when anything fails. Besides the configuration, store, ranges and devices it looks at the host:
+
+- clock: synchronised by NTP (``timedatectl``'s NTPSynchronized, else the kernel's STA_UNSYNC flag through
+  ``adjtimex``); "warn: cannot tell" when neither answers;
+- folders: the report, archive and Turnkey quarantine folders usable (or creatable) by the service user;
+- turnkey access: every Turnkey folder einvd uses readable and writable by the service user;
+- api keys: the keys file mode 0600/0400 and owned by the service user;
+- disk: free space beside the store: fail when a copy of the store (the backup before a migration) would not
+  fit, warn under 1 GiB or under ten times the store's size.
+
+Ownership and modes are judged by the mode bits and owner ids, as the kernel judges a user that is not root
+(``access(2)`` always says yes to root). The service user is this process's, or under root the store file's owner.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
-from collections.abc import Callable
+import pwd
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from daemon import wiring
 from daemon.alerts import raise_alert
-from daemon.config import Settings
+from daemon.config import Settings, credential
 from daemon.console import table
 from daemon.store import MIGRATIONS, Store, stats
 from daemon.tracks import held
@@ -36,10 +55,208 @@ class Check:
         return {"check": self.name, "level": self.level, "detail": self.detail}
 
 
-def _clock(now: datetime) -> Check:
+SyncProbe = Callable[[], bool | None]
+"""Whether the system clock is synchronised (True/False), or None when this probe cannot tell."""
+
+STA_UNSYNC = 0x0040  # struct timex.status: the kernel's "clock not synchronised" bit
+TIME_ERROR = 5  # adjtimex's answer while the clock is not synchronised
+
+
+class _Timex(ctypes.Structure):
+    """The head of ``struct timex`` (Linux, any word size), padded past its full size; ``modes`` 0 only reads."""
+
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("rest", ctypes.c_byte * 256)]
+
+
+def timedatectl_sync() -> bool | None:
+    """``timedatectl show -p NTPSynchronized --value`` (systemd-timesyncd, chrony and ntpd all set it)."""
+    if shutil.which("timedatectl") is None:
+        return None
+    try:
+        answer = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                                text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = answer.stdout.strip()
+    return {"yes": True, "no": False}.get(value) if answer.returncode == 0 else None
+
+
+def kernel_sync() -> bool | None:
+    """The kernel's own flag, read with ``adjtimex`` (modes 0: changes nothing): False while STA_UNSYNC is set."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        timex = _Timex()
+        state = int(libc.adjtimex(ctypes.byref(timex)))
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return not (state == TIME_ERROR or timex.status & STA_UNSYNC)
+
+
+SYNC_PROBES: tuple[SyncProbe, ...] = (timedatectl_sync, kernel_sync)
+
+
+def clock_check(now: datetime, probes: Sequence[SyncProbe] | None = None) -> Check:
+    """A year before einvd existed fails; otherwise the first probe that can tell says whether NTP keeps it right."""
     if now.year < 2024:
         return Check("clock", "fail", f"the clock says {now.isoformat()}: set the time (NTP) before issuing")
-    return Check("clock", "ok", f"{taipei(now).isoformat()} Taipei")
+    shown = f"{taipei(now).isoformat()} Taipei"
+    for probe in SYNC_PROBES if probes is None else probes:
+        synced = probe()
+        if synced is True:
+            return Check("clock", "ok", f"{shown}, synchronised")
+        if synced is False:
+            return Check("clock", "warn", f"{shown}, NOT synchronised: invoice times are legal records; enable "
+                         "NTP (timedatectl set-ntp true, or chrony) and check the network reaches a time server")
+    return Check("clock", "warn", f"{shown}; cannot tell whether it is synchronised (no timedatectl answer, no "
+                 "adjtimex): check NTP by hand")
+
+
+# --- who the service is, and what it may do by the mode bits (root passes access(2), so it is not asked) ----
+
+@dataclass(frozen=True)
+class User:
+    uid: int
+    gids: frozenset[int]
+    name: str
+
+    def may(self, st: os.stat_result, want: str) -> bool:
+        """Whether the mode bits and owner ids give this user ``want`` ('r', 'w', 'x' letters)."""
+        bits = {"r": 4, "w": 2, "x": 1}
+        need = sum(bits[c] for c in want)
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_uid == self.uid:
+            granted = mode >> 6
+        elif st.st_gid in self.gids:
+            granted = mode >> 3
+        else:
+            granted = mode
+        return granted & need == need
+
+
+def service_user(settings: Settings) -> User:
+    """This process's user; when run as root, the owner of the store file (the service's user) if that is not
+    root, so ``sudo einvd doctor`` judges the folders as the daemon will meet them."""
+    uid = os.geteuid()
+    if uid == 0 and settings.store_path.exists() and settings.store_path.stat().st_uid != 0:
+        uid = settings.store_path.stat().st_uid
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return User(uid, frozenset({os.getegid()} if uid == os.geteuid() else set()), str(uid))
+    return User(uid, frozenset(os.getgrouplist(entry.pw_name, entry.pw_gid)), entry.pw_name)
+
+
+def _folder_problem(path: Path, user: User, want: str = "rwx") -> str:
+    """'' when ``user`` can use the folder (or create it: its nearest existing parent is writable)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    st = probe.stat()
+    if user.may(st, want if probe == path else "wx"):
+        return ""
+    what = "use" if probe == path else f"create {path} in"
+    return (f"{user.name} cannot {what} {probe} (owner {st.st_uid}:{st.st_gid}, mode {stat.S_IMODE(st.st_mode):o}):"
+            f" chown {user.name} {probe} or chmod u+{want} {probe}")
+
+
+def folders_check(settings: Settings, user: User) -> Check:
+    """The report, archive and Turnkey quarantine folders: there (or creatable) and writable by the service."""
+    folders = [settings.schedule.report_dir, settings.schedule.archive_dir]
+    root = local_drop(settings)
+    if root is not None:
+        folders.append(root / settings.turnkey.layout.quarantine.strip("/"))
+    problems = [p for p in (_folder_problem(folder, user) for folder in folders) if p]
+    if problems:
+        return Check("folders", "fail", "; ".join(problems))
+    return Check("folders", "ok", ", ".join(str(f) for f in folders) + f": writable by {user.name}")
+
+
+def local_drop(settings: Settings) -> Path | None:
+    """The Turnkey folder of a local (``file``/``sim``) drop; None for SFTP, memory or none."""
+    url = settings.turnkey.drop
+    if settings.turnkey.scheme == "file":
+        return Path(unquote(urlsplit(url).path)) if url.startswith("file:") else Path(url)
+    if settings.turnkey.scheme == "sim":
+        return Path(url.removeprefix("sim:"))
+    return None
+
+
+def turnkey_access_check(settings: Settings, user: User) -> Check:
+    """Every Turnkey folder einvd uses: read, write and enter by the owner/mode bits for the service user."""
+    root = local_drop(settings)
+    if root is None:
+        return Check("turnkey access", "ok", "no local Turnkey folder to check")
+    problems = []
+    for folder in [root, *(root / f for f in settings.turnkey.layout.required())]:
+        if folder.is_dir():
+            st = folder.stat()
+            if not user.may(st, "rwx"):
+                problems.append(f"{folder} (owner {st.st_uid}:{st.st_gid}, mode {stat.S_IMODE(st.st_mode):o})")
+    if problems:
+        return Check("turnkey access", "fail", f"{user.name} cannot read and write: " + "; ".join(problems[:5]) +
+                     f"{' ...' if len(problems) > 5 else ''}: give the folders to {user.name} or a group of it "
+                     "(chown -R / chmod -R ug+rwX)")
+    return Check("turnkey access", "ok", f"{root} and its folders: read and write for {user.name}")
+
+
+def keys_file_check(settings: Settings, user: User) -> Check:
+    """The API keys file holds the POS secrets: mode 0600 or 0400, owned by the service user."""
+    path = settings.api.keys_file or credential(settings.api.keys_credential)
+    if path is None:
+        return Check("api keys", "warn", "no API keys file (api.keys_file or the credential "
+                     f"{settings.api.keys_credential!r}): the API will not start")
+    if not path.is_file():
+        return Check("api keys", "fail", f"{path} does not exist: create it (einvd setup) or fix api.keys_file")
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        return Check("api keys", "fail", f"{path} has mode {mode:o}: others can read the POS secrets; "
+                     f"chmod 600 {path}")
+    if st.st_uid != user.uid:
+        return Check("api keys", "fail", f"{path} is owned by uid {st.st_uid}, not {user.name}: "
+                     f"chown {user.name} {path}")
+    if mode not in (0o600, 0o400):
+        return Check("api keys", "warn", f"{path} has mode {mode:o}: chmod 600 {path}")
+    return Check("api keys", "ok", f"{path}: mode {mode:o}, owner {user.name}")
+
+
+DISK_FLOOR = 1 << 30  # warn under 1 GiB free
+DISK_COPIES = 10  # ... or under ten times the store's size (growth room, and a backup per migration)
+
+
+def disk_check(store_path: Path, free: int | None = None) -> Check:
+    """Free space on the store's filesystem. Fails when a copy of the store (the backup every migration takes
+    beside it) would not fit; warns under ``DISK_FLOOR`` or ``DISK_COPIES`` times the store's size."""
+    size = sum(p.stat().st_size for p in (store_path, store_path.with_name(store_path.name + "-wal"))
+               if p.exists())
+    if free is None:
+        free = shutil.disk_usage(store_path.parent).free
+    mib = f"{free >> 20} MiB free beside {store_path} ({size >> 20} MiB)"
+    if free < size + (64 << 20):
+        return Check("disk", "fail", f"{mib}: no room for a backup of the store; free space on that filesystem now")
+    if free < max(DISK_FLOOR, DISK_COPIES * size):
+        return Check("disk", "warn", f"{mib}: under {max(DISK_FLOOR, DISK_COPIES * size) >> 20} MiB; "
+                     "free space or move old archives before the store fills the disk")
+    return Check("disk", "ok", mib)
+
+
+def host_checks(settings: Settings) -> list[Check]:
+    user = service_user(settings)
+    checks: list[Check] = []
+    for name, check in (("folders", folders_check), ("turnkey access", turnkey_access_check),
+                        ("api keys", keys_file_check)):
+        checks += _guarded(name, lambda check=check: check(settings, user))  # type: ignore[misc]
+    checks += _guarded("disk", lambda: disk_check(settings.store_path))
+    return checks
 
 
 def _store(store: Store) -> Check:
@@ -112,7 +329,7 @@ def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]
 
 
 def examine(settings: Settings, now: datetime) -> list[Check]:
-    checks = [Check("configuration", "ok", str(settings.source or "built-in defaults")), _clock(now)]
+    checks = [Check("configuration", "ok", str(settings.source or "built-in defaults")), clock_check(now)]
     if not settings.seller.identifier:
         checks.append(Check("seller", "fail", "seller.ban is not set"))
     if settings.qr_key is None:
@@ -125,7 +342,7 @@ def examine(settings: Settings, now: datetime) -> list[Check]:
         store.close()
     for name, check in (("turnkey", _turnkey), ("printer", _printer), ("scanner", _scanner)):
         checks += _guarded(name, lambda check=check: check(settings))  # type: ignore[misc]
-    return checks
+    return checks + host_checks(settings)
 
 
 _ALERT_KINDS = {"ranges": "ranges.low", "next ranges": "ranges.next_missing"}

@@ -3,6 +3,9 @@
 journald keeps the priority), and gets a delivery row per further channel, tried by later ticks:
 
 - ``webhook``: a JSON POST (kind, entity, entity_id, message, raised_at, due_at, box) to ``alerts.webhook_url``,
+  at most one per alert kind an hour (policy/alerting.py): a lone alert goes as itself; several of a kind that
+  waited go as one summary (``"summary": true``, count, oldest, newest, the first entity ids, first/last alert id),
+  and each alert's delivery row is marked sent with the summary's time (``alerts.carried_with`` finds the rest);
   with ``X-Einvd-Signature: sha256=<hex HMAC-SHA256 of the body>`` when a secret is set. Failures are retried
   with a jittered exponential backoff (30 s doubling to 1 h) up to ``webhook_max_attempts``; a 4xx answer
   other than 408/429 is final. Each request has a timeout and no database lock is held while it runs, and the
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from daemon.config import AlertSettings
+from daemon.policy.alerting import Message, Waiting, due_times, webhook_messages
 from daemon.policy.backoff import Backoff, after_failure, http_outcome
 from daemon.ports import Encoder, Printer, PrintFailed, RandomSource
 from daemon.store import Store, stamp
@@ -40,6 +44,7 @@ NOTICE_TITLE = "einvd 系統通知"
 RETRY = Backoff(timedelta(seconds=30), timedelta(hours=1))
 BATCH = 20
 PRINT_EVERY = timedelta(hours=1)  # at most one printed notice per alert kind in this time
+SUMMARY_EVERY = timedelta(hours=1)  # at most one webhook message per alert kind in this time
 
 Post = Callable[[str, bytes, dict[str, str], float], int]
 """Sends one POST (url, body, headers, timeout) and returns the HTTP status; raises OSError when unreachable."""
@@ -80,6 +85,7 @@ class Notifier:
         self.printer, self.encoder = printer, encoder
         self.rng: RandomSource = rng or random.SystemRandom()
         self.last_error = ""
+        self._quiet_until: datetime | None = None  # no webhook message can be due before this (None: look)
 
     @property
     def printing(self) -> bool:
@@ -103,6 +109,7 @@ class Notifier:
                         alert.message)
                 table.add_deliveries(tx, alert.id, self._channels(alert, printed), at)
                 table.mark_notified(tx, alert.id, at)
+        self._quiet_until = None  # a new kind may go at once
         return len(alerts)
 
     def _channels(self, alert: Alert, printed: set[str]) -> list[str]:
@@ -118,23 +125,59 @@ class Notifier:
     def _due(self, channel: str, now: datetime) -> list[PendingDelivery]:
         return table.due_deliveries(self.store.connection(), channel, stamp(now), BATCH)
 
-    def body(self, alert: Alert) -> bytes:
-        payload = {"id": alert.id, "kind": alert.kind, "entity": alert.entity, "entity_id": alert.entity_id,
-                   "message": alert.message, "raised_at": alert.raised_at, "due_at": alert.due_at, "box": self.box}
+    def body(self, message: Message) -> bytes:
+        """One alert as it always was; a summary (``"summary": true``) gives how many, the oldest and newest, the
+        first entity ids and its first and last alert ids (the store knows every one it carried:
+        ``alerts.carried_with``), and its ``message`` says so in words. A summary stays small however many."""
+        alert = message.alerts[0]
+        if message.count == 1:
+            full = table.alert_by_id(self.store.connection(), alert.alert_id)
+            payload: dict[str, object] = {
+                "id": alert.alert_id, "kind": alert.kind, "entity": alert.entity, "entity_id": alert.entity_id,
+                "message": full.message if full else "", "raised_at": full.raised_at if full else "",
+                "due_at": full.due_at if full else None, "box": self.box}
+        else:
+            oldest, newest = message.oldest, message.newest
+            payload = {"summary": True, "kind": message.kind, "count": message.count, "box": self.box,
+                       "message": message.summary_text(), "entity": oldest.entity,
+                       "oldest": {"id": oldest.alert_id, "entity_id": oldest.entity_id,
+                                  "raised_at": stamp(oldest.raised_at)},
+                       "newest": {"id": newest.alert_id, "entity_id": newest.entity_id,
+                                  "raised_at": stamp(newest.raised_at)},
+                       "first_entity_ids": list(message.sample()), "first_alert_id": message.alert_ids[0],
+                       "last_alert_id": message.alert_ids[-1]}
         return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
+    def _messages(self, now: datetime) -> list[Message]:
+        if self._quiet_until is not None and now < self._quiet_until:
+            return []  # a storm waiting for its hourly summary: no need to read its thousands of rows each tick
+        conn = self.store.connection()
+        if not table.any_pending(conn, "webhook", stamp(now)):
+            return []
+        waiting = [Waiting(i, kind, entity, entity_id, datetime.fromisoformat(raised), datetime.fromisoformat(nb),
+                           attempts)
+                   for i, kind, entity, entity_id, raised, nb, attempts in table.pending_rows(conn, "webhook")]
+        last = {kind: datetime.fromisoformat(at)
+                for kind, at in table.last_sent_by_kind(conn, "webhook", stamp(now - SUMMARY_EVERY)).items()}
+        messages = webhook_messages(waiting, last, now, SUMMARY_EVERY)
+        going = {m.kind for m in messages}
+        later = [at for kind, at in due_times(waiting, last, SUMMARY_EVERY).items() if kind not in going]
+        self._quiet_until = min(later) if later else None
+        return messages
+
     def send_webhooks(self, now: datetime) -> tuple[int, int]:
-        """POST the due alerts in order; the rest wait after the first one that does not get through. The settings
-        are read once (a reload swaps ``conf`` whole); without a URL (removed by a reload) the deliveries wait."""
+        """POST the messages due (policy/alerting.py: one per kind an hour, carrying every alert of its kind that
+        waits); the rest wait after the first one that does not get through. Returns the alerts sent and failed
+        for good. The settings are read once (a reload swaps ``conf`` whole); without a URL the deliveries wait."""
         conf = self.conf
         sent = failed = 0
         if not conf.webhook_url:
             return sent, failed
-        for due in self._due("webhook", now):
-            alert = due.alert
-            body = self.body(alert)
+        for message in self._messages(now):
+            body = self.body(message)
             headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "einvd",
-                       "X-Einvd-Alert-Id": str(alert.id)}
+                       "X-Einvd-Alert-Id": str(message.alerts[0].alert_id),
+                       "X-Einvd-Alert-Count": str(message.count)}
             if conf.webhook_secret:
                 headers["X-Einvd-Signature"] = signature(conf.webhook_secret, body)
             try:
@@ -142,12 +185,30 @@ class Notifier:
             except OSError as problem:  # URLError, timeouts and refused connections are OSErrors
                 error, final = f"{type(problem).__name__}: {problem}", False
             if not error:
-                self._record(due, "webhook", now, "")
-                sent += 1
+                with self.store.write() as tx:
+                    table.message_sent(tx, message.alert_ids, "webhook", message.attempts + 1, stamp(now))
+                sent += message.count
                 continue
-            failed += self._record(due, "webhook", now, error, final)
+            failed += self._webhook_failed(message, now, error, final)
             break
         return sent, failed
+
+    def _webhook_failed(self, message: Message, now: datetime, error: str, final: bool) -> int:
+        """Retried later, or failed for good (logged as an error): the alerts failed for good."""
+        attempts, ids = message.attempts + 1, message.alert_ids
+        self.last_error = f"webhook: {error}"
+        self._quiet_until = None  # the retry may come before the next kind's hour is up
+        with self.store.write() as tx:
+            if after_failure(attempts, self.conf.webhook_max_attempts, final) == "failed":
+                table.message_failed(tx, ids, "webhook", attempts, error[:500])
+                log.error("alert %s (%s, %d in the message) could not be sent by webhook: %s", ids[0],
+                          message.kind, len(ids), error)
+                return len(ids)
+            retry = stamp(now + RETRY.delay(attempts, self.rng))
+            table.message_retry(tx, ids, "webhook", attempts, retry, error[:500])
+        log.warning("alert %s (%s, %d in the message): webhook failed (%s), next try %s", ids[0], message.kind,
+                    len(ids), error, retry)
+        return 0
 
     def print_due(self, now: datetime) -> int:
         """Print the due notices (call from the thread that prints proofs); the number printed."""

@@ -131,3 +131,65 @@ def delivery_retry(conn: sqlite3.Connection, alert_id: int, channel: str, attemp
                    error: str) -> None:
     conn.execute("UPDATE alert_deliveries SET attempts = ?, not_before = ?, last_error = ? "
                  "WHERE alert_id = ? AND channel = ?", (attempts, due, error, alert_id, channel))
+
+
+# --- webhook summaries: one message carries every waiting alert of a kind (daemon/policy/alerting.py) -------
+
+WaitingRow = tuple[int, str, str, str, str, str, int]
+"""(alert id, kind, entity, entity_id, raised_at, not_before, attempts) of a pending delivery."""
+
+
+def any_pending(conn: sqlite3.Connection, channel: str, at: str) -> bool:
+    """Whether a pending delivery of ``channel`` is due at ``at`` (the common case, none, costs one probe)."""
+    return conn.execute("SELECT 1 FROM alert_deliveries WHERE channel = ? AND state = 'pending' AND not_before <= ? "
+                        "LIMIT 1", (channel, at)).fetchone() is not None
+
+
+def pending_rows(conn: sqlite3.Connection, channel: str) -> list[WaitingRow]:
+    """Every pending delivery of ``channel``, in alert order (backing off or not: the policy decides)."""
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(
+        "SELECT a.id, a.kind, a.entity, a.entity_id, a.raised_at, d.not_before, d.attempts "
+        "FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "WHERE d.channel = ? AND d.state = 'pending' ORDER BY d.alert_id", (channel,))]
+
+
+def last_sent_by_kind(conn: sqlite3.Connection, channel: str, since: str) -> dict[str, str]:
+    """Per kind, when the latest message of ``channel`` was sent, for those sent at or after ``since``."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT a.kind, max(d.sent_at) FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "WHERE d.channel = ? AND d.state = 'sent' AND d.sent_at >= ? GROUP BY a.kind", (channel, since))}
+
+
+def carried_with(conn: sqlite3.Connection, alert_id: int, channel: str) -> list[int]:
+    """The alerts delivered by the same message as ``alert_id``: a message's alerts share kind, channel and
+    ``sent_at`` (one message per kind at a time), so these are the ids the summary that carried it named."""
+    return [r[0] for r in conn.execute(
+        "SELECT d2.alert_id FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "JOIN alert_deliveries d2 ON d2.channel = d.channel AND d2.sent_at = d.sent_at "
+        "JOIN alerts a2 ON a2.id = d2.alert_id AND a2.kind = a.kind "
+        "WHERE d.alert_id = ? AND d.channel = ? AND d.state = 'sent' AND d2.state = 'sent' ORDER BY d2.alert_id",
+        (alert_id, channel))]
+
+
+def message_sent(conn: sqlite3.Connection, alert_ids: tuple[int, ...], channel: str, attempts: int,
+                 at: str) -> None:
+    """Every delivery a message carried is sent, with the message's tries and time."""
+    conn.executemany("UPDATE alert_deliveries SET state = 'sent', attempts = ?, sent_at = ?, last_error = NULL "
+                     "WHERE alert_id = ? AND channel = ?", [(attempts, at, i, channel) for i in alert_ids])
+
+
+def message_failed(conn: sqlite3.Connection, alert_ids: tuple[int, ...], channel: str, attempts: int,
+                   error: str) -> None:
+    conn.executemany("UPDATE alert_deliveries SET state = 'failed', attempts = ?, last_error = ? "
+                     "WHERE alert_id = ? AND channel = ?", [(attempts, error, i, channel) for i in alert_ids])
+
+
+def message_retry(conn: sqlite3.Connection, alert_ids: tuple[int, ...], channel: str, attempts: int, due: str,
+                  error: str) -> None:
+    conn.executemany("UPDATE alert_deliveries SET attempts = ?, not_before = ?, last_error = ? "
+                     "WHERE alert_id = ? AND channel = ?", [(attempts, due, error, i, channel) for i in alert_ids])
+
+
+def alert_by_id(conn: sqlite3.Connection, alert_id: int) -> Alert | None:
+    row = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id = ?", (alert_id,)).fetchone()
+    return _alert(row) if row is not None else None

@@ -27,6 +27,7 @@ from daemon.config import AlertSettings, load
 from daemon.notify import NOTICE_TITLE, Notifier
 from daemon.runner import Daemon
 from daemon.store import MIGRATIONS, Store
+from daemon.store import alerts as alerts_table
 from daemon.wiring.printer import DevicePrinter, slip_encoder
 from drivers.printer.device import EscposPrinter
 from drivers.printer.encode import PrinterProfile
@@ -114,7 +115,7 @@ def test_failures_are_retried_with_backoff_and_4xx_is_final(store: Store, clock:
     hook.statuses = [500, 503]
     notifier = Notifier(store, AlertSettings(hook.url, ""), rng=random.Random(1))
     alert(store, "deadline.missed", "1", clock.now())
-    alert(store, "deadline.missed", "2", clock.now())
+    alert(store, "outbox.failed", "2", clock.now())
     assert notifier.tick(clock.now())["webhook_sent"] == 0
     assert len(hook.received) == 1, "after a failure the rest wait for the next tick"
     assert "x-einvd-signature" not in hook.received[0][0], "no secret, no signature"
@@ -128,11 +129,78 @@ def test_failures_are_retried_with_backoff_and_4xx_is_final(store: Store, clock:
     assert deliveries(store) == [("webhook", "sent", 2)] * 2
 
     hook.statuses = [400]
-    alert(store, "outbox.failed", "3", clock.now())
+    alert(store, "ranges.low", "3", clock.now())
     with caplog.at_level(logging.ERROR, "einvd.alerts"):
         assert notifier.tick(clock.now())["webhook_failed"] == 1
     assert deliveries(store)[-1] == ("webhook", "failed", 1)
     assert "could not be sent by webhook: HTTP 400" in caplog.text
+
+
+def test_a_storm_of_one_kind_is_one_webhook_message_an_hour(store: Store, clock: FakeClock, hook: Hook) -> None:
+    """500 alerts of one kind and 2 of another: a handful of posts naming the counts; every alert row is marked
+    sent through the message that carried it, and each stays in the store."""
+    notifier = Notifier(store, AlertSettings(hook.url, SECRET), "12345676", rng=random.Random(1))
+    alert(store, "deadline.missed", "first", clock.now())
+    alert(store, "e0402.missed", "11510", clock.now())
+    assert notifier.tick(clock.now()) == {"new": 2, "webhook_sent": 2, "webhook_failed": 0}
+    assert [json.loads(b)["entity_id"] for _, b in hook.received] == ["first", "11510"], "a new kind goes at once"
+    for n in range(499):
+        clock.advance(seconds=5)
+        alert(store, "deadline.missed", f"inv{n}", clock.now())
+        if n % 50 == 0:
+            notifier.tick(clock.now())
+    alert(store, "e0402.missed", "11512", clock.now())
+    notifier.tick(clock.now())
+    assert len(hook.received) == 2, "within the hour the rest of each kind wait"
+    hook.statuses = [503]
+    clock.advance(minutes=30)  # an hour since the first messages
+    assert notifier.tick(clock.now())["webhook_sent"] == 0 and len(hook.received) == 3
+    assert notifier.tick(clock.now())["webhook_sent"] == 1, "the other kind goes while the summary backs off"
+    clock.advance(minutes=2)
+    assert notifier.tick(clock.now()) == {"new": 0, "webhook_sent": 499, "webhook_failed": 0}
+    clock.advance(hours=2)
+    assert notifier.tick(clock.now())["webhook_sent"] == 0
+    assert len(hook.received) == 5
+    summary = json.loads(hook.received[-1][1])
+    assert hook.received[-1][0]["x-einvd-signature"] == "sha256=" + hmac.new(
+        SECRET.encode(), hook.received[-1][1], hashlib.sha256).hexdigest()
+    assert hook.received[-1][0]["x-einvd-alert-count"] == "499"
+    assert {k: summary[k] for k in ("summary", "kind", "count", "box", "first_entity_ids")} == {
+        "summary": True, "kind": "deadline.missed", "count": 499, "box": "12345676",
+        "first_entity_ids": ["inv0", "inv1", "inv2", "inv3", "inv4"]}
+    assert summary["oldest"]["entity_id"] == "inv0" and summary["newest"]["entity_id"] == "inv498"
+    assert summary["message"].startswith("499 deadline.missed alerts: oldest period inv0 raised 2026-11-21T14:03:05")
+    lone = json.loads(hook.received[3][1])
+    assert lone["entity_id"] == "11512" and "summary" not in lone, "one waiting alert goes as itself"
+    assert store.read("SELECT count(*) FROM alerts")[0][0] == 502
+    assert deliveries(store).count(("webhook", "sent", 2)) == 499
+    assert deliveries(store).count(("webhook", "sent", 1)) == 3
+    last_id = store.read("SELECT id FROM alerts WHERE entity_id = 'inv498'")[0][0]
+    with store.write() as tx:
+        carried = alerts_table.carried_with(tx, last_id, "webhook")
+    storm_ids = [r[0] for r in store.read(
+        "SELECT id FROM alerts WHERE kind = 'deadline.missed' AND entity_id LIKE 'inv%' ORDER BY id")]
+    assert carried == storm_ids and len(carried) == 499
+    assert (summary["first_alert_id"], summary["last_alert_id"]) == (storm_ids[0], storm_ids[-1])
+    assert len(hook.received[-1][1]) < 2000, "a summary stays small"
+
+
+def test_a_failed_message_is_retried_while_another_kind_waits_for_its_hour(store: Store, clock: FakeClock,
+                                                                            hook: Hook) -> None:
+    notifier = Notifier(store, AlertSettings(hook.url), rng=random.Random(1))
+    alert(store, "deadline.missed", "1", clock.now())
+    assert notifier.tick(clock.now())["webhook_sent"] == 1
+    alert(store, "deadline.missed", "2", clock.now())
+    hook.statuses = [500]
+    alert(store, "outbox.failed", "3", clock.now())
+    assert notifier.tick(clock.now())["webhook_sent"] == 0 and len(hook.received) == 2
+    clock.advance(minutes=2)
+    assert notifier.tick(clock.now())["webhook_sent"] == 1, "the retry is not held back by the other kind's hour"
+    assert [json.loads(b)["entity_id"] for _, b in hook.received] == ["1", "3", "3"]
+    clock.advance(minutes=57)
+    assert notifier.tick(clock.now())["webhook_sent"] == 0
+    clock.advance(minutes=1)
+    assert notifier.tick(clock.now())["webhook_sent"] == 1 and json.loads(hook.received[-1][1])["entity_id"] == "2"
 
 
 def test_an_unreachable_or_slow_endpoint_never_raises(store: Store, clock: FakeClock, hook: Hook) -> None:
