@@ -22,7 +22,7 @@ from daemon.store import Store, stamp
 from daemon.store import alerts as table
 
 FAILED = "config.reload_failed"
-LIVE_API = ("keys_file", "keys_credential")
+LIVE_API = ("keys_file", "keys_credential", "tls_pin")  # tls_pin is the client's only
 LIVE_ALERTS = ("webhook_url", "webhook_secret", "webhook_timeout", "webhook_max_attempts", "print_notices",
                "print_kinds")
 LIVE = frozenset({*(f"api.{name}" for name in LIVE_API), *(f"alerts.{name}" for name in LIVE_ALERTS)})
