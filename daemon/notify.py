@@ -11,9 +11,13 @@ journald keeps the priority), and gets a delivery row per further channel, tried
   other than 408/429 is final. Each request has a timeout and no database lock is held while it runs, and the
   rest wait for the next tick after a failure, so a dead endpoint costs one timeout per tick and never holds
   up issuing.
-- ``printer``: for the kinds in ``alerts.print_kinds``, at most one per kind an hour, a short notice (title,
-  time, kind, message) on the receipt printer, through the same ESC/POS encoder and device as the proofs and
-  from the print job's thread (``print_due``), so a notice never interleaves with a proof.
+- ``printer``: for the kinds in ``alerts.print_kinds``, at most one notice per kind an hour on the receipt
+  printer, through the same ESC/POS encoder and device as the proofs and from the print job's thread
+  (``print_due``), so a notice never interleaves with a proof. The first alert of a quiet kind prints at once as
+  itself (title, time, kind, message), even when others of its kind came with it; the ones that follow print an
+  hour later as one summary (title, count, kind, oldest and newest with their times, the first entity ids:
+  ``summary_doc``), and each alert's printer delivery row is marked sent with it. A failure (paper out) retries
+  the notice whole, with what joined it meanwhile, with the webhook's backoff and ``webhook_max_attempts``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from daemon.config import AlertSettings
-from daemon.policy.alerting import Message, Waiting, due_times, webhook_messages
+from daemon.policy.alerting import Message, Waiting, due_times, print_messages, webhook_messages
 from daemon.policy.backoff import Backoff, after_failure, http_outcome
 from daemon.ports import Encoder, Printer, PrintFailed, RandomSource
 from daemon.store import Store, stamp
 from daemon.store import alerts as table
-from daemon.store.alerts import Alert, PendingDelivery
+from daemon.store.alerts import Alert
 from turnkey.period import taipei
 from turnkey.proof_layout import CENTER, Element, ProofDoc, Rule, Slip, Text
 
@@ -42,7 +46,6 @@ log = logging.getLogger("einvd.alerts")
 ERROR_KINDS = frozenset({"deadline.missed", "verdict.missing", "outbox.failed", "e0402.missed"})
 NOTICE_TITLE = "einvd 系統通知"
 RETRY = Backoff(timedelta(seconds=30), timedelta(hours=1))
-BATCH = 20
 PRINT_EVERY = timedelta(hours=1)  # at most one printed notice per alert kind in this time
 SUMMARY_EVERY = timedelta(hours=1)  # at most one webhook message per alert kind in this time
 
@@ -77,6 +80,22 @@ def notice_doc(alert: Alert) -> ProofDoc:
     return ProofDoc(f"alert-{alert.id}", (Slip("notice", tuple(elements)),))
 
 
+def _when(at: datetime) -> str:
+    return f"{taipei(at):%Y-%m-%d %H:%M}"
+
+
+def summary_doc(message: Message) -> ProofDoc:
+    """The printed summary of several alerts of a kind: title, how many of what, the oldest and the newest (when,
+    which), the first entity ids. As short for thirty thousand alerts as for two."""
+    old, new = message.oldest, message.newest
+    elements: list[Element] = [
+        Text(NOTICE_TITLE, large=True, align=CENTER), Text(f"{message.count} alerts"), Text(message.kind), Rule(),
+        Text(f"oldest {_when(old.raised_at)}"), Text(f"  {old.entity} {old.entity_id}"[:64]),
+        Text(f"newest {_when(new.raised_at)}"), Text(f"  {new.entity} {new.entity_id}"[:64]),
+        Text("first: " + ", ".join(message.sample())[:160])]
+    return ProofDoc(f"alerts-{message.alert_ids[0]}-{message.alert_ids[-1]}", (Slip("notice", tuple(elements)),))
+
+
 class Notifier:
     def __init__(self, store: Store, conf: AlertSettings, box: str = "", post: Post = urllib_post,
                  printer: Printer | None = None, encoder: Encoder | None = None,
@@ -86,6 +105,8 @@ class Notifier:
         self.rng: RandomSource = rng or random.SystemRandom()
         self.last_error = ""
         self._quiet_until: datetime | None = None  # no webhook message can be due before this (None: look)
+        self._print_quiet_until: datetime | None = None  # the same for printed notices
+        self._taken = 0  # alerts taken so far: the print thread's quiet time holds only if none came meanwhile
 
     @property
     def printing(self) -> bool:
@@ -103,27 +124,29 @@ class Notifier:
         at = stamp(now)
         with self.store.write() as tx:
             alerts = table.unnotified(tx)
-            printed = table.printed_kinds_since(tx, stamp(now - PRINT_EVERY))
             for alert in alerts:
                 log.log(level(alert.kind), "alert %s %s %s: %s", alert.kind, alert.entity, alert.entity_id,
                         alert.message)
-                table.add_deliveries(tx, alert.id, self._channels(alert, printed), at)
+                table.add_deliveries(tx, alert.id, self._channels(alert), at)
                 table.mark_notified(tx, alert.id, at)
-        self._quiet_until = None  # a new kind may go at once
+        self._taken += len(alerts)
+        self._quiet_until = self._print_quiet_until = None  # a new kind may go at once
         return len(alerts)
 
-    def _channels(self, alert: Alert, printed: set[str]) -> list[str]:
-        """The webhook when one is set; a printed notice for the kinds configured, unless one of its kind was printed
-        in the last hour: an outage that raises a deadline alert per invoice must not print a slip per invoice (the
-        log, health and the webhook still have every one). ``printed`` gains the kinds given one now."""
+    def _channels(self, alert: Alert) -> list[str]:
+        """The webhook when one is set; the printer for the kinds configured. Each alert gets its delivery rows;
+        the messages that carry them are one per kind an hour (policy/alerting.py), so an outage that raises a
+        deadline alert per invoice prints one slip an hour, not one per invoice."""
         channels = ["webhook"] if self.conf.webhook_url else []
-        if self.printing and alert.kind in self.conf.print_kinds and alert.kind not in printed:
+        if self.printing and alert.kind in self.conf.print_kinds:
             channels.append("printer")
-            printed.add(alert.kind)
         return channels
 
-    def _due(self, channel: str, now: datetime) -> list[PendingDelivery]:
-        return table.due_deliveries(self.store.connection(), channel, stamp(now), BATCH)
+    def _waiting(self, channel: str) -> list[Waiting]:
+        return [Waiting(i, kind, entity, entity_id, datetime.fromisoformat(raised), datetime.fromisoformat(nb),
+                        attempts)
+                for i, kind, entity, entity_id, raised, nb, attempts in table.pending_rows(self.store.connection(),
+                                                                                          channel)]
 
     def body(self, message: Message) -> bytes:
         """One alert as it always was; a summary (``"summary": true``) gives how many, the oldest and newest, the
@@ -154,9 +177,7 @@ class Notifier:
         conn = self.store.connection()
         if not table.any_pending(conn, "webhook", stamp(now)):
             return []
-        waiting = [Waiting(i, kind, entity, entity_id, datetime.fromisoformat(raised), datetime.fromisoformat(nb),
-                           attempts)
-                   for i, kind, entity, entity_id, raised, nb, attempts in table.pending_rows(conn, "webhook")]
+        waiting = self._waiting("webhook")
         last = {kind: datetime.fromisoformat(at)
                 for kind, at in table.last_sent_by_kind(conn, "webhook", stamp(now - SUMMARY_EVERY)).items()}
         messages = webhook_messages(waiting, last, now, SUMMARY_EVERY)
@@ -189,56 +210,67 @@ class Notifier:
                     table.message_sent(tx, message.alert_ids, "webhook", message.attempts + 1, stamp(now))
                 sent += message.count
                 continue
-            failed += self._webhook_failed(message, now, error, final)
+            self._quiet_until = None  # the retry may come before the next kind's hour is up
+            failed += self._failed("webhook", message, now, error, final)
             break
         return sent, failed
 
-    def _webhook_failed(self, message: Message, now: datetime, error: str, final: bool) -> int:
+    def _failed(self, channel: str, message: Message, now: datetime, error: str, final: bool) -> int:
         """Retried later, or failed for good (logged as an error): the alerts failed for good."""
         attempts, ids = message.attempts + 1, message.alert_ids
-        self.last_error = f"webhook: {error}"
-        self._quiet_until = None  # the retry may come before the next kind's hour is up
+        self.last_error = f"{channel}: {error}"
         with self.store.write() as tx:
             if after_failure(attempts, self.conf.webhook_max_attempts, final) == "failed":
-                table.message_failed(tx, ids, "webhook", attempts, error[:500])
-                log.error("alert %s (%s, %d in the message) could not be sent by webhook: %s", ids[0],
-                          message.kind, len(ids), error)
+                table.message_failed(tx, ids, channel, attempts, error[:500])
+                log.error("alert %s (%s, %d in the message) could not be sent by %s: %s", ids[0],
+                          message.kind, len(ids), channel, error)
                 return len(ids)
             retry = stamp(now + RETRY.delay(attempts, self.rng))
-            table.message_retry(tx, ids, "webhook", attempts, retry, error[:500])
-        log.warning("alert %s (%s, %d in the message): webhook failed (%s), next try %s", ids[0], message.kind,
-                    len(ids), error, retry)
+            table.message_retry(tx, ids, channel, attempts, retry, error[:500])
+        log.warning("alert %s (%s, %d in the message): %s failed (%s), next try %s", ids[0], message.kind,
+                    len(ids), channel, error, retry)
         return 0
 
+    def _print_messages(self, now: datetime) -> list[Message]:
+        """The notices due (policy/alerting.py ``print_messages``); notes when the next one can be due."""
+        if self._print_quiet_until is not None and now < self._print_quiet_until:
+            return []  # called every 2 s: a storm waiting for its summary is not read again each time
+        conn = self.store.connection()
+        if not table.any_pending(conn, "printer", stamp(now)):
+            return []
+        taken = self._taken
+        waiting = self._waiting("printer")
+        since = min(a.raised_at for a in waiting) - PRINT_EVERY  # how far back "quiet" looks
+        last = {kind: datetime.fromisoformat(at)
+                for kind, at in table.last_sent_by_kind(conn, "printer", stamp(since)).items()}
+        messages = print_messages(waiting, last, now, PRINT_EVERY)
+        going = {m.kind for m in messages}
+        later = [at for kind, at in due_times(waiting, last, PRINT_EVERY, first_alone=True).items()
+                 if kind not in going]
+        if taken == self._taken:  # else an alert came meanwhile: look again next time
+            self._print_quiet_until = min(later) if later else None
+        return messages
+
     def print_due(self, now: datetime) -> int:
-        """Print the due notices (call from the thread that prints proofs); the number printed."""
+        """Print the notices due (call from the thread that prints proofs): one per kind, a lone alert as itself,
+        several as one summary; the number of alerts they carried. A failure retries the notice whole later."""
         if not self.printing:
             return 0
         assert self.printer is not None and self.encoder is not None
         printed = 0
-        for due in self._due("printer", now):
+        for message in self._print_messages(now):
+            doc = summary_doc(message) if message.count > 1 else self._lone_doc(message)
             try:
-                self.printer.print_job(self.encoder(notice_doc(due.alert)))
+                self.printer.print_job(self.encoder(doc))
             except PrintFailed as failure:
-                self._record(due, "printer", now, f"{failure.code}: {failure}")
+                self._print_quiet_until = None
+                self._failed("printer", message, now, f"{failure.code}: {failure}", False)
                 break
-            self._record(due, "printer", now, "")
-            printed += 1
+            with self.store.write() as tx:
+                table.message_sent(tx, message.alert_ids, "printer", message.attempts + 1, stamp(now))
+            printed += message.count
         return printed
 
-    def _record(self, due: PendingDelivery, channel: str, now: datetime, error: str, final: bool = False) -> int:
-        """Sent, or retried later, or failed for good (logged as an error): returns 1 when failed for good."""
-        alert, attempts = due.alert, due.attempts + 1
-        with self.store.write() as tx:
-            if not error:
-                table.delivery_sent(tx, alert.id, channel, attempts, stamp(now))
-                return 0
-            self.last_error = f"{channel}: {error}"
-            if after_failure(attempts, self.conf.webhook_max_attempts, final) == "failed":
-                table.delivery_failed(tx, alert.id, channel, attempts, error[:500])
-                log.error("alert %s (%s) could not be sent by %s: %s", alert.id, alert.kind, channel, error)
-                return 1
-            retry = stamp(now + RETRY.delay(attempts, self.rng))
-            table.delivery_retry(tx, alert.id, channel, attempts, retry, error[:500])
-            log.warning("alert %s: %s failed (%s), next try %s", alert.id, channel, error, retry)
-        return 0
+    def _lone_doc(self, message: Message) -> ProofDoc:
+        full = table.alert_by_id(self.store.connection(), message.alerts[0].alert_id)
+        return notice_doc(full) if full is not None else summary_doc(message)

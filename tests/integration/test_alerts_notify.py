@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,12 +26,13 @@ from daemon.alerts import raise_alert
 from daemon.config import AlertSettings, load
 from daemon.notify import NOTICE_TITLE, Notifier
 from daemon.runner import Daemon
-from daemon.store import MIGRATIONS, Store
+from daemon.store import MIGRATIONS, Store, stamp
 from daemon.store import alerts as alerts_table
 from daemon.wiring.printer import DevicePrinter, slip_encoder
 from drivers.printer.device import EscposPrinter
 from drivers.printer.encode import PrinterProfile
 from hw_sim.clock import FakeClock
+from hw_sim.escpos_decode import Slip as DecodedSlip
 from hw_sim.printer import SimPrinter, SimTransport
 from turnkey.period import TAIPEI
 
@@ -292,22 +293,78 @@ def test_einvd_run_schedules_the_calendar_jobs(tmp_path: Path) -> None:
         daemon.store.close()
 
 
-def test_a_storm_of_one_kind_prints_one_notice_an_hour(store: Store, clock: FakeClock) -> None:
-    """A long outage raises a deadline alert per invoice: the printer gets one notice per kind and hour."""
-    sim = SimPrinter()
+def printing_notifier(store: Store, sim: SimPrinter) -> Notifier:
     conf = AlertSettings(print_notices=True, print_kinds=("deadline.missed", "e0402.missed"))
-    notifier = Notifier(store, conf, printer=DevicePrinter(EscposPrinter(lambda: SimTransport(sim))),
-                        encoder=slip_encoder(PrinterProfile("cp950", 58)), rng=random.Random(1))
-    for n in range(30):
-        alert(store, "deadline.missed", str(n), clock.now())
+    return Notifier(store, conf, printer=DevicePrinter(EscposPrinter(lambda: SimTransport(sim))),
+                    encoder=slip_encoder(PrinterProfile("cp950", 58)), rng=random.Random(1))
+
+
+def lines(slip: DecodedSlip) -> list[str]:
+    return [line.strip() for line in slip.lines if line.strip() and not set(line.strip()) <= {"-"}]
+
+
+def test_a_storm_of_one_kind_prints_the_first_then_one_summary_an_hour(store: Store, clock: FakeClock) -> None:
+    """A long outage raises a deadline alert per invoice: 30 of them print 2 notices in two hours, the first as
+    itself and then one summary naming 29, the oldest and the newest; every alert row is marked printed by the
+    notice that carried it, and each stays in the store."""
+    sim = SimPrinter()
+    notifier = printing_notifier(store, sim)
+    for n in range(10):
+        alert(store, "deadline.missed", f"inv{n}", clock.now(), f"invoice inv{n} missed its deadline")
     alert(store, "e0402.missed", "11512", clock.now())
-    assert notifier.take_new(clock.now()) == 31
-    assert notifier.print_due(clock.now()) == 2
-    clock.advance(minutes=30)
-    alert(store, "deadline.missed", "30", clock.now())
+    assert notifier.take_new(clock.now()) == 11
+    assert notifier.print_due(clock.now()) == 2, "each quiet kind prints its first alert at once, alone"
+    assert [lines(slip)[2:4] for slip in sim.slips] == [
+        ["deadline.missed", "invoice inv0 missed its deadline"], ["e0402.missed", "something needs a person"]]
+    start = clock.now()
+    for n in range(10, 30):  # the rest of the storm within the hour; the printer thread runs throughout
+        clock.advance(minutes=2)
+        alert(store, "deadline.missed", f"inv{n}", clock.now())
+        notifier.take_new(clock.now())
+        assert notifier.print_due(clock.now()) == 0
+    for _ in range(12):  # two hours in all, in 10-minute steps
+        clock.advance(minutes=10)
+        notifier.take_new(clock.now())
+        notifier.print_due(clock.now())
+    assert clock.now() - start >= timedelta(hours=2)
+    assert len(sim.slips) == 3, "the storm of 30 printed twice, the other kind once"
+    summary = lines(sim.slips[2])
+    assert summary[:7] == [NOTICE_TITLE, "29 alerts", "deadline.missed", "oldest 2026-11-21 14:03", "period inv1",
+                           "newest 2026-11-21 14:43", "period inv29"]
+    assert "".join(summary[7:]) == "first: inv1, inv2, inv3, inv4, inv5", "wrapped by the encoder"
+    assert store.read("SELECT count(*) FROM alerts")[0][0] == 31
+    assert deliveries(store) == [("printer", "sent", 1)] * 31, "every row accounted for"
+    sent_at = [r[0] for r in store.read("SELECT d.sent_at FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+                                        "WHERE a.kind = 'deadline.missed' ORDER BY a.id")]
+    assert sent_at[0] == stamp(start) and set(sent_at[1:]) == {stamp(start + timedelta(hours=1))}
+    last_id = store.read("SELECT id FROM alerts WHERE entity_id = 'inv29'")[0][0]
+    with store.write() as tx:
+        assert len(alerts_table.carried_with(tx, last_id, "printer")) == 29
+
+
+def test_a_printed_summary_that_fails_is_printed_whole_once_after_recovery(store: Store, clock: FakeClock) -> None:
+    sim = SimPrinter()
+    notifier = printing_notifier(store, sim)
+    alert(store, "deadline.missed", "first", clock.now())
     notifier.take_new(clock.now())
-    assert notifier.print_due(clock.now()) == 0
-    clock.advance(minutes=31)
-    alert(store, "deadline.missed", "31", clock.now())
+    assert notifier.print_due(clock.now()) == 1
+    for n in range(5):
+        clock.advance(minutes=5)
+        alert(store, "deadline.missed", f"inv{n}", clock.now())
     notifier.take_new(clock.now())
-    assert notifier.print_due(clock.now()) == 1 and len(sim.slips) == 3
+    clock.advance(minutes=35)  # an hour since the first notice: the summary is due, and the paper is out
+    sim.paper_out = True
+    assert notifier.print_due(clock.now()) == 0 and len(sim.slips) == 1
+    assert deliveries(store)[1:] == [("printer", "pending", 1)] * 5, "the summary failed whole"
+    alert(store, "deadline.missed", "late", clock.now())  # joins it while it backs off
+    notifier.take_new(clock.now())
+    assert notifier.print_due(clock.now()) == 0 and len(sim.slips) == 1
+    sim.paper_out = False
+    clock.advance(minutes=2)
+    assert notifier.print_due(clock.now()) == 6
+    for _ in range(20):
+        clock.advance(minutes=10)
+        assert notifier.print_due(clock.now()) == 0
+    assert len(sim.slips) == 2, "the summary printed once"
+    assert lines(sim.slips[1])[1:3] == ["6 alerts", "deadline.missed"]
+    assert deliveries(store) == [("printer", "sent", 1)] + [("printer", "sent", 2)] * 6

@@ -1,10 +1,11 @@
-"""Which webhook messages go now: one per alert kind an hour, carrying every waiting alert of the kind."""
+"""Which webhook messages and printed notices go now: one per alert kind an hour, carrying every waiting alert of
+the kind (a printed burst on a quiet kind first prints its oldest alert alone)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from daemon.policy.alerting import Message, Waiting, due_times, webhook_messages
+from daemon.policy.alerting import Message, Waiting, due_times, print_messages, webhook_messages
 
 T0 = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -57,3 +58,34 @@ def test_due_times_per_kind() -> None:
     assert due_times(alerts, sent, HOUR) == {"deadline.missed": T0 + timedelta(minutes=65),
                                              "outbox.failed": T0 + timedelta(minutes=2)}
     assert due_times(alerts, {}, HOUR)["deadline.missed"] == T0 + timedelta(minutes=30)
+
+
+def test_printed_a_burst_on_a_quiet_kind_prints_its_oldest_alone_then_the_rest_an_hour_later() -> None:
+    burst = [waiting(i, minutes=30 - i) for i in range(1, 31)]  # id 30 is the oldest raised
+    [first] = print_messages(burst, {}, T0 + timedelta(minutes=30), HOUR)
+    assert first.alert_ids == (30,) and first.count == 1
+    assert due_times(burst, {}, HOUR, first_alone=True)["deadline.missed"] == T0
+    rest = burst[:-1]
+    sent = {"deadline.missed": T0 + timedelta(minutes=30)}
+    assert print_messages(rest, sent, T0 + timedelta(minutes=89), HOUR) == []
+    assert due_times(rest, sent, HOUR, first_alone=True) == {"deadline.missed": T0 + timedelta(minutes=90)}
+    [summary] = print_messages(rest, sent, T0 + timedelta(minutes=90), HOUR)
+    assert summary.count == 29 and summary.oldest.alert_id == 29 and summary.newest.alert_id == 1
+    [late] = print_messages(rest, sent, T0 + timedelta(hours=5), HOUR)
+    assert late == summary, "a summary that waited past its hour is still whole: the kind was not quiet for them"
+    assert webhook_messages(burst, {}, T0 + timedelta(minutes=30), HOUR)[0].count == 30, "the webhook sums at once"
+
+
+def test_printed_a_kind_quiet_for_an_hour_before_its_oldest_is_news_again() -> None:
+    alerts = [waiting(1, minutes=0), waiting(2, minutes=1)]
+    assert print_messages(alerts, {"deadline.missed": T0 - HOUR}, T0 + HOUR, HOUR)[0].alert_ids == (1,)
+    assert print_messages(alerts, {"deadline.missed": T0 - timedelta(minutes=59)}, T0 + HOUR, HOUR)[0].count == 2
+
+
+def test_printed_a_retry_goes_whole_and_one_alert_goes_as_itself() -> None:
+    tried = [waiting(1, attempts=1, backoff=2), waiting(2, minutes=1)]
+    assert print_messages(tried, {}, T0 + timedelta(minutes=1), HOUR) == []
+    [retry] = print_messages(tried, {}, T0 + timedelta(minutes=2), HOUR)
+    assert retry.alert_ids == (1, 2) and retry.attempts == 1
+    [lone] = print_messages([waiting(3, "e0402.missed")], {}, T0, HOUR)
+    assert lone.alert_ids == (3,)
