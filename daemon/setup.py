@@ -225,6 +225,16 @@ def unit_text(einvd: Path) -> str:
 _IDS = re.compile(r'ATTRS\{idVendor\}=="[0-9a-fA-F]{4}"(, ATTRS\{idProduct\}=="[0-9a-fA-F]{4}")?')
 
 
+def _ids_of(usb: str) -> Callable[[re.Match[str]], str]:
+    vendor, _, product = usb.lower().partition(":")
+    if not re.fullmatch(r"[0-9a-f]{4}", vendor) or not re.fullmatch(r"[0-9a-f]{4}", product):
+        raise SetupRefused(f"a USB id is VVVV:PPPP in hex, got {usb!r}")
+
+    def ids(found: re.Match[str]) -> str:
+        return f'ATTRS{{idVendor}}=="{vendor}"' + (f', ATTRS{{idProduct}}=="{product}"' if found.group(1) else "")
+    return ids
+
+
 def udev_text(ids: dict[str, str]) -> str:
     """The shipped rules, each rule's example ids replaced by the known ones: ``ids`` maps a rule's SYMLINK name
     (einvd-scanner, einvd-printer, einvd-lp, einvd-hid-scanner) or "usb" (libusb) to "vvvv:pppp"."""
@@ -233,9 +243,7 @@ def udev_text(ids: dict[str, str]) -> str:
         name = m.group(1) if (m := re.search(r'SYMLINK\+="([^"]+)"', line)) else (
             "usb" if line.startswith('SUBSYSTEM=="usb"') else "")
         if name in ids and not line.startswith("#"):
-            vendor, _, product = ids[name].partition(":")
-            line = _IDS.sub(lambda found, v=vendor, p=product: f'ATTRS{{idVendor}}=="{v}"' + (
-                f', ATTRS{{idProduct}}=="{p}"' if found.group(1) else ""), line)
+            line = _IDS.sub(_ids_of(ids[name]), line)
         out.append(line)
     return "".join(out)
 
