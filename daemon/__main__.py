@@ -281,7 +281,7 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.console import is_tty
     from daemon.setup import SetupOptions, SetupRefused, ask, setup, show
 
-    ids = dict(item.split("=", 1) for item in args.usb_id or [])
+    ids = dict(args.usb_id or [])
     options = SetupOptions(Path(args.root), args.seller_ban, args.seller_name, args.seller_address, args.turnkey_drop,
                            args.printer, args.scanner, args.listen, Path(args.state_dir) if args.state_dir else None,
                            args.qr_seed_password, args.qr_key, args.key_id, args.tls_host or [], ids,
@@ -300,6 +300,15 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _usb_id(text: str) -> tuple[str, str]:
+    rule, _, ids = text.partition("=")
+    vendor, _, product = ids.partition(":")
+    if not rule or len(vendor) != 4 or len(product) != 4 or not all(c in "0123456789abcdefABCDEF" for c in
+                                                                    vendor + product):
+        raise argparse.ArgumentTypeError("expected RULE=VVVV:PPPP, like einvd-scanner=05f9:4204")
+    return rule, ids.lower()
+
+
 def _setup_verb(verbs: Any) -> None:
     setup = verbs.add_parser("setup", help="install einvd on this box: configuration, keys, unit, udev rules")
     setup.add_argument("--non-interactive", action="store_true", help="ask nothing, even on a terminal")
@@ -314,7 +323,7 @@ def _setup_verb(verbs: Any) -> None:
         setup.add_argument(flag, help=text)
     setup.add_argument("--key-id", default="pos1", help="the API key's id (default pos1)")
     setup.add_argument("--tls-host", action="append", metavar="NAME", help="a name or address in the certificate")
-    setup.add_argument("--usb-id", action="append", metavar="RULE=VID:PID",
+    setup.add_argument("--usb-id", action="append", metavar="RULE=VID:PID", type=_usb_id,
                        help="udev ids for a rule: einvd-scanner, einvd-printer, einvd-lp, einvd-hid-scanner, usb")
     setup.add_argument("--rotate-keys", action="store_true", help="new API key, QR key and TLS key")
     setup.add_argument("--json", action="store_true", help="JSON even on a terminal")

@@ -190,3 +190,27 @@ def test_udev_ids_are_filled_in_per_rule() -> None:
     assert 'ATTRS{idVendor}=="05f9", ATTRS{idProduct}=="4204"' in scanner
     assert 'ATTRS{idVendor}=="0c2e", ATTRS{idProduct}=="0901"' in hid
     assert 'ATTRS{idVendor}=="0416", ATTRS{idProduct}=="5011"' in printer  # unknown: the shipped example
+
+
+def test_the_terminal_layer_offers_found_devices_and_keeps_defaults(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ask`` only fills in SetupOptions: a number picks a found device, an empty answer keeps the default."""
+    from daemon import setup as setup_module
+
+    monkeypatch.setattr(setup_module, "find_devices", lambda: {
+        "serial": ["/dev/serial/by-id/usb-Scanner-if00"], "lp": ["/dev/usb/lp0"], "hid": []})
+    answers = iter(["", "商店", "台北市", "/srv/turnkey", "1", "1", "", "seed"])
+    filled = setup_module.ask(setup_module.SetupOptions(root=tmp_path, seller_ban="12345676"),
+                              prompt=lambda _: next(answers))
+    assert (filled.seller_ban, filled.seller_name, filled.seller_address) == ("12345676", "商店", "台北市")
+    assert (filled.turnkey_drop, filled.printer) == ("/srv/turnkey", "file:///dev/usb/lp0")
+    assert (filled.scanner, filled.listen) == ("serial:/dev/serial/by-id/usb-Scanner-if00", "127.0.0.1:8470")
+    assert filled.qr_seed_password == "seed"
+
+
+def test_a_usb_id_given_by_flag_lands_in_its_rule(tmp_path: Path) -> None:
+    root, _ = staged(tmp_path, "--usb-id", "einvd-scanner=05F9:4204")
+    rules = (root / "etc" / "udev" / "rules.d" / "99-einvd.rules").read_text()
+    assert 'ATTRS{idVendor}=="05f9", ATTRS{idProduct}=="4204", SYMLINK+="einvd-scanner"' in rules
+    code, _, err = einvd_setup(root, "--usb-id", "einvd-scanner=nothex")
+    assert code == 2 and "RULE=VVVV:PPPP" in err
