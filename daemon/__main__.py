@@ -325,7 +325,8 @@ def _setup_verb(verbs: Any) -> None:
     setup.add_argument("--tls-host", action="append", metavar="NAME", help="a name or address in the certificate")
     setup.add_argument("--usb-id", action="append", metavar="RULE=VID:PID", type=_usb_id,
                        help="udev ids for a rule: einvd-scanner, einvd-printer, einvd-lp, einvd-hid-scanner, usb")
-    setup.add_argument("--rotate-keys", action="store_true", help="new API key, QR key and TLS key")
+    setup.add_argument("--rotate-keys", action="store_true",
+                       help="a new API key and TLS key; the QR key replaced by the one given")
     setup.add_argument("--json", action="store_true", help="JSON even on a terminal")
     setup.set_defaults(func=cmd_setup)
 

@@ -203,13 +203,17 @@ def _tls(options: SetupOptions, host: str, write: Writer, result: SetupResult) -
     result.pos["tls_sha256"] = certificate_pins(cert.read_bytes())["sha256"]
 
 
-def einvd_path() -> Path:
-    """The running einvd: the console script beside this interpreter (a venv's bin), else ``sys.argv[0]``."""
+def einvd_command() -> str:
+    """How systemd starts the running einvd: the console script beside this interpreter (a venv's bin), else the
+    one on PATH, else this interpreter with ``-m daemon``."""
     beside = Path(sys.executable).parent / "einvd"
-    return beside if beside.is_file() else Path(sys.argv[0]).resolve()
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("einvd")
+    return str(Path(found).resolve()) if found else f"{Path(sys.executable).absolute()} -m daemon"
 
 
-def unit_text(einvd: Path) -> str:
+def unit_text(einvd: str) -> str:
     """The shipped unit with ExecStart naming ``einvd``; the API keys come from api.keys_file (reload re-reads it;
     a credential is copied at start only), so the unit does not load them as a credential."""
     lines = []
@@ -348,7 +352,8 @@ def setup(options: SetupOptions, write: Writer = write_durably) -> SetupResult:
     _qr_key(options, write, result)
     if tls:
         _tls(options, host, write, result)
-    _land(options.root / UNIT, unit_text(options.einvd or einvd_path()).encode("utf-8"), 0o644, write, result)
+    command = str(options.einvd) if options.einvd else einvd_command()
+    _land(options.root / UNIT, unit_text(command).encode("utf-8"), 0o644, write, result)
     ids = known_ids(options)
     _land(options.root / UDEV, udev_text(ids).encode("utf-8"), 0o644, write, result)
     if not ids:
