@@ -210,3 +210,27 @@ def test_a_usb_id_given_by_flag_lands_in_its_rule(tmp_path: Path) -> None:
     assert 'ATTRS{idVendor}=="05f9", ATTRS{idProduct}=="4204", SYMLINK+="einvd-scanner"' in rules
     code, _, err = einvd_setup(root, "--usb-id", "einvd-scanner=nothex")
     assert code == 2 and "RULE=VVVV:PPPP" in err
+
+
+def test_every_file_setup_writes_goes_through_the_durable_writer(tmp_path: Path) -> None:
+    """The writer passed in (by default wiring.files.write_durably: temporary file, fsync, rename, folder fsync)
+    lands every file setup writes, with its mode; a re-run that changes nothing writes nothing."""
+    from daemon.setup import SetupOptions, setup
+    from daemon.wiring.files import write_durably
+
+    landed: dict[Path, int] = {}
+
+    def writer(path: Path, data: bytes, mode: int) -> Path:
+        landed[path] = mode
+        return write_durably(path, data, mode)
+
+    options = SetupOptions(root=tmp_path / "R", seller_ban="12345676", seller_name="測試商店",
+                           seller_address="台北市信義區測試路1號", listen="0.0.0.0:18472", qr_key=QR_HEX)
+    result = setup(options, write=writer)
+    assert sorted(landed) == sorted(Path(p) for p in result.written)
+    assert {p.name: m for p, m in landed.items()} == {
+        "einvd.toml": 0o644, "api-keys.toml": 0o600, "qr-key": 0o600, "einvd-api.key": 0o600,
+        "einvd-api.crt": 0o644, "einvd.service": 0o644, "99-einvd.rules": 0o644}
+    landed.clear()
+    again = setup(SetupOptions(root=tmp_path / "R"), write=writer)
+    assert landed == {} and again.written == []
