@@ -276,6 +276,61 @@ def _files_verb(verbs: Any) -> None:
     files.set_defaults(func=cmd_files)
 
 
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    """Install einvd on this box (or stage it under --root): configuration, keys, unit, udev rules, doctor."""
+    from daemon.console import is_tty
+    from daemon.setup import SetupOptions, SetupRefused, ask, setup, show
+
+    ids = dict(args.usb_id or [])
+    options = SetupOptions(Path(args.root), args.seller_ban, args.seller_name, args.seller_address, args.turnkey_drop,
+                           args.printer, args.scanner, args.listen, Path(args.state_dir) if args.state_dir else None,
+                           args.qr_seed_password, args.qr_key, args.key_id, args.tls_host or [], ids,
+                           args.rotate_keys)
+    if not args.non_interactive and is_tty() and sys.stdin.isatty():
+        options = ask(options)
+    try:
+        result = setup(options)
+    except SetupRefused as error:
+        sys.stderr.write(f"einvd setup: {error}\n")
+        return EXIT_REFUSED
+    if args.json or not is_tty():
+        _print(result.as_dict())
+    else:
+        show(result)
+    return 0
+
+
+def _usb_id(text: str) -> tuple[str, str]:
+    rule, _, ids = text.partition("=")
+    vendor, _, product = ids.partition(":")
+    if not rule or len(vendor) != 4 or len(product) != 4 or not all(c in "0123456789abcdefABCDEF" for c in
+                                                                    vendor + product):
+        raise argparse.ArgumentTypeError("expected RULE=VVVV:PPPP, like einvd-scanner=05f9:4204")
+    return rule, ids.lower()
+
+
+def _setup_verb(verbs: Any) -> None:
+    setup = verbs.add_parser("setup", help="install einvd on this box: configuration, keys, unit, udev rules")
+    setup.add_argument("--non-interactive", action="store_true", help="ask nothing, even on a terminal")
+    setup.add_argument("--root", default="/", metavar="DIR", help="stage every file under DIR (no user, no chown)")
+    for flag, text in (("--seller-ban", "統一編號"), ("--seller-name", "seller name"),
+                       ("--seller-address", "seller address"), ("--turnkey-drop", "Turnkey folder or sftp:// URL"),
+                       ("--printer", "printer URL"), ("--scanner", "scanner URL"),
+                       ("--listen", "API HOST:PORT (not loopback: HTTPS, certificate generated)"),
+                       ("--state-dir", "database, reports, archive (default /var/lib/einvd, under --root)"),
+                       ("--qr-seed-password", "QR 種子密碼 (the key is derived and stored as a credential)"),
+                       ("--qr-key", "QR AES key, 32 hex digits")):
+        setup.add_argument(flag, help=text)
+    setup.add_argument("--key-id", default="pos1", help="the API key's id (default pos1)")
+    setup.add_argument("--tls-host", action="append", metavar="NAME", help="a name or address in the certificate")
+    setup.add_argument("--usb-id", action="append", metavar="RULE=VID:PID", type=_usb_id,
+                       help="udev ids for a rule: einvd-scanner, einvd-printer, einvd-lp, einvd-hid-scanner, usb")
+    setup.add_argument("--rotate-keys", action="store_true",
+                       help="a new API key and TLS key; the QR key replaced by the one given")
+    setup.add_argument("--json", action="store_true", help="JSON even on a terminal")
+    setup.set_defaults(func=cmd_setup)
+
+
 def _eight(text: str) -> int:
     if len(text) != 8 or not text.isascii() or not text.isdigit():
         raise argparse.ArgumentTypeError("expected 8 digits, like 00001000")
@@ -330,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="the API address the demo configures (default: an earlier run's, else 127.0.0.1:8470)")
     demo.set_defaults(func=cmd_demo)
     _files_verb(verbs)
+    _setup_verb(verbs)
     return parser
 
 

@@ -219,3 +219,56 @@ def test_einvd_run_starts_from_the_installed_files_and_stops_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0, log.read_text(encoding="utf-8")[-3000:]
     assert str(CHECKOUT) not in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_einvd_setup_from_the_wheel_stages_files_that_einvd_run_starts_from(installed: Installed,
+                                                                            tmp_path: Path) -> None:
+    """The installed einvd sets up a staged root; the unit names the installed einvd and passes verify; einvd run
+    starts from the staged files and answers a request signed with the key setup printed."""
+    from daemon.api.keys import load_keys
+    from daemon.client import Client
+
+    root, port = tmp_path / "R", _free_port()
+    done = installed.run(installed.einvd, "setup", "--non-interactive", "--root", root, "--seller-ban", "12345676",
+                         "--seller-name", "測試商店", "--seller-address", "台北市信義區測試路1號", "--turnkey-drop",
+                         f"sim:{tmp_path / 'turnkey'}", "--qr-key", "FE05F029154F6AA67A78B338ED2F6601",
+                         "--listen", f"127.0.0.1:{port}")
+    assert done.returncode == 0, done.stderr
+    pos = json.loads(done.stdout)["pos"]
+    etc = root / "etc" / "einvd"
+    modes = {etc / "einvd.toml": 0o644, etc / "api-keys.toml": 0o600, etc / "credentials" / "qr-key": 0o600,
+             root / "etc/systemd/system/einvd.service": 0o644, root / "etc/udev/rules.d/99-einvd.rules": 0o644}
+    for path, mode in modes.items():
+        assert path.stat().st_mode & 0o777 == mode, path
+        assert path.stat().st_uid == os.getuid()  # staged: no chown (the intended owner einvd is in the output)
+    assert load_keys(etc / "api-keys.toml")[pos["key_id"]].secret.decode() == pos["secret"]
+    unit = root / "etc/systemd/system/einvd.service"
+    assert f"ExecStart={installed.einvd} run --config /etc/einvd/einvd.toml\n" in unit.read_text(encoding="utf-8")
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        verified = installed.run(analyze, "verify", "--recursive-errors=no", unit)
+        assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+    credentials = tmp_path / "credentials"  # what LoadCredential= hands the service
+    credentials.mkdir()
+    shutil.copy(etc / "credentials" / "qr-key", credentials / "einvd-qr-key")
+    log = tmp_path / "run.log"
+    with log.open("w", encoding="utf-8") as stderr:
+        process = subprocess.Popen([str(installed.einvd), "--config", str(etc / "einvd.toml"), "run"],
+                                   cwd=installed.work, env=dict(installed.env, CREDENTIALS_DIRECTORY=str(credentials)),
+                                   stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _health(port) is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        client = Client(pos["url"], pos["key_id"], pos["secret"].encode(), timeout=5)
+        assert client.request("GET", "/v1/health")[0] == 200, log.read_text(encoding="utf-8")[-3000:]
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text(encoding="utf-8")[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert (root / "var/lib/einvd/einvd.sqlite3").is_file()
+    assert str(CHECKOUT) not in log.read_text(encoding="utf-8")
