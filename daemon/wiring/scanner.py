@@ -7,7 +7,6 @@ serial driver: what ``einvd demo`` scans with.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +43,10 @@ def _serial(settings: Settings, url: str, on_scan: OnScan) -> OpenedScanner:
 
 def _hid(settings: Settings, url: str, on_scan: OnScan) -> OpenedScanner:
     """``hid:/dev/input/by-id/...-event-kbd``: a keyboard-wedge scanner through evdev (extra ``hid``)."""
-    if importlib.util.find_spec("evdev") is None:
-        raise ConfigError(f"scanner.url {url}: a hid: scanner needs the evdev package (install einvd[hid])")
+    try:
+        import evdev  # noqa: F401  (the HID reader's library, an optional extra)
+    except ImportError as error:
+        raise ConfigError(f"scanner.url {url}: a hid: scanner needs the evdev package (install einvd[hid])") from error
     path = url.removeprefix("hid:")
     return OpenedScanner(HidScanner(path[2:] if path.startswith("//") else path, on_scan))
 

@@ -83,7 +83,7 @@ class HidUnavailable(RuntimeError):
 def open_device(path: str) -> Any:  # pragma: no cover - needs a real /dev/input device and the evdev package
     """The evdev device at ``path``, grabbed so keystrokes never reach a console or desktop."""
     try:
-        import evdev  # type: ignore[import-not-found]  # optional (extra "hid"), imported only when configured
+        import evdev  # optional (extra "hid", in the test extras), imported only when configured
     except ImportError as error:
         raise HidUnavailable("a hid: scanner needs the evdev package: install einvd with the extra [hid]") from error
     device = evdev.InputDevice(path)
