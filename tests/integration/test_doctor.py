@@ -94,9 +94,7 @@ def test_clock_synchronisation_from_the_first_probe_that_can_tell() -> None:
 def test_the_kernel_flag_agrees_with_timedatectl_when_both_answer() -> None:
     kernel, systemd = doc.kernel_sync(), doc.timedatectl_sync()
     assert kernel in (True, False), "adjtimex with modes 0 is allowed to any process on Linux"
-    if systemd is None:
-        pytest.skip("timedatectl gives no answer here (no systemd running)")
-    assert kernel == systemd
+    assert systemd is None or kernel == systemd  # None: no systemd running here, timedatectl cannot answer
 
 
 def test_report_archive_and_quarantine_folders(demo: Settings, tmp_path: Path) -> None:
