@@ -65,7 +65,7 @@ def _mig(bench: str, rows: list[dict[str, Any]]) -> list[Figure]:
 def _memory(bench: str, found: dict[str, Any]) -> list[Figure]:
     bare = float(found["bare_fastapi"])
     return [
-        Figure(bench, "start to READY (s)", float(found["ready_s"]), None, "<= 1.5 s", found["ready_s"] <= 1.5),
+        Figure(bench, "start to READY (s)", float(found["ready_s"]), None, "<= 1.0 s", found["ready_s"] <= 1.0),
         Figure(bench, "RSS after start (MB)", float(found["rss_start"]), bare, "<= 90 MB", found["rss_start"] <= 90),
         Figure(bench, "RSS after the load (MB)", float(found["rss_load"]), bare, "<= 120 MB",
                found["rss_load"] <= 120),
