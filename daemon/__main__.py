@@ -253,7 +253,7 @@ def _pin(text: str) -> str:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.demo import run_demo
 
-    return run_demo(Path(args.dir) if args.dir else None, once=args.once, listen=args.listen)
+    return run_demo(Path(args.dir) if args.dir else None, listen=args.listen)
 
 
 def cmd_files(args: argparse.Namespace, settings: Settings) -> int:
@@ -380,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
     demo = verbs.add_parser("demo", help="a scripted day with everything simulated")
     demo.add_argument("--dir", help="working directory (default: a new temporary directory)")
-    demo.add_argument("--once", action="store_true", help="exit after the scripted day")
+    demo.add_argument("--once", action="store_true", help="exit after the scripted day (it always does)")
     demo.add_argument("--listen", metavar="HOST:PORT",
                       help="the API address the demo configures (default: an earlier run's, else 127.0.0.1:8470)")
     demo.set_defaults(func=cmd_demo)

@@ -314,7 +314,7 @@ def einvd_command() -> str:
     return f"{shlex.quote(sys.executable)} -m daemon"
 
 
-def run_demo(directory: Path | None, once: bool, listen: str | None = None) -> int:
+def run_demo(directory: Path | None, listen: str | None = None) -> int:
     root = (directory or Path(tempfile.mkdtemp(prefix="einvd-demo-"))).resolve()
     root.mkdir(parents=True, exist_ok=True)
     settings = load(_write_config(root, listen))
@@ -330,12 +330,11 @@ def run_demo(directory: Path | None, once: bool, listen: str | None = None) -> i
         _day(day, rng)
     finally:
         store.close()
-    if not once:
-        api = settings.api
-        print(f"\nstart the daemon on this directory with: {einvd_command()} --config "
-              f"{shlex.quote(str(settings.source))} run\n"
-              f"then POS software signs its requests to http://{api.host}:{api.port} with the key "
-              f"{key_id!r} (its secret is in {api.keys_file})", file=sys.stderr)
+    api = settings.api  # the next step, for a newcomer too (``--once``, what scripts/demo runs)
+    print(f"\nstart the daemon on this directory with: {einvd_command()} --config "
+          f"{shlex.quote(str(settings.source))} run\n"
+          f"then POS software signs its requests to http://{api.host}:{api.port} with the key "
+          f"{key_id!r} (its secret is in {api.keys_file})", file=sys.stderr)
     sys.stdout.flush()
     return 0
 
