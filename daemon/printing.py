@@ -107,9 +107,8 @@ class PrintQueue:
         """Adopt pending invoices, then try every due job (oldest first); returns what each job became."""
         at = self._now(now)
         self.adopt(at)
-        waiting = [rules.Waiting(job.id, datetime.fromisoformat(job.not_before))
-                   for job in print_jobs.queued(self.store.connection())]
-        return [{"job": job_id, "state": self._run(job_id, at)} for job_id in rules.due(waiting, at, limit)]
+        due = print_jobs.due(self.store.connection(), stamp(at), limit)
+        return [{"job": job_id, "state": self._run(job_id, at)} for job_id in due]
 
     def recover(self, now: datetime | None = None) -> int:
         """At start-up: a job left ``printing`` by a crash may be on paper already, so it is retried as a copy."""

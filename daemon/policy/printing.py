@@ -1,4 +1,4 @@
-"""Print retries and copies, decided on plain data: which jobs are due, what a failure does to a job (retry later
+"""Print retries and copies, decided on plain data: what a failure does to a job (retry later
 or give up), when a slip is a 補印 copy, what the invoice's ``print_status`` and the event log say.
 
 A failure after bytes went out may have left paper with the original on it: the retry is then a copy (補印),
@@ -7,7 +7,6 @@ as is every reprint, and every job a crash left half-printed. The delay doubles 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,14 +17,6 @@ COPY_REASON = "補印"
 
 
 @dataclass(frozen=True, slots=True)
-class Waiting:
-    """A queued job as the due rule needs it."""
-
-    id: int
-    not_before: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Failure:
     """What a failed attempt makes of its job."""
 
@@ -33,11 +24,6 @@ class Failure:
     attempts: int
     copy: bool
     not_before: datetime
-
-
-def due(waiting: Iterable[Waiting], at: datetime, limit: int) -> list[int]:
-    """The jobs to try at ``at``: those whose time has come, oldest (lowest id) first, at most ``limit``."""
-    return sorted(job.id for job in waiting if job.not_before <= at)[:limit]
 
 
 def job_kind(print_requested: bool) -> str:

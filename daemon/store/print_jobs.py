@@ -25,12 +25,6 @@ class JobRecord:
     updated_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedJob:
-    id: int
-    not_before: str
-
-
 def _job(row: sqlite3.Row) -> JobRecord:
     return JobRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8])
 
@@ -68,10 +62,11 @@ def insert(tx: sqlite3.Connection, invoice_id: int, kind: str, copy: bool, now: 
         "VALUES (?, ?, ?, ?, ?, ?)", (invoice_id, kind, int(copy), now, now, now)).lastrowid or 0
 
 
-def queued(conn: sqlite3.Connection) -> list[QueuedJob]:
-    """Every queued job with its time (the due rule is ``daemon.policy.printing.due``)."""
-    return [QueuedJob(row[0], row[1])
-            for row in conn.execute("SELECT id, not_before FROM print_jobs WHERE state = 'queued' ORDER BY id")]
+def due(conn: sqlite3.Connection, at: str, limit: int) -> list[int]:
+    """Queued jobs whose time has come at ``at``, oldest first, at most ``limit`` (index ``print_jobs_queue``:
+    a printer out for hours leaves many jobs queued, and this runs every print tick)."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM print_jobs WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT ?", (at, limit))]
 
 
 def recover(tx: sqlite3.Connection, now: str) -> int:

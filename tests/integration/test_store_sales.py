@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from datetime import timedelta
 
 import pytest
 from conftest import KEY, SELLER, START, hold, sale
@@ -52,10 +53,11 @@ def test_print_jobs_claim_settle_and_recover(store: Store, clock: FakeClock) -> 
     with store.write() as tx:
         assert print_jobs.adopt(tx, at, at, info_slips=True) == 1
     assert not print_jobs.owed(conn, at, info_slips=True)
-    [waiting] = print_jobs.queued(conn)
+    assert print_jobs.due(conn, stamp(START - timedelta(seconds=1)), 10) == []  # not before its time
+    [waiting] = print_jobs.due(conn, at, 10)
     with store.write() as tx:
-        job = print_jobs.claim(tx, waiting.id, at)
-        assert print_jobs.claim(tx, waiting.id, at) is None  # claimed once
+        job = print_jobs.claim(tx, waiting, at)
+        assert print_jobs.claim(tx, waiting, at) is None  # claimed once
     assert job is not None and (job.state, job.copy, job.kind) == ("printing", False, "proof")
     with store.write() as tx:
         assert print_jobs.recover(tx, at) == 1

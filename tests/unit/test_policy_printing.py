@@ -1,4 +1,4 @@
-"""daemon.policy.printing on plain data: due jobs, retries and give-up, copies (補印), print_status, events."""
+"""daemon.policy.printing on plain data: retries and give-up, copies (補印), print_status, events."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from hypothesis import strategies as st
 
 from daemon.policy.printing import (
     MAX_DELAY,
-    Waiting,
     after_failure,
-    due,
     event_of,
     job_kind,
     print_status,
@@ -19,14 +17,6 @@ from daemon.policy.printing import (
 )
 
 AT = datetime(2026, 11, 21, 14, 3, tzinfo=timezone(timedelta(hours=8)))
-
-
-def test_due_jobs_are_those_whose_time_came_oldest_first_up_to_the_limit() -> None:
-    waiting = [Waiting(5, AT), Waiting(2, AT - timedelta(seconds=1)), Waiting(3, AT + timedelta(seconds=1)),
-               Waiting(1, AT - timedelta(hours=1))]
-    assert due(waiting, AT, 20) == [1, 2, 5]
-    assert due(waiting, AT, 2) == [1, 2]
-    assert due([], AT, 20) == []
 
 
 def test_a_sale_that_asked_for_a_proof_gets_one_others_an_information_slip() -> None:
