@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.alerts import raise_alert
 from daemon.policy import settlement as policy
-from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, Verdict, original_name
+from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, original_name
 from daemon.ports import Drop
 from daemon.status import advance
 from daemon.store import Connection, Store, event, invoices, stamp, tracks
@@ -32,6 +31,7 @@ from daemon.store import outbox as outbox_table
 from daemon.store import results as table
 from daemon.store.outbox import Dropped
 from daemon.tracks import held
+from daemon.verdicts import Tally, apply_verdict
 from turnkey.errors import ResultUnreadable
 from turnkey.mig import parse_e0501, parse_process_result, parse_summary_result
 from turnkey.mig.results import Routing
@@ -44,14 +44,6 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 REFUSALS = (ResultUnreadable, ValueError, LookupError, ArithmeticError, RecursionError)
 """What a hostile file can make the parsers raise; the watcher quarantines it instead of stopping."""
 RESULT_KINDS = ("ProcessResult", "SummaryResult", "E0501")
-
-
-@dataclass
-class Tally:
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, key: str, n: int = 1) -> None:
-        self.counts[key] += n
 
 
 def _record(tx: Connection, path: str, kind: str, size: int, now: datetime, outcome: str,
@@ -171,14 +163,14 @@ class ResultFiles:
         summary = parse_summary_result(data)
         self._addressed(tx, summary.routing, policy.summary_numbers(summary))
         for verdict in policy.summary_verdicts(summary):
-            _verdict(tx, verdict, now, tally)
+            apply_verdict(tx, verdict, now, tally)
         return "applied"
 
     def _process(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
         result = parse_process_result(data)
         self._addressed(tx, result.routing, policy.process_numbers(result))
         for verdict in policy.process_verdicts(result):
-            _verdict(tx, verdict, now, tally)
+            apply_verdict(tx, verdict, now, tally)
         return "applied"
 
     def _allocation(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
@@ -207,17 +199,3 @@ class ResultFiles:
 def _why(error: Exception) -> str:
     text = str(error) or type(error).__name__
     return text if isinstance(error, ResultUnreadable | Refused) else f"{type(error).__name__}: {text}"
-
-
-def _verdict(tx: Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
-    """Apply a platform verdict to the invoice it names (F0401); other messages are logged on the invoice."""
-    invoice_id = invoices.find_invoice(tx, verdict.number, verdict.period)
-    if invoice_id is None:
-        tally.add("unmatched")
-        return
-    if verdict.moves_status:
-        if advance(tx, invoice_id, verdict.status, now, verdict.code, verdict.reason):
-            tally.add(verdict.status)
-        return
-    event(tx, stamp(now), "invoice", verdict.number, f"{verdict.message_type} {verdict.status}",
-          f"{verdict.code} {verdict.reason}".strip())
