@@ -265,6 +265,62 @@ def _alerts(raw: dict[str, Any], printer_url: str) -> AlertSettings:
 
 
 @dataclass(frozen=True)
+class CompatSection:
+    """One ``[compat.<name>]`` table: the centre's merchant identity and secrets (see default.toml). ``merchant``
+    is ECPay/ezPay's MerchantID or e首發票's CompanyID; ``key``/``iv`` are the HashKey/HashIV (ECPay, ezPay) and
+    ``key`` is the Salt for e首發票; ``pos`` names the ranges an e首發票 POS numbers from."""
+
+    name: str
+    merchant: str
+    key: str
+    iv: str = ""
+    pos: str = ""
+
+
+@dataclass(frozen=True)
+class CompatSettings:
+    """The ``[compat]`` tables; a layer is on when its merchant id is set."""
+
+    ecpay: CompatSection | None = None
+    ezpay: CompatSection | None = None
+    systemlead: CompatSection | None = None
+
+    def enabled(self) -> list[tuple[str, CompatSection]]:
+        return [(s.name, s) for s in (self.ecpay, self.ezpay, self.systemlead) if s is not None]
+
+
+_COMPAT_SECRETS = {"ecpay": ("hash_key", "hash_iv"), "ezpay": ("hash_key", "hash_iv"), "systemlead": ("salt", "")}
+_COMPAT_MERCHANT = {"ecpay": "merchant_id", "ezpay": "merchant_id", "systemlead": "company_id"}
+
+
+def _secrets(name: str, raw: dict[str, Any]) -> tuple[str, str]:
+    """The section's secrets, or the systemd credential (``key`` on the first line, ``iv`` on the second)."""
+    key_name, iv_name = _COMPAT_SECRETS[name]
+    key, iv = raw[key_name], raw[iv_name] if iv_name else ""
+    passed = credential(raw["credential"])
+    if passed is not None and not key:
+        lines = [*passed.read_text(encoding="utf-8").splitlines(), "", ""]
+        key, iv = lines[0].strip(), (lines[1].strip() if iv_name else "")
+    return key, iv
+
+
+def _compat_section(name: str, raw: dict[str, Any]) -> CompatSection | None:
+    merchant = raw[_COMPAT_MERCHANT[name]]
+    if not merchant:
+        return None
+    key, iv = _secrets(name, raw)
+    key_name, iv_name = _COMPAT_SECRETS[name]
+    if not key or (iv_name and not iv):
+        raise ConfigError(f"compat.{name}: {key_name}{' and ' + iv_name if iv_name else ''} must be set (or passed "
+                          f"as the systemd credential {raw['credential']})")
+    return CompatSection(name, merchant, key, iv, raw.get("pos", ""))
+
+
+def _compat(raw: dict[str, Any]) -> CompatSettings:
+    return CompatSettings(**{name: _compat_section(name, raw[name]) for name in _COMPAT_MERCHANT})
+
+
+@dataclass(frozen=True)
 class Settings:
     seller: Party
     store_path: Path
@@ -280,6 +336,7 @@ class Settings:
     scanner: ScannerSettings = ScannerSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
+    compat: CompatSettings = CompatSettings()
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -411,4 +468,5 @@ def load(path: Path | None) -> Settings:
         printer=_printer(raw["printer"], base),
         api=_api(raw["api"], base), scanner=_scanner(raw["scanner"]),
         schedule=_schedule(raw, base), alerts=_alerts(raw["alerts"], raw["printer"]["url"]),
+        compat=_compat(raw["compat"]),
     )

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]  # no stubs
 
+from daemon import compat, wiring
 from daemon import reload as reloading
-from daemon import wiring
 from daemon.alerts import raise_alert
 from daemon.api.app import ServerThread, bind, create_app, server_tls
 from daemon.clock import SystemClock
@@ -187,7 +187,9 @@ class Daemon:
         self.api = context
         self._stops.append(context.close)
         tls = server_tls(self.settings.api)  # before binding: a certificate that does not load binds nothing
-        server = ServerThread(create_app(context), sockets=bind(self.settings.api), tls=tls)
+        app = create_app(context)
+        compat.mount(app, context, self.settings.compat)
+        server = ServerThread(app, sockets=bind(self.settings.api), tls=tls)
         address = server.start()
         self._stops.append(server.stop)
         return address
