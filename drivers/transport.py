@@ -222,8 +222,21 @@ class UsbAddress:
         return f"USB printer {self.vendor:04x}:{self.product:04x}" + (f" serial {self.serial}" if self.serial else "")
 
     def matches(self, device: Any) -> bool:
-        """pyusb ``custom_match``: the serial number, when one is asked for."""
-        return self.serial is None or device.serial_number == self.serial
+        """Whether ``device`` (pyusb) is this printer: its serial number, when one is asked for."""
+        return self.serial is None or _SerialMatch(self.serial)(device)
+
+
+@dataclass(frozen=True)
+class _SerialMatch:
+    """pyusb ``custom_match`` by serial number (python-escpos logs it as ``serial=...``)."""
+
+    serial: str
+
+    def __call__(self, device: Any) -> bool:
+        return bool(device.serial_number == self.serial)
+
+    def __repr__(self) -> str:
+        return f"serial={self.serial}"
 
 
 _USB_KEYS = {"interface": (0, 255), "in_ep": (0x81, 0x8F), "out_ep": (0x01, 0x0F)}
@@ -290,6 +303,8 @@ class UsbTransport:
     packet is longer than the buffer); a read that times out returns nothing.
     """
 
+    CHUNK = 4096
+
     def __init__(self, address: UsbAddress, timeout: float, cache_dir: Path, backend: Any = None) -> None:
         import usb.core  # type: ignore[import-untyped]
         import usb.util  # type: ignore[import-untyped]
@@ -299,7 +314,7 @@ class UsbTransport:
         self.timeout, self._ms = timeout, max(1, round(timeout * 1000))
         self.in_ep: int | None = None
         self.out_ep, self.packet, self._pending = 0, 64, bytearray()
-        usb_args: dict[str, Any] = {"custom_match": address.matches}
+        usb_args: dict[str, Any] = {} if address.serial is None else {"custom_match": _SerialMatch(address.serial)}
         if backend is not None:
             usb_args["backend"] = backend
         self.printer = _usb_printer_class(cache_dir)(address.vendor, address.product, usb_args=usb_args,
@@ -357,11 +372,14 @@ class UsbTransport:
             raise TransportError(f"cannot claim {where}: {_usb_why(error)}") from error
 
     def write(self, data: bytes) -> None:
-        try:
-            self.printer._raw(data)
-        except self._usb.USBError as error:
-            raise TransportError(f"{self.name}: write to OUT endpoint {self.out_ep:#04x} failed: "
-                                 f"{_usb_why(error)}") from error
+        """``data`` in pieces of ``CHUNK`` bytes, the timeout for each: a long raster job on a printer whose buffer
+        is full takes as long as the printing (python-escpos 3.1 sends one transfer and times out on big images)."""
+        for start in range(0, len(data), self.CHUNK):
+            try:
+                self.printer._raw(data[start:start + self.CHUNK])
+            except self._usb.USBError as error:
+                raise TransportError(f"{self.name}: write to OUT endpoint {self.out_ep:#04x} failed after "
+                                     f"{start} of {len(data)} bytes: {_usb_why(error)}") from error
 
     def read(self, size: int, timeout: float) -> bytes:
         """Up to ``size`` bytes from the IN endpoint within ``timeout``; nothing when the printer has none."""

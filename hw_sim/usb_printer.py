@@ -124,6 +124,7 @@ class SimUsbPrinter:
         self.answers_status = True
         self.paper_near_end = False
         self.resets = 0
+        self.transfers: list[int] = []  # the length of each bulk OUT transfer, in order
         self._cut_after: int | None = None
         self._in = bytearray()
         self._claims: dict[int, _Handle] = {}
@@ -207,6 +208,7 @@ class SimUsbPrinter:
     def write(self, handle: _Handle, interface: int, data: bytes) -> int:
         with self._lock:
             self.alive(handle)
+            self.transfers.append(len(data))
             if self._claims.get(interface) is not handle:
                 raise _fail(BUSY)  # usbfs claims on first use; held by someone else, it refuses
             cut = self._cut_after

@@ -70,6 +70,8 @@ def test_a_proof_over_usb_decodes_like_the_virtual_printers(settings: Settings, 
     assert (str(zxingcpp.BarcodeFormat.Code39), body["barcode"]) in found
     assert {body["qr_left"], body["qr_right"]} <= {text for _, text in found}
     assert device.printer.received.startswith(QUERY)  # the status was asked before the job, over the IN endpoint
+    job = device.transfers[1:-1]  # between the two status queries: the job, in transfers of at most 4 KiB
+    assert len(job) > 1 and max(job) == 4096 and sum(job) == len(device.printer.received) - 2 * len(QUERY)
 
 
 def test_status_is_read_back_over_the_in_endpoint(settings: Settings) -> None:
