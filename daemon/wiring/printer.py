@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daemon import ports
 from daemon.clock import SystemClock
@@ -23,7 +23,15 @@ from drivers.printer.device import EscposPrinter
 from drivers.printer.device import PrintFailed as DevicePrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from drivers.printer.fonts import raster_font
-from drivers.transport import ByteTransport, file_transport, serial_transport, tcp_transport, usb_transport
+from drivers.transport import (
+    ByteTransport,
+    escpos_usb_class,
+    file_transport,
+    parse_usb_url,
+    serial_transport,
+    tcp_transport,
+    usb_transport,
+)
 from turnkey.proof_layout import ProofDoc
 
 if TYPE_CHECKING:
@@ -33,23 +41,28 @@ __all__ = ["TRANSPORTS", "DevicePrintFailed", "DevicePrinter", "OpenedPrinter", 
            "print_policy", "print_preview", "print_queue", "printer_profile", "proof_builder", "proof_printer",
            "slip_encoder"]
 
-TransportOpener = Callable[[str, float, Path], ByteTransport]
+TransportOpener = Callable[[str, float, Path, Any], ByteTransport]
 
 TRANSPORTS: dict[str, TransportOpener] = {
-    "tcp": lambda url, timeout, _cache: tcp_transport(url, timeout),
-    "serial": lambda url, timeout, _cache: serial_transport(url, timeout),
-    "file": lambda url, timeout, _cache: file_transport(url, timeout),
+    "tcp": lambda url, timeout, _cache, _usb: tcp_transport(url, timeout),
+    "serial": lambda url, timeout, _cache, _usb: serial_transport(url, timeout),
+    "file": lambda url, timeout, _cache, _usb: file_transport(url, timeout),
     "usb": usb_transport,
 }
 """Printer URL scheme -> transport; ``sim:`` is handled by ``open_printer`` (it also returns the simulator)."""
 
+SILENCE_IS_UNKNOWN = frozenset({"usb"})
+"""Schemes on which a printer that never answers the status query has status unknown, not a failure: a USB
+device that takes the bytes is there (many answer nothing on their IN endpoint)."""
 
-def open_transport(url: str, timeout: float, cache_dir: Path | None = None) -> ByteTransport:
-    """The transport for ``url`` by its scheme; ``ValueError`` for a URL of no known kind."""
+
+def open_transport(url: str, timeout: float, cache_dir: Path | None = None, usb_backend: Any = None) -> ByteTransport:
+    """The transport for ``url`` by its scheme; ``ValueError`` for a URL of no known kind. ``usb_backend``: a
+    pyusb backend for ``usb://`` other than libusb (the simulated bus of ``hw_sim.usb_printer``)."""
     opener = TRANSPORTS.get(url.partition(":")[0])
     if opener is None:
         raise ValueError(f"no transport for {url!r}: use tcp://, serial://, usb://, file:// or sim:")
-    return opener(url, timeout, cache_dir or Path(tempfile.gettempdir()) / "einvd-escpos")
+    return opener(url, timeout, cache_dir or Path(tempfile.gettempdir()) / "einvd-escpos", usb_backend)
 
 
 @dataclass(frozen=True)
@@ -70,16 +83,24 @@ def _sim_printer(settings: Settings, url: str) -> OpenedPrinter:
     return OpenedPrinter(EscposPrinter(lambda: SimTransport(sim)), sim)
 
 
-def open_printer(settings: Settings, url: str | None = None) -> OpenedPrinter:
-    """The printer at ``url`` (default: the configured one)."""
+def open_printer(settings: Settings, url: str | None = None, usb_backend: Any = None) -> OpenedPrinter:
+    """The printer at ``url`` (default: the configured one); ``usb_backend`` as for ``open_transport``.
+
+    A ``usb://`` URL is checked and python-escpos imported here, in the thread that builds the daemon, not in the
+    print thread at the first job."""
     conf, url = settings.printer, url if url is not None else settings.printer.url
     if url.startswith("sim:"):
         return _sim_printer(settings, url)
-    if url.partition(":")[0] not in TRANSPORTS:
+    scheme = url.partition(":")[0]
+    if scheme not in TRANSPORTS:
         raise ValueError(f"no printer for {url!r}: use tcp://, serial://, usb://, file:// or sim:")
     cache = settings.store_path.parent / "escpos-cache"
-    printer = EscposPrinter(lambda: open_transport(url, conf.timeout, cache), status_query=conf.status_query,
-                            status_timeout=conf.status_timeout)
+    if scheme == "usb":
+        parse_usb_url(url)
+        escpos_usb_class(cache)
+    printer = EscposPrinter(lambda: open_transport(url, conf.timeout, cache, usb_backend),
+                            status_query=conf.status_query, status_timeout=conf.status_timeout,
+                            silence_is_unknown=scheme in SILENCE_IS_UNKNOWN)
     return OpenedPrinter(printer)
 
 
@@ -130,11 +151,12 @@ def proof_builder(settings: Settings) -> ProofBuilder:
                         print_policy(settings))
 
 
-def print_queue(settings: Settings, store: Store, clock: Clock | None = None) -> PrintQueue | None:
+def print_queue(settings: Settings, store: Store, clock: Clock | None = None,
+                usb_backend: Any = None) -> PrintQueue | None:
     """The print queue of the configured printer; None when no printer is configured."""
     if not settings.printer.url:
         return None
-    return PrintQueue(store, proof_builder(settings), DevicePrinter(open_printer(settings).printer),
+    return PrintQueue(store, proof_builder(settings), DevicePrinter(open_printer(settings, None, usb_backend).printer),
                       clock or SystemClock())
 
 

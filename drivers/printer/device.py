@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drivers.printer.status import QUERY, REPLY_LENGTH, PrinterStatus, StatusUnreadable, parse_status
+from drivers.printer.status import QUERY, REPLY_LENGTH, UNKNOWN, PrinterStatus, StatusUnreadable, parse_status
 from drivers.transport import ByteTransport, TransportError
 
 
@@ -22,11 +22,17 @@ class PrintFailed(Exception):
 
 
 class EscposPrinter:
-    """``status_query=False`` for printers that cannot answer (a one-way parallel or USB line)."""
+    """``status_query=False`` for printers that cannot answer (a one-way parallel or USB line).
+
+    ``silence_is_unknown``: no answer at all to the status query means "status unknown" (``UNKNOWN``) and the job
+    goes on, for transports where reaching the device proves it is there (USB: many printers never answer on the
+    IN endpoint); elsewhere (a network box in front of a switched-off printer) silence is ``printer.no_reply``.
+    """
 
     def __init__(self, opener: Callable[[], ByteTransport], *, status_query: bool = True,
-                 status_timeout: float = 2.0) -> None:
+                 status_timeout: float = 2.0, silence_is_unknown: bool = False) -> None:
         self.opener, self.status_query, self.status_timeout = opener, status_query, status_timeout
+        self.silence_is_unknown = silence_is_unknown
 
     def _open(self) -> ByteTransport:
         try:
@@ -39,6 +45,8 @@ class EscposPrinter:
         reply = b""
         while len(reply) < REPLY_LENGTH:
             chunk = transport.read(REPLY_LENGTH - len(reply), self.status_timeout)
+            if not chunk and not reply and self.silence_is_unknown:
+                return UNKNOWN
             if not chunk:
                 raise PrintFailed("printer.no_reply", f"no status reply within {self.status_timeout} s "
                                   f"(got {len(reply)} of {REPLY_LENGTH} bytes)")

@@ -27,10 +27,13 @@ class PrinterStatus:
     paper_out: bool
     paper_near_end: bool
     error: bool
+    known: bool = True  # False: the printer did not answer (``UNKNOWN``)
 
     @property
     def problem(self) -> str | None:
-        """The error code that stops printing, or None when the printer can print."""
+        """The error code that stops printing, or None when the printer can print (or did not say)."""
+        if not self.known:
+            return None
         if self.paper_out:
             return "printer.paper_out"
         if self.cover_open:
@@ -40,6 +43,10 @@ class PrinterStatus:
         if not self.online:
             return "printer.offline"
         return None
+
+
+UNKNOWN = PrinterStatus(online=True, cover_open=False, paper_out=False, paper_near_end=False, error=False, known=False)
+"""A printer that does not answer the status query on a line where that proves nothing (USB)."""
 
 
 def parse_status(reply: bytes) -> PrinterStatus:
