@@ -275,7 +275,7 @@ def known_ids(options: SetupOptions) -> dict[str, str]:
             continue
         scheme, _, rest = url.partition(":")
         if scheme == "usb":
-            ids["usb"] = rest.removeprefix("//")
+            ids["usb"] = rest.removeprefix("//").partition("?")[0]
             continue
         device = rest.removeprefix("//").partition("?")[0] if scheme in ("serial", "hid", "file") else url
         found = usb_id(device) if device.startswith("/dev/") else None
