@@ -2,7 +2,8 @@
 (business buyer), and so must every change of it: a void (F0501), a cancel (F0701), an allowance (G0401) and an
 allowance's void (G0501) have the same windows, counted from when the change was made, by the invoice's buyer
 type. A person is told while there is still time, and a message that left without a verdict by then becomes
-``unknown``. (E0402's own deadline, the 10th of the next period, is ``daemon/periodic.py``'s ``e0402.*``.)
+``unknown``. (E0402's own deadline, the 10th of the next period, is warned of by ``daemon/periodic.py``'s
+``e0402.*``; an E0402 handed over without a verdict ``verdict_grace`` after it becomes ``unknown`` here.)
 
 - ``deadline.half``: still in this box or in SRC (queued, dropped) half-way to its deadline (24 h for a consumer,
   3.5 days for a business buyer);
@@ -32,7 +33,7 @@ from daemon.store import alerts as alert_table
 from daemon.store import deliveries as delivery_table
 from daemon.store.deliveries import Correction
 from daemon.verdicts import raise_rejection, subject
-from turnkey.period import B2C_UPLOAD, taipei, upload_deadline
+from turnkey.period import B2C_UPLOAD, Period, taipei, upload_deadline
 
 __all__ = ["DEADLINE_KINDS", "NOT_HANDED_OVER", "DeadlinePolicy", "check_deadlines"]
 
@@ -82,6 +83,13 @@ def _corrections(tx: Connection, now: datetime, policy: DeadlinePolicy, earliest
                 tx, found.outbox_id, UNKNOWN, now, reason="no platform verdict by the upload deadline"):
             raise_alert(tx, "verdict.missing", "message", key, now,
                         f"{_named(row)}: no platform verdict by {stamp(deadline)}", deadline)
+            counts[UNKNOWN] += 1
+    for found, period in delivery_table.unsettled_blank_reports(tx, (DROPPED, ACCEPTED_LOCAL)):
+        deadline = Period.parse(period).e0402_deadline()
+        if policy.verdict_overdue(now, found.state, deadline) and deliveries.move(
+                tx, found.outbox_id, UNKNOWN, now, reason="no platform verdict by the E0402 deadline"):
+            raise_alert(tx, "verdict.missing", "message", str(found.outbox_id), now,
+                        f"E0402 {found.reference}: no platform verdict by {stamp(deadline)}", deadline)
             counts[UNKNOWN] += 1
     for kind, key in delivery_table.open_message_alerts(tx, DEADLINE_KINDS):
         now_at = delivery_table.of_row(tx, int(key)) if key.isdigit() else None

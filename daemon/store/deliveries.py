@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 _STATE = ("coalesce(d.state, o.outcome, CASE o.state WHEN 'DONE' THEN 'dropped' WHEN 'FAILED' THEN 'failed' "
           "ELSE 'queued' END)")
-_ROW = (f"SELECT o.id, o.message_type, o.reference, o.invoice_id, {_STATE} AS delivery, o.created_at, "
-        "coalesce(d.at, o.outcome_at, o.dropped_at, o.created_at), coalesce(d.code, ''), "
-        "coalesce(d.reason, o.last_error, '') FROM outbox o LEFT JOIN deliveries d ON d.outbox_id = o.id")
+_COLUMNS = (f"o.id, o.message_type, o.reference, o.invoice_id, {_STATE} AS delivery, o.created_at, "
+            "coalesce(d.at, o.outcome_at, o.dropped_at, o.created_at), coalesce(d.code, ''), "
+            "coalesce(d.reason, o.last_error, '')")
+_ROW = f"SELECT {_COLUMNS} FROM outbox o LEFT JOIN deliveries d ON d.outbox_id = o.id"
 REFUSED = ("rejected_local", "rejected", "failed")
 _CORRECTIONS = "o.message_type IN ('F0501', 'F0701', 'G0401', 'G0501')"  # as the partial index outbox_corrections
 
@@ -179,6 +180,14 @@ def unsettled_corrections(conn: sqlite3.Connection, states: tuple[str, ...], cre
         "JOIN invoices i ON i.id = o.invoice_id LEFT JOIN deliveries d ON d.outbox_id = o.id "
         f"WHERE {_CORRECTIONS} AND o.created_at <= ?) "
         f"WHERE delivery IN ({marks}) ORDER BY id", (created_until, *states))]
+
+
+def unsettled_blank_reports(conn: sqlite3.Connection, states: tuple[str, ...]) -> list[tuple[Delivery, str]]:
+    """E0402 rows in ``states`` with the period they report."""
+    marks = ", ".join("?" * len(states))
+    return [(_delivery(r), r[9]) for r in conn.execute(
+        f"SELECT * FROM (SELECT {_COLUMNS}, b.period FROM blank_reports b JOIN outbox o ON o.id = b.outbox_id "
+        f"LEFT JOIN deliveries d ON d.outbox_id = o.id) WHERE delivery IN ({marks}) ORDER BY id", states)]
 
 
 def open_message_alerts(conn: sqlite3.Connection, kinds: tuple[str, ...]) -> list[tuple[str, str]]:

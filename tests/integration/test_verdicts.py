@@ -245,7 +245,7 @@ def test_unmatched_verdicts_inside_and_outside_own_ranges(shop: Shop) -> None:
     assert "other boxes' F0401 verdicts confirmed | 1" in markdown(report)
 
 
-def test_blank_report_verdicts_by_turnkey_identifier(shop: Shop) -> None:
+def _blank_report(shop: Shop) -> int:
     at = stamp(shop.clock.now())
     with shop.store.write() as tx:
         outbox_id = outbox_table.enqueue_unlinked(tx, "E0402", "11510-07-AB", at)
@@ -254,12 +254,25 @@ def test_blank_report_verdicts_by_turnkey_identifier(shop: Shop) -> None:
                    "outbox_id) VALUES ('11510', '07', 'AB', 0, '12345676', '12345676', ?, ?)",
                    (json.dumps([[1001, 1049]]), outbox_id))
     shop.taken(outbox_id)
+    return outbox_id
+
+
+def test_blank_report_verdicts_by_turnkey_identifier(shop: Shop) -> None:
+    outbox_id = _blank_report(shop)
     shop.verdict(Verdict("E0402", "12345676-AB07", None, REJECTED, "E0609", "overlap"))
     assert shop.delivery(outbox_id) == REJECTED
     text = shop.alerts("rejected.")[f"rejected.E0402 message {outbox_id}"]
     assert "unreported" in text and "10th" in text and "overlap" in text
     shop.verdict(Verdict("E0402", "AB", None, CONFIRMED, "", ""))  # the track alone: rejected is not undone
     assert shop.delivery(outbox_id) == REJECTED
+
+
+def test_a_blank_report_without_a_verdict_becomes_unknown(shop: Shop) -> None:
+    outbox_id = _blank_report(shop)  # period 11510: due 2026-11-10, the clock is at 11-21
+    assert check_deadlines(shop.store, shop.clock.now(), POLICY)["unknown"] == 1
+    assert shop.delivery(outbox_id) == "unknown" and f"verdict.missing message {outbox_id}" in shop.alerts()
+    shop.verdict(Verdict("E0402", "11510-07-AB", None, CONFIRMED, "", ""))  # einvd's reference also names it
+    assert shop.delivery(outbox_id) == CONFIRMED
 
 
 def test_status_and_daily_report_show_every_type(shop: Shop) -> None:
@@ -276,6 +289,9 @@ def test_status_and_daily_report_show_every_type(shop: Shop) -> None:
     assert summary["deliveries"]["G0401"] == {REJECTED: 1}
     assert summary["deliveries"]["F0501"] == {"queued": 1} and summary["deliveries"]["E0402"] == {}
     assert summary["alerts"] == {"rejected.G0401": 1}
+    from daemon.api.health import _metrics
+
+    assert 'einvd_deliveries{type="G0401",state="rejected"} 1' in _metrics(shop.store).splitlines()
     report = daily(shop.store, DAY, shop.clock.now())
     assert report["deliveries"]["G0401"] == {REJECTED: 1}
     assert [(r["type"], r["reference"], r["code"]) for r in report["correction_rejections"]] == [
