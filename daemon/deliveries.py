@@ -41,15 +41,18 @@ __all__ = ["FAILED", "MESSAGE_TYPES", "STATES", "Delivery", "counts", "deliverie
            "status_rows", "status_summary"]
 
 
-def move(tx: Connection, outbox_id: int, new: str, now: datetime, code: str = "", reason: str = "") -> bool:
+def move(tx: Connection, outbox_id: int, new: str, now: datetime, code: str = "", reason: str = "",
+         log: bool = True) -> bool:
     """Record the platform's word (confirmed / rejected) or ``unknown`` on one row when the table allows the move
-    from where it stands; False (nothing written) otherwise (a confirmed row is never un-confirmed)."""
+    from where it stands; False (nothing written) otherwise (a confirmed row is never un-confirmed). ``log``
+    False: no event (an F0401's move is logged on its invoice by ``daemon.status.advance``)."""
     found = table.of_row(tx, outbox_id)
     if found is None or not moves(found.state, new, code):
         return False
     at = stamp(now)
     table.record(tx, outbox_id, new, at, code, reason)
-    event(tx, at, "message", str(outbox_id), new, event_reason(code, reason)[:500])
+    if log:
+        event(tx, at, "message", str(outbox_id), new, event_reason(code, reason)[:500])
     return True
 
 

@@ -71,7 +71,8 @@ def apply_verdict(tx: Connection, verdict: Verdict, now: datetime, tally: Tally)
     if target is None:
         _unmatched(tx, verdict, kind, now, tally)
         return
-    moved = deliveries.move(tx, target.outbox_id, verdict.status, now, verdict.code, verdict.reason)
+    moved = deliveries.move(tx, target.outbox_id, verdict.status, now, verdict.code, verdict.reason,
+                            log=kind != "F0401")
     if kind == "F0401" and target.invoice_id is not None:
         if advance(tx, target.invoice_id, verdict.status, now, verdict.code, verdict.reason):
             tally.add(verdict.status)
