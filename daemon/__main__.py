@@ -187,6 +187,25 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(c.level == "fail" for c in checks) else 0
 
 
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Messages per type and delivery state, and the open alerts (daemon/deliveries.py)."""
+    from daemon.console import is_tty, table
+    from daemon.deliveries import STATES, status_rows, status_summary
+    from daemon.wiring import open_store
+
+    store = open_store(settings)
+    try:
+        summary = status_summary(store)
+    finally:
+        store.close()
+    if args.json or not is_tty():  # pipes and scripts get the JSON, people at a terminal tables
+        _print(summary)
+    else:
+        table("einvd status: messages by delivery state", ("type", *STATES), status_rows(summary))
+        table("open alerts", ("kind", "count"), sorted(summary["alerts"].items()))
+    return 0
+
+
 def _show_copy(result: dict[str, Any], json: bool, line: str) -> None:
     from daemon.console import is_tty
 
@@ -371,6 +390,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")
     doctor.set_defaults(func=cmd_doctor)
     _copy_verbs(verbs)
+    status = verbs.add_parser("status", help="messages per type and delivery state, open alerts")
+    status.add_argument("--json", action="store_true", help="JSON even at a terminal")
+    status.set_defaults(func=cmd_status)
     verbs.add_parser("run", help="the daemon: API, Turnkey delivery, printing, scanner, schedule").set_defaults(
         func=cmd_run)
     bench = verbs.add_parser("bench", help="run every benchmark and write BENCHMARKS.md (from a source checkout)")

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from daemon.deliveries import of_allowance
 from daemon.lifecycle import (
     LifecycleService,
     invoice_row,
@@ -144,6 +145,7 @@ class AllowanceService:
             "date": found.allowance_at[:10], "state": found.state, "request_id": found.request_id,
             "tax_amount": found.tax_amount, "total_amount": found.total_amount,
             "voided_at": found.voided_at, "void_reason": found.void_reason,
+            **of_allowance(conn, found.outbox_id, found.void_outbox_id),
             "lines": [
                 {"sequence": line.sequence, "original_sequence": line.original_sequence,
                  "description": line.description, "quantity": line.quantity, "unit": line.unit,

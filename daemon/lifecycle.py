@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from daemon.deliveries import deliveries
 from daemon.services import InvoiceService, canonical, line_values
 from daemon.store import Connection, allowances, event, invoices, stamp
 from daemon.store.invoices import InvoiceRecord
@@ -142,6 +143,7 @@ class LifecycleService:
              "last_error": m.last_error, "created_at": m.created_at}
             for m in invoices.messages_of(conn, row.id)
         ]
+        body["deliveries"] = deliveries(conn, row.id)  # every message of the invoice with its delivery state
         body["events"] = [{"at": row.created_at, "kind": "issued", "reason": ""}] + [
             {"at": e.at, "kind": e.kind, "reason": e.reason}
             for e in invoices.events_of(conn, number, row.created_at[:19])

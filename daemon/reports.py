@@ -2,7 +2,9 @@
 (Markdown), in ``reports.dir`` as ``einvd-YYYY-MM-DD.json`` and ``.md``.
 
 It says: invoices issued that day by delivery status and lifecycle, the messages queued that day by type and
-state, the result files read, the rejections (with platform codes), the alerts open when it was written, and
+state and by delivery state (``daemon/deliveries.py``), the result files read, the rejections (with platform
+codes) of invoices and of corrections (voids, cancels, allowances, allowance voids, E0402), the verdicts read that
+day on other boxes' numbers (a Turnkey shared with other boxes), the alerts open when it was written, and
 per range the numbers used that day with any gap (a number between the first and last of the day that no
 invoice holds: it should never happen, and a person must find out why). Statuses are as at writing time.
 
@@ -18,8 +20,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from daemon.deliveries import counts as delivery_counts
 from daemon.periodic import record_export
 from daemon.store import Store, stamp
+from daemon.store import deliveries as delivery_table
 from daemon.store import reports as queries
 from drivers.files import write_atomic
 from turnkey.numbers import format_number
@@ -41,6 +45,11 @@ def daily(store: Store, day: date, now: datetime) -> dict[str, Any]:
         results.setdefault(group.key, {})[str(group.sub)] = group.count
     rejections = [{"number": r.number, "status": r.status, "code": r.result_code, "reason": r.result_reason,
                    "at": r.status_at} for r in queries.rejections_on(conn, key)]
+    corrections = [{"type": r.message_type, "reference": r.reference, "status": r.state, "code": r.code,
+                    "reason": r.reason, "at": r.at} for r in queries.correction_rejections_on(conn, key)]
+    foreign: dict[str, dict[str, int]] = {}
+    for (code, status), count in delivery_table.foreign_on(conn, key).items():
+        foreign.setdefault(code, {})[status] = count
     return {
         "date": key, "generated_at": stamp(now),
         "invoices": {
@@ -49,8 +58,11 @@ def daily(store: Store, day: date, now: datetime) -> dict[str, Any]:
             "by_lifecycle": {g.key: g.count for g in queries.invoices_by_lifecycle(conn, key)},
         },
         "messages": messages,
+        "deliveries": {code: states for code, states in delivery_counts(conn, key).items() if states},
         "results": results,
         "rejections": rejections,
+        "correction_rejections": corrections,
+        "foreign_verdicts": foreign,
         "alerts": {"raised": queries.alerts_raised_on(conn, key),
                    "open": [asdict(alert) for alert in queries.open_alerts(conn)]},
         "numbers": _numbers(store, key),
@@ -82,6 +94,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"| lifecycle {state} | {count} |" for state, count in inv["by_lifecycle"].items()]
     for code, states in report["messages"].items():
         lines += [f"| {code} {state} | {count} |" for state, count in states.items()]
+    for code, states in report.get("deliveries", {}).items():
+        lines += [f"| {code} delivery {state} | {count} |" for state, count in states.items()]
+    for code, statuses in report.get("foreign_verdicts", {}).items():
+        lines += [f"| other boxes' {code} verdicts {status} | {count} |" for status, count in statuses.items()]
     for kind, outcomes in report["results"].items():
         lines += [f"| result {kind} {outcome} | {count} |" for outcome, count in outcomes.items()]
     lines += [f"| Rejections | {len(report['rejections'])} |", f"| Alerts open | {len(report['alerts']['open'])} |"]
@@ -92,6 +108,10 @@ def markdown(report: dict[str, Any]) -> str:
     if report["rejections"]:
         lines += ["", "| Rejected | Code | Reason |", "|---|---|---|"]
         lines += [f"| {r['number']} | {r['code']} | {r['reason']} |" for r in report["rejections"]]
+    if report.get("correction_rejections"):
+        lines += ["", "| Rejected correction | Reference | Status | Code | Reason |", "|---|---|---|---|---|"]
+        lines += [f"| {r['type']} | {r['reference']} | {r['status']} | {r['code']} | {r['reason']} |"
+                  for r in report["correction_rejections"]]
     if report["alerts"]["open"]:
         lines += ["", "| Alert | Raised | Message |", "|---|---|---|"]
         lines += [f"| {a['kind']} | {a['raised_at']} | {a['message']} |" for a in report["alerts"]["open"]]

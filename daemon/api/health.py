@@ -13,6 +13,7 @@ from daemon import workers
 from daemon.api import models
 from daemon.api.context import ApiContext
 from daemon.api.errors import responses
+from daemon.deliveries import counts as delivery_counts
 from daemon.outbox import backlog
 from daemon.scans import ScanHub
 from daemon.store import Store, stats
@@ -84,6 +85,9 @@ def _metrics(store: Store, scans: ScanHub | None = None, now: datetime | None = 
                      _samples(stats.dropped_by_type(conn), "type"))
     lines += _family("einvd_results_received_total", "counter", "Turnkey result files read, by kind and outcome.",
                      _samples(stats.results_by_kind_and_outcome(conn), "kind", "outcome"))
+    lines += _family("einvd_deliveries", "gauge", "Messages by type and delivery state (queued ... confirmed).",
+                     [({"type": t, "state": st}, n) for t, states in delivery_counts(conn).items()
+                      for st, n in states.items()])
     lines += _family("einvd_allowances", "gauge", "Allowances by state.", _samples(
         stats.allowances_by_state(conn), "state"))
     lines += _family("einvd_print_jobs", "gauge", "Print jobs by kind and state.", _samples(

@@ -196,6 +196,18 @@ class MessageStatus(BaseModel):
     created_at: str
 
 
+class Delivery(BaseModel):
+    """Where one message stands with Turnkey and the platform (daemon/deliveries.py)."""
+
+    type: Literal["F0401", "F0501", "F0701", "G0401", "G0501", "E0402"]
+    reference: str
+    delivery: Literal["queued", "dropped", "accepted_local", "rejected_local", "confirmed", "rejected", "unknown",
+                      "failed"]
+    at: str
+    code: str
+    reason: str
+
+
 class EventItem(BaseModel):
     at: str
     kind: str
@@ -208,6 +220,7 @@ class InvoiceView(IssuedInvoice):
     lines: list[InvoiceLine]
     allowances: list[AllowanceSummary]
     messages: list[MessageStatus]
+    deliveries: list[Delivery]
     events: list[EventItem]
 
 
@@ -249,6 +262,8 @@ class AllowanceOut(BaseModel):
     total_amount: str
     voided_at: str | None
     void_reason: str | None
+    delivery: Delivery | None
+    void_delivery: Delivery | None
     lines: list[AllowanceLineOut]
 
 

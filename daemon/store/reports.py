@@ -95,6 +95,29 @@ def rejections_on(conn: sqlite3.Connection, day: str) -> list[Rejection]:
         f"WHERE status IN ('rejected', 'rejected_local') AND {_day('status_at')} ORDER BY id", (day,))]
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectionRejection:
+    """A void, cancel, allowance, allowance void or E0402 refused on the day (by Turnkey or the platform)."""
+
+    message_type: str
+    reference: str
+    state: str
+    code: str
+    reason: str
+    at: str
+
+
+def correction_rejections_on(conn: sqlite3.Connection, day: str) -> list[CorrectionRejection]:
+    """Messages other than F0401 the platform rejected on ``day`` (``deliveries``) or Turnkey refused on it."""
+    return [CorrectionRejection(*r) for r in conn.execute(
+        "SELECT o.message_type, o.reference, d.state, d.code, d.reason, d.at FROM deliveries d "
+        f"JOIN outbox o ON o.id = d.outbox_id WHERE d.state = 'rejected' AND o.message_type <> 'F0401' "
+        f"AND {_day('d.at')} UNION ALL "
+        "SELECT o.message_type, o.reference, o.outcome, '', coalesce(o.last_error, ''), o.outcome_at FROM outbox o "
+        "LEFT JOIN deliveries d ON d.outbox_id = o.id WHERE o.outcome = 'rejected_local' AND d.state IS NULL "
+        f"AND o.message_type <> 'F0401' AND {_day('o.outcome_at')} ORDER BY 6", (day, day))]
+
+
 def open_alerts(conn: sqlite3.Connection) -> list[OpenAlert]:
     return [OpenAlert(*r) for r in conn.execute(
         "SELECT kind, entity, entity_id, raised_at, due_at, message FROM alerts WHERE cleared_at IS NULL ORDER BY id")]

@@ -249,6 +249,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (alert_id, channel)
     ) WITHOUT ROWID;
     """,
+    # Delivery states of every message (daemon/deliveries.py): ``deliveries`` holds the platform's word on one
+    # outbox row (confirmed / rejected with its code, or unknown when none came by the deadline); before that the
+    # state is read from the outbox row (queued, dropped, accepted_local, rejected_local, failed). The partial
+    # index finds refused rows (for their alerts) without reading the whole outbox. ``foreign_verdicts`` counts,
+    # per Taipei day, verdicts on numbers outside this box's ranges (other boxes sharing the Turnkey).
+    """
+    CREATE TABLE deliveries (
+        outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id),
+        state TEXT NOT NULL CHECK (state IN ('confirmed', 'rejected', 'unknown')),
+        at TEXT NOT NULL,
+        code TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX outbox_refused ON outbox (id) WHERE outcome = 'rejected_local' OR state = 'FAILED';
+    CREATE INDEX deliveries_rejected ON deliveries (outbox_id) WHERE state = 'rejected';
+    CREATE INDEX outbox_corrections ON outbox (id) WHERE message_type IN ('F0501', 'F0701', 'G0401', 'G0501');
+    CREATE TABLE foreign_verdicts (
+        day TEXT NOT NULL,
+        message_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (day, message_type, status)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

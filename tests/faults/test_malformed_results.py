@@ -270,7 +270,8 @@ def test_malformed_result_files_are_quarantined_with_a_reason(world: World, requ
     assert second == {"unreadable": len(bad)} and third == {}
     _check_store(store, bad, good, numbers)
     checked = _check_quarantine(world, bad, before)
-    assert health(store, clock.now())["alerts"] == {"result.unreadable": len(bad)}
+    # the 10 invoices the valid ProcessResults reject each raise rejected.F0401 (daemon/verdicts.py, #15 item 2)
+    assert health(store, clock.now())["alerts"] == {"result.unreadable": len(bad), "rejected.F0401": 10}
     print(f"[{kind_of_world}] quarantined copies checked: {checked}, originals left in place: {len(before)}")
     store.close()
     world.drop.close()
