@@ -31,7 +31,7 @@ def b2b(order_id: str, ban: str, **extra: Any) -> dict[str, Any]:
 
 def fields(xml: bytes, *names: str) -> dict[str, str]:
     root = etree.fromstring(xml)
-    return {name: "".join(root.xpath(f"//*[local-name()='{name}']/text()")[:1]) for name in names}
+    return {name: str(root.xpath(f"string(//*[local-name()='{name}'])")) for name in names}
 
 
 def cancel_and_reissue(service: InvoiceService, clock: FakeClock) -> tuple[LifecycleService, str]:
