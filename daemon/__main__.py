@@ -59,6 +59,20 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    """``einvd invoice show NUMBER``: the stored invoice as the API's view shows it, every version of a re-issued
+    number included."""
+    from daemon.wiring import corrections, invoice_service
+
+    service = invoice_service(settings, random.SystemRandom())
+    try:
+        lifecycle, _ = corrections(settings, service)
+        _print(lifecycle.view(args.number))
+    finally:
+        service.store.close()
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.commands import render_invoice
 
@@ -376,6 +390,9 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--pin", type=_pin, metavar="SHA256",
                              help="for an https:// --remote: the certificate's SHA-256 fingerprint (default: "
                                   "api.tls_pin)")
+    show = invoice.add_parser("show", help="a stored invoice: state, lines, allowances, messages, every version")
+    show.add_argument("number", help="invoice number, e.g. AB12345678")
+    show.set_defaults(func=cmd_show)
     render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
     render.add_argument("file", help="JSON document, or - for standard input")
     render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")

@@ -6,12 +6,16 @@ official sample F0701-KZ10000012 carries the cancelled invoice's own InvoiceDate
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import SELLER, sale, spec_schemas
 from lxml import etree
 
+from daemon import __main__ as cli
 from daemon import outbox
 from daemon.lifecycle import LifecycleService
 from daemon.messages import BUILDERS
@@ -124,3 +128,18 @@ def test_a_reissue_cannot_take_the_order_id_of_another_invoice(service: InvoiceS
     life.cancel(number, "x", fresh)
     assert service.issue(fresh).created is False  # O-3 is the re-issue's now: no new number for it
     assert service.store.read("SELECT count(*) FROM invoices")[0][0] == 3
+
+
+def test_invoice_show_prints_every_version(service: InvoiceService, clock: FakeClock, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _, number = cancel_and_reissue(service, clock)
+    config = tmp_path / "einvd.toml"
+    config.write_text(f'[seller]\nban = "{SELLER.identifier}"\nname = "測試商店"\naddress = "台北市"\n\n'
+                      f'[store]\npath = "{service.store.path}"\n\n[qr]\nkey = "FE05F029154F6AA67A78B338ED2F6601"\n',
+                      encoding="utf-8")
+    assert cli.main(["--config", str(config), "invoice", "show", number]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["state"], v["buyer_ban"]) for v in shown["versions"]] == [
+        (1, "cancelled", FIRST_BUYER), (2, "issued", SECOND_BUYER)]
+    assert cli.main(["--config", str(config), "invoice", "show", "ZZ99999999"]) == 1
+    assert json.loads(capsys.readouterr().out)["errors"][0]["code"] == "invoice.not_found"
