@@ -114,7 +114,9 @@ def blank_report(settings: Settings, period: Period, now: datetime | None = None
     finally:
         store.close()
     schemas = load_schemas(settings)
-    reports = closed if closed is not None else blank_reports(settings.head_ban, seller.identifier, period, held)
+    share = sharing(settings)  # a shared track is reported by merging every box's export, not here
+    reports = closed if closed is not None else [
+        r for r in blank_reports(settings.head_ban, seller.identifier, period, held) if not share.shared(r.track)]
     return [(report, render_checked(report, schemas)) for report in reports]
 
 

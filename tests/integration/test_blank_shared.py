@@ -185,3 +185,5 @@ def test_a_box_that_reports_alone_does_not_export_and_a_bad_export_names_the_fil
     capsys.readouterr()
     code, out = run(capsys, "--config", part, "blank-report", "--export", "--period", "99912")
     assert code == 1 and out["errors"][0]["code"] == "period.not_ended"
+    assert run(capsys, "--config", part, "blank-report", "--period", "11508") == (
+        0, {"period": "11508", "messages": []})  # a part previews no E0402 of its shared track
