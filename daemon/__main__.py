@@ -59,6 +59,20 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    """``einvd invoice show NUMBER``: the stored invoice as the API's view shows it, every version of a re-issued
+    number included."""
+    from daemon.wiring import corrections, invoice_service
+
+    service = invoice_service(settings, random.SystemRandom())
+    try:
+        lifecycle, _ = corrections(settings, service)
+        _print(lifecycle.view(args.number))
+    finally:
+        service.store.close()
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.commands import render_invoice
 
@@ -68,27 +82,49 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
-    from daemon.commands import blank_report
-
+def _period_arg(text: str | None) -> Period | None:
     try:
-        period = Period.parse(args.period)
+        return Period.parse(text) if text is not None else None
     except ValueError as error:
         raise InvoiceInvalid(Problem("period.format", "period", str(error))) from error
+
+
+def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.commands import blank_report, export_blanks, merge_blanks
+
+    period = _period_arg(args.period)
+    if args.export:
+        doc = export_blanks(settings, period, Path(args.out) if args.out else None)
+        _print({"file": args.out, **doc} if args.out else doc)
+        return 0
+    if args.merge:
+        if args.queue and args.out:
+            raise SystemExit("einvd: --merge takes --queue or -o DIR, not both")
+        merged = merge_blanks(settings, [Path(f) for f in args.merge], args.allocation or (), queue=args.queue)
+        _print({"period": merged[0][0].period.code if merged else None, "queued": args.queue,
+                "messages": _blank_entries(merged, args.out)})
+        return 0
+    if period is None:
+        raise SystemExit("einvd: blank-report needs --period (or --export / --merge)")
+    _print({"period": period.code, "messages": _blank_entries(blank_report(settings, period), args.out)})
+    return 0
+
+
+def _blank_entries(reports: list[tuple[Any, bytes]], out: str | None) -> list[dict[str, Any]]:
     messages = []
-    for report, xml in blank_report(settings, period):
+    for report, xml in reports:
+        period = report.period
         entry: dict[str, Any] = {"invoice_type": report.invoice_type, "track": report.track,
                                  "blank": [f"{b:08d}-{e:08d}" for b, e in report.ranges]}
-        if args.out:
-            path = Path(args.out) / f"E0402_{report.branch_ban}_{period.code}_{report.invoice_type}_{report.track}.xml"
+        if out:
+            path = Path(out) / f"E0402_{report.branch_ban}_{period.code}_{report.invoice_type}_{report.track}.xml"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(xml)
             entry["file"] = str(path)
         else:
             entry["xml"] = xml.decode("utf-8")
         messages.append(entry)
-    _print({"period": period.code, "messages": messages})
-    return 0
+    return messages
 
 
 def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -373,14 +409,28 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--pin", type=_pin, metavar="SHA256",
                              help="for an https:// --remote: the certificate's SHA-256 fingerprint (default: "
                                   "api.tls_pin)")
+    show = invoice.add_parser("show", help="a stored invoice: state, lines, allowances, messages, every version")
+    show.add_argument("number", help="invoice number, e.g. AB12345678")
+    show.set_defaults(func=cmd_show)
     render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
     render.add_argument("file", help="JSON document, or - for standard input")
     render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")
     render.add_argument("--random-number", required=True, help="4-digit random number")
     render.set_defaults(func=cmd_render)
     blank = verbs.add_parser("blank-report", help="E0402 messages for a finished period's unused numbers")
-    blank.add_argument("--period", required=True, help="ROC year + even month, e.g. 11512")
-    blank.add_argument("--out", help="write the XML files here (default: print them in the JSON output)")
+    blank.add_argument("--period", help="ROC year + even month, e.g. 11512 (--export: default the last period)")
+    blank.add_argument("-o", "--out", help="write the XML files to this folder (default: print them in the JSON "
+                                           "output); with --export, the export file")
+    mode = blank.add_mutually_exclusive_group()
+    mode.add_argument("--export", action="store_true",
+                      help="e0402.role part/reporter: write this box's part of each shared track (held ranges, "
+                           "unused spans) for the reporting box")
+    mode.add_argument("--merge", nargs="+", metavar="FILE",
+                      help="merge the --export files of every box holding part of a track into one E0402 per key")
+    blank.add_argument("--queue", action="store_true", help="with --merge: put the merged E0402 in this box's outbox")
+    blank.add_argument("--allocation", action="append", metavar="BEGIN-END",
+                       help="with --merge: a track's allocated numbers, e.g. AB00001000-AB00001249 (repeatable; "
+                            "default: the whole 50-number booklets the exports touch)")
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)

@@ -13,15 +13,17 @@ from typing import Any
 from daemon import jsonio, tracks
 from daemon.clock import SystemClock
 from daemon.config import ConfigError, Settings, fingerprint
-from daemon.periodic import stored_reports
+from daemon.periodic import EXPORT, close_period, queue_merged, record_export, stored_reports
 from daemon.printing import ProofBuilder
 from daemon.reports import write_daily
-from daemon.store import MIGRATIONS, Store, invoices
+from daemon.store import MIGRATIONS, Store, invoices, stamp
+from daemon.store import alerts as alert_table
 from daemon.store import backup as copies
-from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder
+from daemon.store import blanks as blank_table
+from daemon.wiring import archiver, load_schemas, open_store, print_preview, print_queue, proof_builder, sharing
 from daemon.wiring.files import write_durably
 from turnkey.ban import is_ascii_digits
-from turnkey.blanks import blank_reports
+from turnkey.blanks import blank_reports, export_document, merge_parts, parse_export, track_parts
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
 from turnkey.mig import parse_e0501, render_checked
 from turnkey.model import BlankReport, Invoice
@@ -112,8 +114,92 @@ def blank_report(settings: Settings, period: Period, now: datetime | None = None
     finally:
         store.close()
     schemas = load_schemas(settings)
-    reports = closed if closed is not None else blank_reports(settings.head_ban, seller.identifier, period, held)
+    share = sharing(settings)  # a shared track is reported by merging every box's export, not here
+    reports = closed if closed is not None else [
+        r for r in blank_reports(settings.head_ban, seller.identifier, period, held) if not share.shared(r.track)]
     return [(report, render_checked(report, schemas)) for report in reports]
+
+
+def _ended(period: Period, now: datetime) -> None:
+    if now < period.end:
+        raise Conflict(Problem("period.not_ended", "period",
+                               f"period {period.code} has not ended: its numbers may still be used"))
+
+
+def export_blanks(settings: Settings, period: Period | None = None, out: Path | None = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """``einvd blank-report --export``: this box's part of each shared track of a finished period (default: the
+    last one), its held ranges and unused spans, for the reporting box to merge. The period is closed here first
+    if the E0402 job has not yet (nothing can be issued into numbers exported as unused); ``e0402.export`` is
+    cleared. Written durably to ``out``, or returned only."""
+    seller, _ = settings.require_issuer()
+    at = now or SystemClock().now()
+    period = period or Period.of(at).previous()
+    share = sharing(settings)
+    if share.role == "alone":
+        raise Conflict(Problem("e0402.role", "role", "this box reports its tracks alone (e0402.role = \"alone\"): "
+                               "set e0402.role to \"part\" (or \"reporter\") when other boxes hold parts of them"))
+    _ended(period, at)
+    store = open_store(settings)
+    try:
+        close_period(store, period, settings.head_ban, seller.identifier, at, load_schemas(settings), share)
+        held = [(TrackRange(period, r.invoice_type, r.track, r.begin_no, r.end_no), r.last_no)
+                for r in blank_table.used_ranges(store.connection(), period.code) if share.shared(r.track)]
+        parts = track_parts(seller.identifier, settings.head_ban, seller.identifier, period, held)
+        doc = export_document(settings.head_ban, seller.identifier, period, parts)
+        if out is not None:
+            write_durably(out, jsonio.dumps(doc).encode("utf-8") + b"\n")
+        with store.write() as tx:
+            if out is not None:
+                record_export(tx, "blank_export", period.code, out, at, f"{len(parts)} track(s)")
+            alert_table.clear(tx, stamp(at), EXPORT, "period", period.code)
+    finally:
+        store.close()
+    return doc
+
+
+def _allocation(specs: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """``AB00001000-AB00001249`` (repeatable): the allocated ranges of each track."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for spec in specs:
+        first, _, last = spec.partition("-")
+        if not (is_invoice_number(first) and is_invoice_number(last) and first[:2] == last[:2]
+                and first[2:] <= last[2:]):
+            raise InvoiceInvalid(Problem("allocation.format", "allocation",
+                                         f"--allocation takes BEGIN-END of one track, e.g. AB00001000-AB00001249, "
+                                         f"got {spec!r}"))
+        found.setdefault(first[:2], []).append((int(first[2:]), int(last[2:])))
+    return found
+
+
+def merge_blanks(settings: Settings, files: Iterable[Path], allocation: Iterable[str] = (), queue: bool = False,
+                 now: datetime | None = None) -> list[tuple[BlankReport, bytes]]:
+    """``einvd blank-report --merge``: one E0402 per key from every box's export (overlapping or missing spans
+    refused, by number), each checked like every message that leaves; with ``queue``, put in this box's outbox."""
+    parts = []
+    for path in files:
+        parts += parse_export(jsonio.loads(path.read_bytes()), path.name)
+    if not parts:
+        raise InvoiceInvalid(Problem("blank_merge.empty", "files", "the exports name no track: nothing to merge"))
+    periods = sorted({part.period.code for part in parts})
+    if len(periods) > 1:
+        raise Conflict(Problem("blank_merge.period", "files",
+                               f"the exports are of several periods ({', '.join(periods)}): merge one at a time"))
+    reports = merge_parts(parts, _allocation(allocation))
+    schemas = load_schemas(settings)
+    checked = [(report, render_checked(report, schemas)) for report in reports]
+    if queue:
+        at = now or SystemClock().now()
+        _ended(parts[0].period, at)
+        store = open_store(settings)
+        try:
+            if settings.seller.identifier:  # this box's own ranges of the period are closed first
+                close_period(store, parts[0].period, settings.head_ban, settings.seller.identifier, at, schemas,
+                             sharing(settings))
+            queue_merged(store, parts[0].period, reports, at, schemas)
+        finally:
+            store.close()
+    return checked
 
 
 # --- printing: after an issue, and the proof preview ----------------------------------------------------------

@@ -190,6 +190,9 @@ class ScannerSettings:
 
 # --- scheduled work and alerts: [e0402], [reports], [archive], [alerts] (daemon/periodic.py, notify.py) ---
 
+E0402_ROLES = ("alone", "part", "reporter")
+
+
 @dataclass(frozen=True)
 class ScheduleSettings:
     """The ``[e0402]``, ``[reports]`` and ``[archive]`` tables (see default.toml)."""
@@ -203,6 +206,20 @@ class ScheduleSettings:
     archive_format: str = "zip"
     settle_days: int = 45
     retention_periods: int = 60
+    e0402_role: str = "alone"
+    """alone: report every track held; part: export shared tracks for the reporter; reporter: merge the exports."""
+    e0402_whole_tracks: tuple[str, ...] = ()
+    """Tracks a ``part``/``reporter`` box holds whole (no other box has any of their numbers): reported alone."""
+
+
+def _sharing(e0402: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """``[e0402] role`` and ``whole_tracks``, checked."""
+    if e0402["role"] not in E0402_ROLES:
+        raise ConfigError(f"e0402.role must be one of {', '.join(E0402_ROLES)}, got {e0402['role']!r}")
+    whole = e0402["whole_tracks"]
+    if not all(isinstance(t, str) and len(t) == 2 and t.isascii() and t.isalpha() and t.isupper() for t in whole):
+        raise ConfigError("e0402.whole_tracks must list tracks of two capital letters, e.g. [\"AB\"]")
+    return e0402["role"], tuple(whole)
 
 
 def _schedule(raw: dict[str, Any], base: Path) -> ScheduleSettings:
@@ -226,7 +243,7 @@ def _schedule(raw: dict[str, Any], base: Path) -> ScheduleSettings:
         raise ConfigError("archive.retention_periods must be 1 or more")
     return ScheduleSettings(e0402["enabled"], e0402["close_after_hours"], e0402["due_day"], base / reports["dir"],
                             (int(hour), int(minute)), base / archive["dir"], archive["format"],
-                            archive["settle_days"], archive["retention_periods"])
+                            archive["settle_days"], archive["retention_periods"], *_sharing(e0402))
 
 
 @dataclass(frozen=True)

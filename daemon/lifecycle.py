@@ -3,6 +3,11 @@
 Each change is one ``BEGIN IMMEDIATE`` transaction: the pure rules of ``turnkey.lifecycle`` decide with the time
 read under the write lock, then the invoice's ``lifecycle`` column, an ``invoice_actions`` row, the outbox row
 of the message and an event are written together. The Turnkey pump builds the messages with ``action_message``.
+
+A 註銷重開 (cancel with a re-issue) never touches the cancelled invoice's facts: its F0701 names the date and buyer
+it was issued with (as the official sample F0701-KZ10000012 does). The re-issue is the next *version* of the
+number: its own invoices row, lines, F0401 and delivery status, which the pump holds back until Turnkey has taken
+the F0701 (``store.outbox``'s ``blocked``: the messages of the version it replaces come first).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 from daemon.deliveries import deliveries
 from daemon.services import InvoiceService, canonical, line_values
 from daemon.store import Connection, allowances, event, invoices, stamp
-from daemon.store.invoices import InvoiceRecord
+from daemon.store.invoices import InvoiceRecord, NewInvoice
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TurnkeyError
 from turnkey.model import CONSUMER_ID, Cancel, InvoiceDraft, Party, Void
@@ -85,12 +90,11 @@ class LifecycleService:
             rules.check_reissue(rules.InvoiceState(number, rules.CANCELLED, state.issued_at), issued_at, now,
                                 self.cutoff_day)
             self._apply(tx, row, rules.CANCEL, "F0701", now, text)
-            _replace(tx, row, draft, issued_at, document)
-            outbox_id = invoices.enqueue_message(tx, "F0401", number, row.id, stamp(now))
-            invoices.set_lifecycle(tx, row.id, rules.ISSUED, None)
-            _record(tx, row, rules.REISSUE, stamp(now), text, outbox_id, row.document)
+            new_id, outbox_id = _reissue(tx, row, draft, issued_at, document, stamp(now))
+            invoices.record_action(tx, new_id, rules.REISSUE, stamp(now), text, outbox_id)
             event(tx, stamp(now), "invoice", number, "reissued", text,
-                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row.order_id}))
+                  json.dumps({"order_id": draft.order_id, "replaced_order_id": row.order_id,
+                              "version": row.version + 1}))
         return self.view(number)
 
     def _change(self, number: str, reason: str, action: str, message: str) -> dict[str, Any]:
@@ -125,10 +129,11 @@ class LifecycleService:
         return {"invoice_number": number, "copy": True, "copies": copies, "status": status}
 
     def view(self, number: str, conn: Connection | None = None) -> dict[str, Any]:
-        """``GET /v1/invoices/{number}``: the issued-invoice JSON plus state, lines left, allowances, messages,
-        events."""
+        """``GET /v1/invoices/{number}``: the issued-invoice JSON (of the newest version) plus state, lines left,
+        allowances, every version, the messages and events of every version."""
         conn = conn or self.store.connection()
         row = invoice_row(conn, number)
+        history = invoices.versions_of(conn, row.number, row.period)
         body = self.invoices.stored_body(row)
         body["state"] = row.lifecycle
         body["state_at"] = row.lifecycle_at
@@ -141,14 +146,23 @@ class LifecycleService:
         body["messages"] = [
             {"type": m.message_type, "reference": m.reference, "state": m.state, "attempts": m.attempts,
              "last_error": m.last_error, "created_at": m.created_at}
-            for m in invoices.messages_of(conn, row.id)
+            for m in invoices.messages_of(conn, *(v.id for v in history))
         ]
-        body["deliveries"] = deliveries(conn, row.id)  # every message of the invoice with its delivery state
-        body["events"] = [{"at": row.created_at, "kind": "issued", "reason": ""}] + [
+        # every message of every version of the number, with its delivery state
+        body["deliveries"] = [d for version in history for d in deliveries(conn, version.id)]
+        body["versions"] = [_version(v) for v in history]
+        body["events"] = [{"at": history[0].created_at, "kind": "issued", "reason": ""}] + [
             {"at": e.at, "kind": e.kind, "reason": e.reason}
-            for e in invoices.events_of(conn, number, row.created_at[:19])
+            for e in invoices.events_of(conn, number, history[0].created_at[:19])
         ]
         return body
+
+
+def _version(row: InvoiceRecord) -> dict[str, Any]:
+    """One version of a number as the history shows it: the facts it was issued with and where it stands."""
+    return {"version": row.version, "order_id": row.order_id, "issued_at": row.issued_at,
+            "buyer_ban": row.buyer_ban, "total": row.total, "state": row.lifecycle, "state_at": row.lifecycle_at,
+            "status": row.status}
 
 
 def _lines(conn: Connection, invoice_id: int) -> list[dict[str, str]]:
@@ -170,18 +184,25 @@ def _reissued_as(conn: Connection, row: InvoiceRecord, document: str) -> bool:
     return invoices.has_action(conn, row.id, "reissue")
 
 
-def _replace(tx: Connection, row: InvoiceRecord, draft: InvoiceDraft, issued_at: datetime, document: str) -> None:
-    """The cancelled number's invoice row now holds the new document (the old one is kept in its action)."""
+def _reissue(tx: Connection, row: InvoiceRecord, draft: InvoiceDraft, issued_at: datetime, document: str,
+             now: str) -> tuple[int, int]:
+    """The next version of the cancelled ``row``'s number, with its lines and F0401 row: (its id, the F0401's outbox
+    id). The cancelled row keeps every fact it was issued with."""
     if draft.invoice_type != row.invoice_type:
         raise InvoiceInvalid(Problem("reissue.invoice_type.number", "reissue.invoice_type",
                                      f"number {row.number} is from a type {row.invoice_type} range"))
+    new = NewInvoice(
+        number=row.number, period=row.period, order_id=draft.order_id, document=document, issued_at=stamp(issued_at),
+        random_number=row.random_number, invoice_type=row.invoice_type,
+        buyer_ban=draft.buyer.ban if draft.buyer else None, total=draft.amounts.total,
+        print_requested=draft.print_proof, print_status="pending" if draft.print_proof else "not_requested",
+        status="queued", track_id=row.track_id, created_at=now, version=row.version + 1, replaces=row.id)
     try:
-        invoices.replace_document(tx, row.id, draft.order_id, document, stamp(issued_at),
-                                  draft.buyer.ban if draft.buyer else None, draft.amounts.total, draft.print_proof,
-                                  "pending" if draft.print_proof else "not_requested", line_values(draft))
+        invoice_id = invoices.insert(tx, new, line_values(draft))
     except invoices.DuplicateOrder as error:
         raise Conflict(Problem("order_id.conflict", "reissue.order_id",
                                f"order_id {draft.order_id} belongs to another invoice")) from error
+    return invoice_id, invoices.f0401_of(tx, invoice_id)
 
 
 def action_message(conn: Connection, outbox_id: int, seller: Party) -> Void | Cancel:

@@ -9,15 +9,21 @@ queues one E0402 per (type, track, 10,000 spans) in the outbox with its spans in
 rebuilds the XML from that row (``blank_message``). A period is closed once: ``blank_periods`` makes the job
 idempotent across ticks and restarts, and a box that was down for months closes each missed period once.
 
-Several boxes sharing a track: each box holds only its own part (``einvd tracks import --begin/--end``) and
-reports only the unused tail of that part, with its own BAN as BranchBan. The parts are disjoint, so the
-messages never overlap; numbers of an allocation that no box imported are reported by nobody (the head office
-reports them, or they are imported into one box before the period ends).
+Several boxes sharing a track (``[e0402] role``, #15 item 9): the platform keeps ONE E0402 per (BranchBan,
+InvoiceType, YearMonth, InvoiceTrack), so boxes that each hold part of a track (``einvd tracks import
+--begin/--end``) must not each report it. ``alone`` (the default) reports every track held. A ``part`` box
+closes its ranges as usual but queues no E0402 for its shared tracks (those not in ``whole_tracks``) and raises
+``e0402.export``: ``einvd blank-report --export`` writes its held ranges and unused spans, which it clears. A
+``reporter`` box does the same for its own part and raises ``e0402.merge``; ``einvd blank-report --merge
+FILES... --queue`` merges every box's export (``turnkey.blanks.merge_parts``: overlapping or missing spans are
+refused by number) into one E0402 per key in its outbox (``queue_merged``), which clears it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,13 +35,30 @@ from daemon.store import blanks as table
 from daemon.store import outbox as outbox_table
 from daemon.store.blanks import StoredBlankReport
 from turnkey.blanks import blank_reports
-from turnkey.errors import TurnkeyError
+from turnkey.errors import Conflict, Problem, TurnkeyError
 from turnkey.mig import Schemas, render_checked
 from turnkey.model import BlankReport, Party
 from turnkey.numbers import TrackRange
 from turnkey.period import Period, taipei
 
 DUE, MISSED, WINDOW = "e0402.due", "e0402.missed", "window.closing"
+EXPORT, MERGE = "e0402.export", "e0402.merge"
+ALONE_ROLE, PART_ROLE, REPORTER_ROLE = "alone", "part", "reporter"
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """How this box reports the tracks other boxes hold parts of: ``[e0402] role`` and ``whole_tracks``."""
+
+    role: str = ALONE_ROLE
+    whole_tracks: frozenset[str] = frozenset()
+
+    def shared(self, track: str) -> bool:
+        """Whether ``track`` is reported by merging the exports of every box (not by this box alone)."""
+        return self.role != ALONE_ROLE and track not in self.whole_tracks
+
+
+ALONE = Sharing()
 
 
 def record_export(tx: Connection, kind: str, key: str, path: Path, now: datetime, detail: str = "") -> None:
@@ -53,11 +76,12 @@ def reference(report: BlankReport, part: int) -> str:
 
 
 def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, now: datetime,
-                 schemas: Schemas | None = None) -> list[int] | None:
+                 schemas: Schemas | None = None, sharing: Sharing = ALONE) -> list[int] | None:
     """Close ``period`` and queue its E0402 messages; the outbox ids, or None when it was closed already.
 
     Every message is rendered and checked before anything is written, so a report that could not leave
     (a bad BAN) leaves the period open and the job retries (and alerts) instead of queueing a FAILED row.
+    Shared tracks (``sharing``) are closed too but not reported: an alert says to export or merge them.
     """
     at = stamp(now)
     with store.write() as tx:
@@ -65,10 +89,13 @@ def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, n
             return None
         held = [(TrackRange(period, r.invoice_type, r.track, r.begin_no, r.end_no), r.last_no)
                 for r in table.held_ranges(tx, period.code)]
-        reports = blank_reports(head_ban, branch_ban, period, held)
+        reports = [r for r in blank_reports(head_ban, branch_ban, period, held) if not sharing.shared(r.track)]
         for report in reports:
             render_checked(report, schemas)
         table.close(tx, period.code, at, len(reports))
+        shared = sorted({(span.invoice_type, span.track) for span, _ in held if sharing.shared(span.track)})
+        if shared:
+            _shared_alert(tx, period, sharing.role, shared, now)
         parts: dict[tuple[str, str], int] = defaultdict(int)
         ids = []
         for report in reports:
@@ -80,6 +107,65 @@ def close_period(store: Store, period: Period, head_ban: str, branch_ban: str, n
             ids.append(outbox_id)
         event(tx, at, "period", period.code, "closed", f"E0402: {len(reports)} message(s) queued")
     return ids
+
+
+def _shared_alert(tx: Connection, period: Period, role: str, shared: Sequence[tuple[str, str]], now: datetime) -> None:
+    """``e0402.export`` (a part) or ``e0402.merge`` (the reporter): what to do so the shared tracks get reported."""
+    code, deadline = period.code, period.e0402_deadline()
+    tracks = ", ".join(f"{track} (type {invoice_type})" for invoice_type, track in shared)
+    if role == PART_ROLE:
+        raise_alert(tx, EXPORT, "period", code, now,
+                    f"period {code}: this box holds part of {tracks}, reported by the reporting box, not alone: run "
+                    f"`einvd blank-report --export --period {code} -o FILE` and give FILE to the reporting box "
+                    f"before {stamp(deadline)}", deadline)
+    else:
+        raise_alert(tx, MERGE, "period", code, now,
+                    f"period {code}: {tracks} are shared with other boxes: collect the `einvd blank-report --export` "
+                    f"file of every box holding part of them (this one's too) and run `einvd blank-report --merge "
+                    f"FILES... --queue` before {stamp(deadline)}", deadline)
+
+
+def queue_merged(store: Store, period: Period, reports: Sequence[BlankReport], now: datetime,
+                 schemas: Schemas | None = None) -> list[int]:
+    """Queue merged E0402 reports (``einvd blank-report --merge --queue``) in this box's outbox; the outbox ids.
+
+    The same merge again queues nothing; a track of the period already queued with other spans is refused
+    (``blank_merge.queued``). Clears ``e0402.merge`` for the period."""
+    for report in reports:
+        render_checked(report, schemas)
+    at = stamp(now)
+    with store.write() as tx:
+        table.open_period_row(tx, period.code, at)
+        stored: dict[tuple[str, str], list[StoredBlankReport]] = defaultdict(list)
+        for row in table.reports_of(tx, period.code):
+            stored[(row.invoice_type, row.track)].append(row)
+        wanted: dict[tuple[str, str], list[BlankReport]] = defaultdict(list)
+        for report in reports:
+            wanted[(report.invoice_type, report.track)].append(report)
+        problems = [_queued_problem(period, key, rows) for key, rows in stored.items()
+                    if key in wanted and [_report(r) for r in rows] != wanted[key]]
+        if problems:
+            raise Conflict(*problems)
+        ids = []
+        for key, group in wanted.items():
+            if key in stored:
+                continue  # the same merge again
+            for part, report in enumerate(group):
+                outbox_id = outbox_table.enqueue_unlinked(tx, "E0402", reference(report, part), at)
+                table.add_report(tx, StoredBlankReport(period.code, report.invoice_type, report.track, part,
+                                                       report.head_ban, report.branch_ban, report.ranges, outbox_id))
+                ids.append(outbox_id)
+        table.count_messages(tx, period.code, len(ids))
+        alert_table.clear(tx, at, MERGE, "period", period.code)
+        event(tx, at, "period", period.code, "merged", f"E0402: {len(ids)} merged message(s) queued")
+    return ids
+
+
+def _queued_problem(period: Period, key: tuple[str, str], rows: Sequence[StoredBlankReport]) -> Problem:
+    invoice_type, track = key
+    return Problem("blank_merge.queued", "files",
+                   f"E0402 for period {period.code} type {invoice_type} track {track} is queued already (outbox "
+                   f"{', '.join(str(r.outbox_id) for r in rows)}) with other spans: the platform keeps one per key")
 
 
 def stored_reports(conn: Connection, period: Period) -> list[BlankReport] | None:
@@ -107,9 +193,9 @@ class BlankJob:
     ``due_day``, ``e0402.missed`` after the 10th while it is not queued or not yet in Turnkey's hands)."""
 
     def __init__(self, store: Store, head_ban: str, branch_ban: str, close_after: timedelta = timedelta(hours=24),
-                 due_day: int = 8, schemas: Schemas | None = None) -> None:
+                 due_day: int = 8, schemas: Schemas | None = None, sharing: Sharing = ALONE) -> None:
         self.store, self.head_ban, self.branch_ban = store, head_ban, branch_ban
-        self.close_after, self.due_day, self.schemas = close_after, due_day, schemas
+        self.close_after, self.due_day, self.schemas, self.sharing = close_after, due_day, schemas, sharing
         self.last_error = ""
 
     def tick(self, now: datetime) -> dict[str, int]:
@@ -120,7 +206,8 @@ class BlankJob:
                 try:
                     if not self.branch_ban:
                         raise ValueError("seller.ban is not set")
-                    ids = close_period(self.store, period, self.head_ban, self.branch_ban, now, self.schemas)
+                    ids = close_period(self.store, period, self.head_ban, self.branch_ban, now, self.schemas,
+                                       self.sharing)
                     counts["closed"] += 1
                     counts["queued"] += len(ids or [])
                     continue

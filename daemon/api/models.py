@@ -214,6 +214,19 @@ class EventItem(BaseModel):
     reason: str
 
 
+class InvoiceVersion(BaseModel):
+    """One version of a number: 1 as first issued, the next after each 註銷重開 (cancel with a re-issue)."""
+
+    version: int
+    order_id: str
+    issued_at: str
+    buyer_ban: str | None
+    total: int
+    state: Literal["issued", "voided", "cancelled"]
+    state_at: str | None
+    status: str
+
+
 class InvoiceView(IssuedInvoice):
     state: Literal["issued", "voided", "cancelled"]
     state_at: str | None
@@ -221,6 +234,7 @@ class InvoiceView(IssuedInvoice):
     allowances: list[AllowanceSummary]
     messages: list[MessageStatus]
     deliveries: list[Delivery]
+    versions: list[InvoiceVersion]
     events: list[EventItem]
 
 

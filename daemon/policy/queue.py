@@ -3,8 +3,9 @@
 Ordering, per message type: rows leave in id (= issue) order. A row waiting for its backoff holds back the rows
 of its type behind it, so a transient failure never reorders F0401 numbers (E0209). A row whose invoice still
 has an earlier message that Turnkey has not accepted is *blocked*: it is skipped, not waited on, so one rejected
-invoice cannot hold up every void. Dependencies and the per-type order only point to lower ids, so no two rows
-can wait for each other.
+invoice cannot hold up every void. The F0401 of a re-issued number (a new version after 註銷) counts the messages
+of the version it replaces as its own: it leaves only once Turnkey has taken the F0701 (BAK), never before.
+Dependencies and the per-type order only point to lower ids, so no two rows can wait for each other.
 """
 
 from __future__ import annotations

@@ -43,6 +43,23 @@ def held_ranges(conn: sqlite3.Connection, period: str) -> list[HeldRange]:
         "ORDER BY invoice_type, track, begin_no", (period,))]
 
 
+def used_ranges(conn: sqlite3.Connection, period: str) -> list[HeldRange]:
+    """The ranges held for ``period`` with the last number really issued from each (after the period was closed
+    too, when ``last_no`` reads ``end_no``): what a box that holds part of a shared track exports."""
+    return [HeldRange(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(
+        "SELECT invoice_type, track, begin_no, end_no, CASE WHEN closed_at IS NULL THEN last_no ELSE used_last_no END "
+        "FROM tracks WHERE period = ? ORDER BY invoice_type, track, begin_no", (period,))]
+
+
+def open_period_row(conn: sqlite3.Connection, period: str, at: str) -> None:
+    """The ``blank_periods`` row of a period this box holds no range of (a head office that only merges)."""
+    conn.execute("INSERT OR IGNORE INTO blank_periods (period, closed_at, messages) VALUES (?, ?, 0)", (period, at))
+
+
+def count_messages(conn: sqlite3.Connection, period: str, added: int) -> None:
+    conn.execute("UPDATE blank_periods SET messages = messages + ? WHERE period = ?", (added, period))
+
+
 def close(conn: sqlite3.Connection, period: str, at: str, messages: int) -> None:
     """Mark ``period`` closed and exhaust its ranges (the real last number is kept in ``used_last_no``)."""
     conn.execute("INSERT INTO blank_periods (period, closed_at, messages) VALUES (?, ?, ?)", (period, at, messages))

@@ -20,7 +20,7 @@ class DuplicateOrder(Exception):
 COLUMNS = (
     "id, number, period, order_id, document, issued_at, random_number, invoice_type, buyer_ban, total, "
     "print_requested, print_status, status, track_id, created_at, status_at, result_code, result_reason, "
-    "lifecycle, lifecycle_at"
+    "lifecycle, lifecycle_at, version, replaces"
 )
 
 
@@ -48,6 +48,10 @@ class InvoiceRecord:
     result_reason: str
     lifecycle: str
     lifecycle_at: str | None
+    version: int = 1
+    """1 for an invoice as first issued; a re-issue under a cancelled number is the next version of it."""
+    replaces: int | None = None
+    """The id of the cancelled version a re-issue replaces (None for version 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class NewInvoice:
     status: str
     track_id: int
     created_at: str
+    version: int = 1
+    replaces: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +103,16 @@ def _record(row: sqlite3.Row | None) -> InvoiceRecord | None:
 
 
 def insert(tx: sqlite3.Connection, new: NewInvoice, lines: Iterable[LineValues]) -> int:
-    """Store an invoice with its lines and its F0401 outbox row; the invoice's id. ``DuplicateOrder`` when its
-    order id is taken (the caller answers with the stored invoice or a conflict)."""
+    """Store an invoice (or a new version of a cancelled one) with its lines and its F0401 outbox row; the invoice's
+    id. ``DuplicateOrder`` when its order id is taken (the caller answers with the stored invoice or a conflict)."""
     try:
         invoice_id = tx.execute(
             "INSERT INTO invoices (number, period, order_id, document, issued_at, random_number, "
-            "invoice_type, buyer_ban, total, print_requested, print_status, status, track_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "invoice_type, buyer_ban, total, print_requested, print_status, status, track_id, created_at, version, "
+            "replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (new.number, new.period, new.order_id, new.document, new.issued_at, new.random_number, new.invoice_type,
              new.buyer_ban, new.total, int(new.print_requested), new.print_status, new.status, new.track_id,
-             new.created_at),
+             new.created_at, new.version, new.replaces),
         ).lastrowid
     except sqlite3.IntegrityError as error:
         if "invoices.order_id" not in str(error):
@@ -116,6 +122,13 @@ def insert(tx: sqlite3.Connection, new: NewInvoice, lines: Iterable[LineValues])
     insert_lines(tx, invoice_id, lines)
     enqueue_message(tx, "F0401", new.number, invoice_id, new.created_at)
     return invoice_id
+
+
+def f0401_of(conn: sqlite3.Connection, invoice_id: int) -> int:
+    """The outbox id of the invoice's (version's) F0401."""
+    outbox_id: int = conn.execute("SELECT id FROM outbox WHERE invoice_id = ? AND message_type = 'F0401' "
+                                  "ORDER BY id LIMIT 1", (invoice_id,)).fetchone()[0]
+    return outbox_id
 
 
 def insert_lines(tx: sqlite3.Connection, invoice_id: int, lines: Iterable[LineValues]) -> None:
@@ -136,7 +149,9 @@ def enqueue_message(conn: sqlite3.Connection, message_type: str, reference: str,
 
 
 def by_order_id(conn: sqlite3.Connection, order_id: str) -> InvoiceRecord | None:
-    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE order_id = ?", (order_id,)).fetchone())
+    """The invoice issued for ``order_id``: the newest version when a re-issue kept the order id."""
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE order_id = ? ORDER BY id DESC LIMIT 1",
+                                (order_id,)).fetchone())
 
 
 def by_id(conn: sqlite3.Connection, invoice_id: int) -> InvoiceRecord | None:
@@ -144,9 +159,18 @@ def by_id(conn: sqlite3.Connection, invoice_id: int) -> InvoiceRecord | None:
 
 
 def by_number(conn: sqlite3.Connection, number: str) -> InvoiceRecord | None:
-    """The invoice with ``number``, the latest period's when a track came back in another period."""
-    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? ORDER BY period DESC LIMIT 1",
-                                (number,)).fetchone())
+    """The invoice with ``number``, the latest period's when a track came back in another period; of a re-issued
+    number, the newest version."""
+    return _record(conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? ORDER BY period DESC, version DESC "
+                                "LIMIT 1", (number,)).fetchone())
+
+
+def versions_of(conn: sqlite3.Connection, number: str, period: str) -> list[InvoiceRecord]:
+    """Every version of invoice ``number`` of ``period``, first issued first (one unless it was cancelled and
+    issued again)."""
+    rows = conn.execute(f"SELECT {COLUMNS} FROM invoices WHERE number = ? AND period = ? ORDER BY version",
+                        (number, period)).fetchall()
+    return [record for row in rows if (record := _record(row)) is not None]
 
 
 def newest_by_number(conn: sqlite3.Connection, number: str) -> InvoiceRecord | None:
@@ -236,21 +260,6 @@ def set_lifecycle(tx: sqlite3.Connection, invoice_id: int, lifecycle: str, at: s
         tx.execute("UPDATE invoices SET lifecycle = ?, lifecycle_at = ? WHERE id = ?", (lifecycle, at, invoice_id))
 
 
-def replace_document(tx: sqlite3.Connection, invoice_id: int, order_id: str, document: str, issued_at: str,
-                     buyer_ban: str | None, total: int, print_requested: bool, print_status: str,
-                     lines: Iterable[LineValues]) -> None:
-    """A re-issued number's row holds the new document and lines (``DuplicateOrder`` if the order id is taken)."""
-    try:
-        tx.execute(
-            "UPDATE invoices SET order_id = ?, document = ?, issued_at = ?, buyer_ban = ?, total = ?, "
-            "print_requested = ?, print_status = ? WHERE id = ?",
-            (order_id, document, issued_at, buyer_ban, total, int(print_requested), print_status, invoice_id))
-    except sqlite3.IntegrityError as error:
-        raise DuplicateOrder(order_id) from error
-    tx.execute("DELETE FROM invoice_lines WHERE invoice_id = ?", (invoice_id,))
-    insert_lines(tx, invoice_id, lines)
-
-
 def action_message(conn: sqlite3.Connection, outbox_id: int) -> ActionMessage | None:
     """The void or cancel whose message is the outbox row ``outbox_id``."""
     row = conn.execute(
@@ -267,10 +276,12 @@ def replaced_document(conn: sqlite3.Connection, invoice_id: int, after_outbox_id
     return None if row is None else row[0]
 
 
-def messages_of(conn: sqlite3.Connection, invoice_id: int) -> list[MessageRecord]:
+def messages_of(conn: sqlite3.Connection, *invoice_ids: int) -> list[MessageRecord]:
+    """The outbox rows of the invoice (of every version given), in the order they were queued."""
+    marks = ", ".join("?" * len(invoice_ids))
     return [MessageRecord(*row) for row in conn.execute(
-        "SELECT message_type, reference, state, attempts, last_error, created_at FROM outbox WHERE invoice_id = ? "
-        "ORDER BY id", (invoice_id,))]
+        "SELECT message_type, reference, state, attempts, last_error, created_at FROM outbox "
+        f"WHERE invoice_id IN ({marks}) ORDER BY id", invoice_ids)]
 
 
 def events_of(conn: sqlite3.Connection, number: str, since: str) -> list[EventRecord]:
@@ -311,9 +322,11 @@ def set_status(conn: sqlite3.Connection, invoice_id: int, status: str, at: str, 
 
 
 def find_invoice(conn: sqlite3.Connection, number: str, period: str | None) -> int | None:
-    """The id of invoice ``number`` of ``period``; without a period, the latest with that number."""
+    """The id of invoice ``number`` of ``period`` (its newest version); without a period, the latest with that
+    number."""
     if period is not None:
-        row = conn.execute("SELECT id FROM invoices WHERE number = ? AND period = ?", (number, period)).fetchone()
+        row = conn.execute("SELECT id FROM invoices WHERE number = ? AND period = ? ORDER BY version DESC LIMIT 1",
+                           (number, period)).fetchone()
     else:
         row = conn.execute("SELECT id FROM invoices WHERE number = ? ORDER BY id DESC LIMIT 1", (number,)).fetchone()
     return int(row[0]) if row is not None else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 _CANDIDATES = """
 SELECT o.id, o.message_type, o.reference, o.invoice_id, o.attempts, o.not_before, o.uncertain, o.file_name,
        i.document, i.number, i.random_number, i.issued_at,
-       EXISTS (SELECT 1 FROM outbox p WHERE p.invoice_id = o.invoice_id AND p.id < o.id
+       EXISTS (SELECT 1 FROM outbox p WHERE p.invoice_id IN (o.invoice_id, i.replaces) AND p.id < o.id
                AND (p.state <> 'DONE' OR p.outcome IS NOT 'accepted_local')) AS blocked
 FROM outbox o LEFT JOIN invoices i ON i.id = o.invoice_id
 WHERE o.state = 'READY' AND o.message_type = ? ORDER BY o.id LIMIT ?
@@ -28,7 +28,8 @@ class InvoiceColumns:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A READY row in id order, with whether an earlier message of its invoice is still unaccepted."""
+    """A READY row in id order, with whether an earlier message of its invoice, or of the cancelled version its
+    invoice re-issues (the F0701 first of all), is still unaccepted."""
 
     id: int
     message_type: str

@@ -130,7 +130,7 @@ def alerts_raised_on(conn: sqlite3.Connection, day: str) -> int:
 
 def tracks_used_on(conn: sqlite3.Connection, day: str) -> list[TrackUse]:
     return [TrackUse(*r) for r in conn.execute(
-        "SELECT t.id, t.period, t.invoice_type, t.track, t.begin_no, t.end_no, count(i.id) AS used "
+        "SELECT t.id, t.period, t.invoice_type, t.track, t.begin_no, t.end_no, count(DISTINCT i.number) AS used "
         f"FROM tracks t JOIN invoices i ON i.track_id = t.id WHERE {_day('i.issued_at')} "
         "GROUP BY t.id ORDER BY t.period, t.invoice_type, t.track, t.begin_no", (day,))]
 

@@ -273,6 +273,60 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, message_type, status)
     ) WITHOUT ROWID;
     """,
+    # corr: a re-issue under a cancelled number (註銷重開) is a new version of the invoice, its own row with its own
+    # lines, F0401 and delivery status; the cancelled version keeps the facts it was issued with, so its F0701 names
+    # them. ``version`` counts the versions of (number, period), ``replaces`` is the row a version re-issues. SQLite
+    # cannot drop the old UNIQUE (number, period), so the table is rebuilt: the foreign keys of lines, outbox rows,
+    # actions, allowances and print jobs are deferred while the rows are copied back under the same ids. An order id
+    # still names one invoice: only the versions of that invoice's number may share it (the trigger).
+    """
+    PRAGMA defer_foreign_keys = ON;
+    CREATE TABLE invoices_before_versions AS SELECT * FROM invoices;
+    DROP TABLE invoices;
+    CREATE TABLE invoices (
+        id INTEGER PRIMARY KEY,
+        number TEXT NOT NULL,
+        period TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        random_number TEXT NOT NULL,
+        invoice_type TEXT NOT NULL,
+        buyer_ban TEXT,
+        total INTEGER NOT NULL,
+        print_requested INTEGER NOT NULL,
+        print_status TEXT NOT NULL,
+        status TEXT NOT NULL,
+        track_id INTEGER NOT NULL REFERENCES tracks (id),
+        created_at TEXT NOT NULL,
+        status_at TEXT,
+        result_code TEXT NOT NULL DEFAULT '',
+        result_reason TEXT NOT NULL DEFAULT '',
+        lifecycle TEXT NOT NULL DEFAULT 'issued' CHECK (lifecycle IN ('issued', 'voided', 'cancelled')),
+        lifecycle_at TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        replaces INTEGER REFERENCES invoices (id),
+        UNIQUE (number, period, version)
+    );
+    INSERT INTO invoices (id, number, period, order_id, document, issued_at, random_number, invoice_type, buyer_ban,
+        total, print_requested, print_status, status, track_id, created_at, status_at, result_code, result_reason,
+        lifecycle, lifecycle_at)
+    SELECT id, number, period, order_id, document, issued_at, random_number, invoice_type, buyer_ban, total,
+        print_requested, print_status, status, track_id, created_at, status_at, result_code, result_reason, lifecycle,
+        lifecycle_at FROM invoices_before_versions ORDER BY id;
+    DROP TABLE invoices_before_versions;
+    CREATE INDEX invoices_by_status ON invoices (status, issued_at);
+    CREATE INDEX invoices_print_pending ON invoices (id) WHERE print_status = 'pending';
+    CREATE INDEX invoices_unprinted_by_time ON invoices (created_at) WHERE print_requested = 0;
+    CREATE INDEX invoices_by_replaced ON invoices (replaces) WHERE replaces IS NOT NULL;
+    CREATE INDEX invoices_by_order ON invoices (order_id, id);
+    CREATE TRIGGER invoices_order_once BEFORE INSERT ON invoices
+    WHEN EXISTS (SELECT 1 FROM invoices o WHERE o.order_id = NEW.order_id
+                 AND (NEW.replaces IS NULL OR o.number <> NEW.number OR o.period <> NEW.period))
+    BEGIN
+        SELECT RAISE(ABORT, 'UNIQUE constraint failed: invoices.order_id');
+    END;
+    """,
 )
 
 

@@ -16,6 +16,7 @@ from daemon.wiring.core import (
     load_schemas,
     notifier,
     open_store,
+    sharing,
 )
 from daemon.wiring.drop import check_drop, open_drop, open_simulator, pump_worker, result_trigger, watch_worker
 from daemon.wiring.printer import (
@@ -35,5 +36,5 @@ __all__ = [
     "OpenedPrinter", "OpenedScanner", "api_context", "archiver", "blank_job", "check_drop", "corrections",
     "daily_reports", "deadline_policy", "invoice_service", "load_schemas", "notifier", "open_drop", "open_printer",
     "open_scanner", "open_simulator", "open_store", "open_transport", "print_policy", "print_preview", "print_queue",
-    "printer_profile", "proof_builder", "proof_printer", "pump_worker", "result_trigger", "watch_worker",
+    "printer_profile", "proof_builder", "proof_printer", "pump_worker", "result_trigger", "sharing", "watch_worker",
 ]

@@ -15,7 +15,7 @@ from daemon.deadlines import DeadlinePolicy
 from daemon.lifecycle import LifecycleService, ProofPrinter
 from daemon.messages import BUILDERS
 from daemon.notify import Notifier
-from daemon.periodic import BlankJob
+from daemon.periodic import BlankJob, Sharing
 from daemon.ports import Clock, Printer, RandomSource
 from daemon.reports import DailyReports
 from daemon.scans import ScanHub
@@ -61,7 +61,13 @@ def blank_job(settings: Settings, store: Store) -> BlankJob | None:
     if not conf.e0402:
         return None
     return BlankJob(store, settings.head_ban, settings.seller.identifier,
-                    timedelta(hours=conf.close_after_hours), conf.due_day, load_schemas(settings))
+                    timedelta(hours=conf.close_after_hours), conf.due_day, load_schemas(settings), sharing(settings))
+
+
+def sharing(settings: Settings) -> Sharing:
+    """How this box reports tracks shared with other boxes (``[e0402] role``, ``whole_tracks``)."""
+    conf = settings.schedule
+    return Sharing(conf.e0402_role, frozenset(conf.e0402_whole_tracks))
 
 
 def archiver(settings: Settings, store: Store) -> Archiver:

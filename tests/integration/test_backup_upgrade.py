@@ -201,6 +201,8 @@ def test_every_earlier_schema_upgrades_with_every_row_and_a_restorable_backup(tm
         assert version_of(path) == LATEST
         assert dump(path, old_shape) == before  # every old row, every old column, unchanged
         conn = store.connection()
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []  # the invoices rebuild kept every link
+        assert {tuple(r) for r in conn.execute("SELECT version, replaces FROM invoices")} == {(1, None)}
         lifecycles = dict(conn.execute("SELECT number, lifecycle FROM invoices").fetchall())
         assert lifecycles == ({"AB00001000": "issued", "AB00001001": "voided", "AB00001002": "issued"}
                               if version >= 3 else dict.fromkeys(lifecycles, "issued"))
