@@ -117,13 +117,30 @@ def _invoice(tx: Connection, verdict: Verdict) -> int | None:
     return found if found is not None or verdict.period is None else invoices.find_invoice(tx, verdict.number, None)
 
 
+def _versions(tx: Connection, verdict: Verdict, message_type: str) -> list[int]:
+    """The versions of the invoice the verdict may name, most likely first. A 註銷重開 leaves two versions under
+    one number (the cancelled one carries the F0701, the re-issue its own F0401): an F0401 verdict whose date is
+    one version's issue date names that version; otherwise the newest version that sent such a message."""
+    invoice_id = _invoice(tx, verdict)
+    if invoice_id is None:
+        return []
+    newest = invoices.by_id(tx, invoice_id)
+    if newest is None:  # pragma: no cover - the id was just read in this transaction
+        return [invoice_id]
+    history = list(reversed(invoices.versions_of(tx, newest.number, newest.period)))
+    if message_type == "F0401" and verdict.day is not None:
+        day = verdict.day.isoformat()
+        history.sort(key=lambda v: not v.issued_at.startswith(day))  # stable: newest first within each group
+    return [v.id for v in history] or [invoice_id]
+
+
 def _invoice_message(message_type: str) -> Callable[[Connection, Verdict], Target | None]:
     def find(tx: Connection, verdict: Verdict) -> Target | None:
-        invoice_id = _invoice(tx, verdict)
-        if invoice_id is None:
-            return None
-        outbox_id = table.latest_of_invoice(tx, invoice_id, message_type)
-        return None if outbox_id is None else Target(outbox_id, invoice_id, "invoice", verdict.number)
+        for invoice_id in _versions(tx, verdict, message_type):
+            outbox_id = table.latest_of_invoice(tx, invoice_id, message_type)
+            if outbox_id is not None:
+                return Target(outbox_id, invoice_id, "invoice", verdict.number)
+        return None
     return find
 
 

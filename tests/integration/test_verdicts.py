@@ -308,3 +308,24 @@ def test_einvd_status_prints_the_counts(shop: Shop, tmp_path: Path, capsys: pyte
     assert main(["--config", str(config), "status", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["deliveries"]["F0401"] == {"queued": 1}
+
+
+def test_verdicts_after_a_reissue_name_the_right_version(shop: Shop) -> None:
+    """After 註銷重開 one number has two versions: the F0701 is the cancelled version's, and an F0401 verdict's date
+    (its InvoiceDate) tells which version's F0401 it is."""
+    number = shop.sell("o1")
+    first_f0401 = shop.rows("F0401")[0]
+    shop.taken(first_f0401)
+    shop.clock.advance(timedelta(days=1))
+    shop.lifecycle.cancel(number, "買方統編錯", sale("o1", issued_at=shop.clock.now().isoformat()))
+    f0701 = shop.rows("F0701")[0]
+    shop.taken(f0701)
+    second_f0401 = shop.rows("F0401")[1]
+    shop.taken(second_f0401)
+    reissued = shop.clock.now().date()
+    counts = shop.verdict(Verdict("F0701", number, reissued, REJECTED, "E0402", "已作廢"),
+                          Verdict("F0401", number, DAY, CONFIRMED, "", "the cancelled version's upload"),
+                          Verdict("F0401", number, reissued, REJECTED, "E0209", "the re-issue's"))
+    assert "unmatched" not in counts
+    assert (shop.delivery(f0701), shop.delivery(first_f0401), shop.delivery(second_f0401)) == (
+        REJECTED, CONFIRMED, REJECTED)
