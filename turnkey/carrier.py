@@ -92,34 +92,28 @@ _CODE_CHARACTERS = "/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.+-"
 _MAIN_KEYS = frozenset({*range(2, 14), *range(16, 28), *range(30, 42), *range(43, 54), 57, 86, 89, 124})
 
 
-@dataclass(frozen=True)
 class _Layout:
     """One way a layout garbles a code: ``typed`` maps each code character to what arrives ("" or a dead key's
     name when nothing usable does)."""
 
-    note: str
-    typed: dict[str, str]
-    fold_case: bool = False
-
-    @property
-    def lead(self) -> str:
-        return self.typed["/"]
-
-    @property
-    def lossy(self) -> bool:
-        """Some code character arrives as a dead key or not at all: characters may be eaten or merged."""
-        return any(len(out) != 1 for out in self.typed.values())
+    def __init__(self, note: str, typed: dict[str, str], fold_case: bool = False) -> None:
+        self.note, self.typed, self.fold_case = note, typed, fold_case
+        self.lead = typed["/"]
+        # Some code character arrives as a dead key or not at all: characters may be eaten or merged.
+        self.lossy = any(len(out) != 1 for out in typed.values())
+        self._sources: dict[str, str] = {}
+        for code_char, out in typed.items():
+            key = out.upper() if fold_case else out
+            self._sources[key] = self._sources.get(key, "") + code_char
+        self._spacing = {_spacing(out) for out in typed.values() if out.startswith("dead_")}
 
     def sources(self, char: str) -> str:
         """The code characters that arrive as ``char``."""
-        if self.fold_case:
-            return "".join(c for c, out in self.typed.items() if out.upper() == char.upper())
-        return "".join(c for c, out in self.typed.items() if out == char)
+        return self._sources.get(char.upper() if self.fold_case else char, "")
 
     def artifact(self, char: str) -> bool:
         """``char`` may be what a dead key left: its spacing accent, or a letter it composed."""
-        spacing = {_spacing(out) for out in self.typed.values() if out.startswith("dead_")}
-        return char in spacing or unicodedata.decomposition(char)[:1] not in ("", "<")
+        return char in self._spacing or unicodedata.decomposition(char)[:1] not in ("", "<")
 
 
 def _spacing(dead: str) -> str:

@@ -104,10 +104,6 @@ class KeyDecoder:
                 scans.append(scan)
         return scans
 
-    def reset(self) -> None:
-        """Forget a half-typed scan and any held Shift (the device went away)."""
-        self._shift, self._text = 0, []
-
     def _one(self, event: KeyEvent) -> str | None:
         if event.type != EV_KEY:
             return None
