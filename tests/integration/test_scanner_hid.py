@@ -6,6 +6,7 @@ answer (grab, name) go through hw_sim's stand-in."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import errno
 import os
 import re
@@ -117,6 +118,30 @@ def test_unplug_mid_scan_then_replug(rig: Rig) -> None:
     first, second = rig.ioctls.grabs
     assert first == second or _target(first) != old_node, "the unplugged node was closed (which ends its grab)"
     assert rig.hub.take(0.1) == []
+
+
+def test_end_of_file_on_a_fifo_node_is_an_unplug_too(tmp_path: Path) -> None:
+    """A named pipe as the node: the writer closing it gives the reader end of file, which it treats like ENODEV."""
+    sim = SimHidScanner(tmp_path)
+    fifo = tmp_path / "fifo-event-kbd"
+    os.mkfifo(fifo)
+    hub = ScanHub(lambda: datetime.now(TAIPEI))
+    driver = HidScanner(str(fifo), lambda raw: hub.publish("front", raw), backoff=(0.02, 0.1), poll=0.02,
+                        ioctls=SimIoctls())
+    driver.start()
+    try:
+        for count, text in enumerate(("/FIRST01", "/SECOND2"), start=1):
+            writer = os.open(fifo, os.O_WRONLY)  # waits for the reader's open, like a device appearing
+            os.write(writer, sim.record(sim.events(text)))
+            os.close(writer)
+            assert [d.scan.value for d in hub.take(WAIT)] == [text]
+            assert _wait_for(lambda: driver.reconnects == count)  # noqa: B023  (waited for here, in the loop)
+    finally:
+        driver._stop.set()
+        with contextlib.suppress(OSError):  # ENXIO: no reader waiting in open()
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets a reader waiting in open() see the stop
+        driver.stop()
+        sim.close()
 
 
 def test_stopping_closes_the_node(tmp_path: Path) -> None:
