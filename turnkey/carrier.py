@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from turnkey.ban import is_valid_ban
@@ -96,8 +97,8 @@ class _Layout:
     """One way a layout garbles a code: ``typed`` maps each code character to what arrives ("" or a dead key's
     name when nothing usable does)."""
 
-    def __init__(self, note: str, typed: dict[str, str], fold_case: bool = False) -> None:
-        self.note, self.typed, self.fold_case = note, typed, fold_case
+    def __init__(self, name: str, note: str, typed: dict[str, str], fold_case: bool = False) -> None:
+        self.name, self.note, self.typed, self.fold_case = name, note, typed, fold_case
         self.lead = typed["/"]
         # Some code character arrives as a dead key or not at all: characters may be eaten or merged.
         self.lossy = any(len(out) != 1 for out in typed.values())
@@ -138,15 +139,13 @@ def _layouts() -> list[_Layout]:
     us_keys = {c: _key_of(us, c) for c in _CODE_CHARACTERS}
     found = []
     for name, table in LAYOUTS.items():
-        if name == "us":
-            continue
         host = {c: table.get(key[0], ("", ""))[key[1]] for c, key in us_keys.items() if key is not None}
-        found.append(_Layout(f"US scanner on a {name} host", host))
+        found.append(_Layout(name, f"US scanner on a {name} host", host))
         keys = {c: _key_of(table, c) for c in _CODE_CHARACTERS}
         scanner = {c: us.get(key[0], ("", ""))[key[1]] if key else "" for c, key in keys.items()}
-        found.append(_Layout(f"{name} scanner read as US", scanner))
+        found.append(_Layout(name, f"{name} scanner read as US", scanner))
         shift_lost = {c: us.get(key[0], ("", ""))[0] if key else "" for c, key in keys.items()}
-        found.append(_Layout(f"{name} scanner read as US, Shift lost", shift_lost, fold_case=True))
+        found.append(_Layout(name, f"{name} scanner read as US, Shift lost", shift_lost, fold_case=True))
     return [layout for layout in found if any(out.upper() != c for c, out in layout.typed.items())]
 
 
@@ -164,11 +163,13 @@ def _undo(layout: _Layout, text: str) -> set[str]:
     return {"".join(chars) for chars in itertools.product(*options)}
 
 
-def _layout_readings(text: str) -> tuple[dict[str, str], str | None]:
-    """Barcodes the keyboard layouts recognised by ``text``'s first character undo it to, and a reason to refuse
-    (a lossy layout whose dead keys may have changed the scan)."""
+def _layout_readings(text: str, only: Collection[str] | None) -> tuple[dict[str, str], str | None]:
+    """Barcodes the keyboard layouts (``only`` those, when given) recognised by ``text``'s first character undo it
+    to, and a reason to refuse (a lossy layout whose dead keys may have changed the scan)."""
     readings: dict[str, str] = {}
     for layout in LAYOUT_READINGS:
+        if only is not None and layout.name not in only:
+            continue
         if text[:1] != layout.lead and not (layout.fold_case and text[:1].upper() == layout.lead.upper()):
             continue
         if layout.lossy and (len(text) != 8 or any(layout.artifact(char) for char in text)):
@@ -248,16 +249,18 @@ def _other_kinds(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def normalise_scan(raw: str) -> Scan:
-    """The carrier, love code or 統一編號 a scanner delivered, or ``unknown`` with the reason."""
+def normalise_scan(raw: str, layouts: Collection[str] | None = None) -> Scan:
+    """The carrier, love code or 統一編號 a scanner delivered, or ``unknown`` with the reason. ``layouts``: the
+    keyboard layouts in use where the scan was typed (names in ``turnkey.keymaps.LAYOUTS``), whose garbling alone
+    is undone; None: every known layout, refusing what they cannot tell apart."""
     visible = _visible(raw)
     text = _clean(visible)
     if not text:
         return Scan(UNKNOWN, "", raw, "empty scan")
-    layouts, refusal = _layout_readings(visible)
+    undone, refusal = _layout_readings(visible, layouts)
     if refusal is not None:
         return Scan(UNKNOWN, text, raw, refusal)
-    readings = _mobile_readings(text, _zhuyin(visible), layouts)
+    readings = _mobile_readings(text, _zhuyin(visible), undone)
     candidates = [(MOBILE, value, how) for value, how in readings.items()]
     candidates += [(kind, value, "as scanned") for kind, value in _other_kinds(text)]
     if len(candidates) == 1:

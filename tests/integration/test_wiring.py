@@ -111,3 +111,23 @@ def test_drop_schemes(settings: Settings, tmp_path: Path) -> None:
     assert isinstance(by_url, LocalDrop) and by_url.root == tmp_path / "tk"
     sim = drop(f"sim:{tmp_path}/tk")
     assert isinstance(sim, LocalDrop) and sim.root == tmp_path / "tk"
+
+
+def test_the_shops_keyboard_layouts_are_configured(tmp_path: Path) -> None:
+    config = tmp_path / "einvd.toml"
+    config.write_text('[scanner]\nlayouts = ["de", "jp(106)"]\n', encoding="utf-8")
+    assert load(config).scanner.layouts == ("de", "jp(106)")
+    assert load(None).scanner.layouts == ()
+    config.write_text('[scanner]\nlayouts = ["de", "klingon"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"scanner.layouts must be a list of us, de, ch"):
+        load(config)
+    config.write_text('[scanner]\nlayouts = "de"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"scanner.layouts"):
+        load(config)
+
+
+def test_the_hub_undoes_only_the_shops_layouts() -> None:
+    german = ScanHub(lambda: datetime.now(TAIPEI), layouts=("de",))
+    anywhere = ScanHub(lambda: datetime.now(TAIPEI))
+    assert german.publish("front", "-17MEWZP").scan.value == "/17MEWYP"
+    assert anywhere.publish("front", "-17MEWZP").scan.kind == "unknown"
