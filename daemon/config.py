@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from turnkey.ban import is_valid_ban
+from turnkey.keymaps import LAYOUTS as KEYBOARD_LAYOUTS
 from turnkey.layout import Layout
 from turnkey.model import Party
 from turnkey.proof import ENCODINGS, derive_qr_key, parse_qr_key
@@ -181,11 +182,13 @@ class TurnkeySettings:
 
 @dataclass(frozen=True)
 class ScannerSettings:
-    """The ``[scanner]`` table: a serial scanner's URL, its name, the end-of-scan silence (None: terminators)."""
+    """The ``[scanner]`` table: a serial scanner's URL, its name, the end-of-scan silence (None: terminators), the
+    keyboard layouts whose garbling is undone (empty: every known one)."""
 
     url: str = ""
     name: str = "front"
     gap: float | None = None
+    layouts: tuple[str, ...] = ()
 
 
 # --- scheduled work and alerts: [e0402], [reports], [archive], [alerts] (daemon/periodic.py, notify.py) ---
@@ -457,7 +460,10 @@ def _scanner(raw: dict[str, Any]) -> ScannerSettings:
         raise ConfigError("scanner.name must be a non-empty ASCII name")
     if raw["gap"] < 0:
         raise ConfigError("scanner.gap must be 0 or more seconds")
-    return ScannerSettings(raw["url"], raw["name"], raw["gap"] or None)
+    layouts = raw["layouts"]
+    if not isinstance(layouts, list) or any(name not in KEYBOARD_LAYOUTS for name in layouts):
+        raise ConfigError(f"scanner.layouts must be a list of {', '.join(KEYBOARD_LAYOUTS)}")
+    return ScannerSettings(raw["url"], raw["name"], raw["gap"] or None, tuple(layouts))
 
 
 def load(path: Path | None) -> Settings:

@@ -49,7 +49,7 @@ from turnkey.period import Period
 
 DEMO_SELLER = "12345676"
 SCANNED_CARRIER = "/AB.C+12"
-SCANNER_GARBLING = "de-host"  # a US-layout scanner on a German-layout host types "-" for the leading "/"
+SCANNER_GARBLING = "host:fr"  # a US-layout scanner on a French (AZERTY) host: "/AB.C+12" arrives as "!QB:C+&é"
 SCAN_WAIT = 5.0
 DRAIN_ROUNDS = 12  # simulated minutes between rounds grow; the SummaryResult comes 10 minutes after pickup
 VOID_REASON = "品項輸入錯誤"

@@ -92,7 +92,7 @@ class Daemon:
         self._start_printing()
         self.jobs.append(Job("ranges", 3600.0, lambda now: range_alerts(self.store, now)))
         self._start_calendar()
-        self.scans = ScanHub(self.clock.now)
+        self.scans = ScanHub(self.clock.now, layouts=self.settings.scanner.layouts or None)
         self._start_scanner()
         self.address = self._start_api()
         self._start_scheduler()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,8 +31,10 @@ class Delivery:
 
 
 class ScanHub:
-    def __init__(self, now: Callable[[], datetime], capacity: int = 1000) -> None:
+    def __init__(self, now: Callable[[], datetime], capacity: int = 1000,
+                 layouts: Collection[str] | None = None) -> None:
         self.now = now
+        self.layouts = layouts  # the shop's keyboard layouts ([scanner] layouts); None: every known one
         self._pending: deque[Delivery] = deque(maxlen=capacity)
         self._ready = threading.Condition()
         self._next = 1
@@ -44,7 +46,7 @@ class ScanHub:
         with self._ready:
             if len(self._pending) == self._pending.maxlen:
                 self.dropped += 1
-            delivery = Delivery(self._next, scanner, self.now(), normalise_scan(raw))
+            delivery = Delivery(self._next, scanner, self.now(), normalise_scan(raw, self.layouts))
             self._next += 1
             self.published += 1
             self.by_kind[delivery.scan.kind] = self.by_kind.get(delivery.scan.kind, 0) + 1

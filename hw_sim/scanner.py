@@ -1,22 +1,56 @@
 """A serial barcode scanner on a real pseudo-terminal, reachable through a stable symlink (like
 /dev/serial/by-id/...), that plays scripted scans and can be unplugged and plugged in again.
 
-``garble`` reproduces what keyboard layouts, IMEs and Code 39 Full-ASCII decoding do to a mobile barcode, as the
-field notes describe them; it is written from that description, not from einvd's normaliser.
+``garble`` reproduces what keyboard layouts, IMEs and Code 39 Full-ASCII decoding do to a mobile barcode. Keyboard
+layouts are typed for real, key by key, through libxkbcommon and the XKB database (hw_sim/keyboard.py), not from a
+table einvd keeps; IMEs and Full ASCII as the field notes describe them. Nothing here comes from einvd's
+normaliser.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
+from hw_sim.keyboard import Keyboard, layout_names
+
 TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "tab": b"\t", "none": b""}
-_LEADING = {"de-host": "-", "de-scanner": "&", "fr-scanner": ">", "fr-host": "!", "shift": "?", "ja-ime": "・",
-            "zhuyin": "ㄥ"}
+_LEADING = {"shift": "?", "ja-ime": "・", "zhuyin": "ㄥ"}
+_NAMED = {"de-host": "host:de", "fr-host": "host:fr", "de-scanner": "scanner:de", "fr-scanner": "scanner:fr"}
+
+
+@functools.cache
+def keyboard(spec: str) -> Keyboard:
+    """The layout ``us``, ``de``, ``jp(106)``, ``us(dvorak)``... compiled once."""
+    return Keyboard(*layout_names(spec))
+
+
+def type_on_host(text: str, layout: str, composer: str = "compose") -> str:
+    """A scanner set to US types ``text`` (the keys US types it with) into a host whose layout is ``layout``."""
+    us = keyboard("us")
+    return keyboard(layout).type([us.strokes(char) for char in text], composer)
+
+
+def type_from_scanner(text: str, layout: str, shift_lost: bool = False) -> str:
+    """A scanner set to ``layout`` types ``text``; the keys are read back with the US layout (as einvd's HID
+    decoder reads them), optionally with every Shift lost."""
+    us, scanner = keyboard("us"), keyboard(layout)
+    strokes = [scanner.strokes(char) for char in text]
+    return us.type([type(stroke)(stroke.code, stroke.shift and not shift_lost) for stroke in strokes])
 
 
 def garble(text: str, how: str) -> str:
-    """``text`` as a mis-configured scanner or host would deliver it."""
+    """``text`` as a mis-configured scanner or host would deliver it: ``host:LAYOUT[:COMPOSER]``,
+    ``scanner:LAYOUT[:shift-lost]``, or one of the named garblings."""
+    how = _NAMED.get(how, how)
+    side, _, rest = how.partition(":")
+    if side == "host":
+        layout, _, composer = rest.partition(":")
+        return type_on_host(text, layout, composer or "compose")
+    if side == "scanner":
+        layout, _, shift = rest.partition(":")
+        return type_from_scanner(text, layout, shift == "shift-lost")
     if how in _LEADING:
         return _LEADING[how] + text[1:]
     if how == "full-ascii":

@@ -42,13 +42,15 @@ def _serial(settings: Settings, url: str, on_scan: OnScan) -> OpenedScanner:
 
 
 def _hid(settings: Settings, url: str, on_scan: OnScan) -> OpenedScanner:
-    """``hid:/dev/input/by-id/...-event-kbd``: a keyboard-wedge scanner through evdev (extra ``hid``)."""
+    """``hid:/dev/input/by-id/...-event-kbd?layout=us``: a keyboard-wedge scanner read from its evdev node,
+    grabbed; ``layout`` is the one the scanner is programmed for (default us)."""
+    path, _, query = url.removeprefix("hid:").partition("?")
+    layout = parse_qs(query).get("layout", ["us"])[0]
     try:
-        import evdev  # noqa: F401  (the HID reader's library, an optional extra)
-    except ImportError as error:
-        raise ConfigError(f"scanner.url {url}: a hid: scanner needs the evdev package (install einvd[hid])") from error
-    path = url.removeprefix("hid:")
-    return OpenedScanner(HidScanner(path[2:] if path.startswith("//") else path, on_scan))
+        scanner = HidScanner(path[2:] if path.startswith("//") else path, on_scan, layout=layout)
+    except ValueError as error:
+        raise ConfigError(f"scanner.url {url}: {error}") from error
+    return OpenedScanner(scanner)
 
 
 def _sim(settings: Settings, url: str, on_scan: OnScan) -> OpenedScanner:

@@ -1,1 +1,1 @@
-"""Barcode scanners: framing bytes into scans, serial (pyserial URL) and USB HID (evdev) readers."""
+"""Barcode scanners: framing bytes into scans, serial (pyserial URL) and USB HID (kernel input events) readers."""

@@ -102,7 +102,7 @@ def _happenings(service: InvoiceService, clock: FakeClock, hub: ScanHub) -> None
         raise_alert(tx, "result.unreadable", "result", "P1.xml", clock.now(), "unreadable")
         raise_alert(tx, "result.unreadable", "result", "P0.xml", clock.now(), "unreadable, since cleared")
         tx.execute("UPDATE alerts SET cleared_at = ? WHERE entity_id = 'P0.xml'", (stamp(clock.now()),))
-    for raw in ("/ABC1234\r", garble("/XYZ.987", "de-host") + "\r", "hello\r"):
+    for raw in ("/ABC1234\r", garble("/XYZ.987", "host:fr") + "\r", "hello\r"):
         hub.publish("front", raw)
 
 

@@ -91,7 +91,7 @@ def test_run_serves_delivers_prints_scans_and_stops_on_sigterm(
         assert delivered
         assert wait_for(lambda: list((tmp_path / "turnkey").rglob("F0401_AB00000000_*.xml")))
         assert wait_for(lambda: list((tmp_path / "proofs").glob("*.png")))
-        scanner.scan("-AB.C+12", "crlf")
+        scanner.scan("-AB.C^12", "crlf")  # a US scanner on an Italian host: "/" typed as "-", "+" as "^"
         status, scans = client.request("GET", "/v1/scans?wait=10")
         assert status == 200 and [s["value"] for s in scans["scans"]] == ["/AB.C+12"]
         assert "WATCHDOG=1" in wait_for(lambda: _datagram(sock))

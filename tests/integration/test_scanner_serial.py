@@ -51,7 +51,7 @@ def collect(hub: ScanHub, count: int) -> list[dict[str, object]]:
 def test_scans_arrive_normalised_once_and_in_order(rig: tuple[SimScanner, SerialScanner, ScanHub]) -> None:
     sim, _, hub = rig
     script = [
-        ("/ABC1234", "cr"), (garble("/AB.C+12", "de-host"), "crlf"), (garble("/17MEWYP", "full-ascii"), "lf"),
+        ("/ABC1234", "cr"), (garble("/AB.C+12", "host:fr"), "crlf"), (garble("/17MEWYP", "full-ascii"), "lf"),
         (garble("/ABC1234", "full-width"), "tab"), (garble("/XYZ.987", "caps-lock"), "cr"), ("168001", "cr"),
         ("53538851", "cr"), (garble("/AB.C+12", "zhuyin"), "cr"), ("-ABC123", "cr"),
     ]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +13,7 @@ from daemon.config import ConfigError, Settings, TurnkeySettings, load
 from daemon.scans import ScanHub
 from daemon.wiring.scanner import device_path
 from drivers.drop.local import LocalDrop
-from drivers.scanner.hid import EV_KEY, KEY_ENTER, HidScanner
+from drivers.scanner.hid import HidScanner, keymap
 from drivers.scanner.serial import SerialScanner
 from hw_sim.drop import MemoryDrop
 from turnkey.period import TAIPEI
@@ -63,16 +59,18 @@ def test_no_scanner_url_opens_nothing(settings: Settings) -> None:
     assert wiring.open_scanner(settings, lambda raw: None) is None
 
 
-def test_a_hid_scanner_without_evdev_names_the_extra(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "evdev", None)  # as on a box without the extra: the import fails
-    with pytest.raises(ConfigError, match=r"einvd\[hid\]"):
-        wiring.open_scanner(_with_scanner(settings, "hid:/dev/input/event3"), lambda raw: None)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("evdev") is None, reason="needs the evdev package (extra hid)")
-def test_a_hid_scanner_is_the_evdev_reader(settings: Settings) -> None:  # pragma: no cover - with the extra only
+def test_a_hid_scanner_is_the_input_event_reader(settings: Settings) -> None:
     opened = wiring.open_scanner(_with_scanner(settings, "hid:/dev/input/event3"), lambda raw: None)
-    assert opened is not None and isinstance(opened.scanner, HidScanner)
+    assert opened is not None and isinstance(opened.scanner, HidScanner) and opened.sim is None
+    assert opened.scanner.path == "/dev/input/event3" and opened.scanner.keymap == keymap("us")
+    german = wiring.open_scanner(_with_scanner(settings, "hid:///dev/input/by-id/x-event-kbd?layout=de"), print)
+    assert german is not None and isinstance(german.scanner, HidScanner)
+    assert german.scanner.path == "/dev/input/by-id/x-event-kbd" and german.scanner.keymap == keymap("de")
+
+
+def test_a_hid_scanner_of_an_unknown_layout_is_refused(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match=r"scanner.url .*unknown keyboard layout 'klingon'"):
+        wiring.open_scanner(_with_scanner(settings, "hid:/dev/input/event3?layout=klingon"), print)
 
 
 def test_a_sim_scanner_is_read_by_the_serial_driver(settings: Settings) -> None:
@@ -115,48 +113,21 @@ def test_drop_schemes(settings: Settings, tmp_path: Path) -> None:
     assert isinstance(sim, LocalDrop) and sim.root == tmp_path / "tk"
 
 
-class _Event:
-    def __init__(self, code: int, value: int = 1) -> None:
-        self.type, self.code, self.value = EV_KEY, code, value
+def test_the_shops_keyboard_layouts_are_configured(tmp_path: Path) -> None:
+    config = tmp_path / "einvd.toml"
+    config.write_text('[scanner]\nlayouts = ["de", "jp(106)"]\n', encoding="utf-8")
+    assert load(config).scanner.layouts == ("de", "jp(106)")
+    assert load(None).scanner.layouts == ()
+    config.write_text('[scanner]\nlayouts = ["de", "klingon"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"scanner.layouts must be a list of us, de, ch"):
+        load(config)
+    config.write_text('[scanner]\nlayouts = "de"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"scanner.layouts"):
+        load(config)
 
 
-class _Device:
-    """An evdev device stand-in: types "/a1" and Enter, then goes away like an unplugged scanner."""
-
-    def __init__(self) -> None:
-        self.closed = False
-
-    def read_loop(self) -> Iterator[_Event]:
-        for code in (53, 30, 2, KEY_ENTER):
-            yield _Event(code)
-            yield _Event(code, 0)
-        raise OSError("No such device")
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def test_the_hid_scanner_decodes_reads_and_reopens_after_an_unplug() -> None:
-    scans: list[str] = []
-    opened: list[_Device] = []
-    got = threading.Event()
-
-    def opener(path: str) -> _Device:
-        if len(opened) == 2:
-            raise OSError("gone")
-        opened.append(_Device())
-        return opened[-1]
-
-    def on_scan(raw: str) -> None:
-        scans.append(raw)
-        if len(scans) == 2:
-            got.set()
-
-    scanner = HidScanner("/dev/input/event3", on_scan, backoff=(0.01, 0.02), opener=opener)
-    scanner.start()
-    try:
-        assert got.wait(5)
-    finally:
-        scanner.stop()
-    assert scans == ["/a1", "/a1"] and len(opened) == 2 and all(d.closed for d in opened)
-    assert not scanner.connected.is_set()
+def test_the_hub_undoes_only_the_shops_layouts() -> None:
+    german = ScanHub(lambda: datetime.now(TAIPEI), layouts=("de",))
+    anywhere = ScanHub(lambda: datetime.now(TAIPEI))
+    assert german.publish("front", "-17MEWZP").scan.value == "/17MEWYP"
+    assert anywhere.publish("front", "-17MEWZP").scan.kind == "unknown"

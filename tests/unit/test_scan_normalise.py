@@ -32,13 +32,30 @@ SCANS: list[tuple[str, str, str, str]] = [
     ("/aBc.+-1", MOBILE, "/ABC.+-1", ""),
     ("／ＡＢ．Ｃ＋１２", MOBILE, "/AB.C+12", ""),
     ("／１７ＭＥＷＹＰ\r", MOBILE, "/17MEWYP", ""),
-    # the leading "/" replaced by a keyboard layout or IME
-    ("-AB.C+12", MOBILE, "/AB.C+12", "German host"),
-    ("&AB.C+12", MOBILE, "/AB.C+12", "German scanner"),
-    ("7ABC.+12", MOBILE, "/ABC.+12", "Shift lost"),
-    (">AB.C+12", MOBILE, "/AB.C+12", "French scanner"),
-    ("!AB.C+12", MOBILE, "/AB.C+12", "French host"),
-    (".ABCDEFG", MOBILE, "/ABCDEFG", "French scanner, Shift lost"),
+    # a whole keyboard layout undone (what real layouts type: tests/unit/test_scan_layouts.py derives them)
+    ("!QB:C+&é", MOBILE, "/AB.C+12", "US scanner on a fr host"),
+    ("!&è?EZYP", MOBILE, "/17MEWYP", "US scanner on a fr host"),
+    ("=QB:C_&é", MOBILE, "/AB.C+12", "US scanner on a be host"),
+    ("-AB.C^12", MOBILE, "/AB.C+12", "US scanner on a it host"),
+    ("-AB.C¿12", MOBILE, "/AB.C+12", "US scanner on a es host"),
+    ("-AB.C+12", MOBILE, "/AB.C-12", "US scanner on a se host, US scanner on a no host"),
+    ("-XZßY.", UNKNOWN, "-XZßY.", "dead keys"),
+    ("-AB.C`12", UNKNOWN, "-AB.C`12", "dead keys"),
+    ("-ABÀÒZ", UNKNOWN, "-ABÀÒZ", "dead keys"),
+    ("/AB.C~12", MOBILE, "/AB.C+12", "jp(106) host"),
+    ("zAXvJ}12", MOBILE, "/AB.C+12", "us(dvorak) host"),
+    (">QB<C+!@", MOBILE, "/AB.C+12", "fr scanner read as US"),
+    ("&AB.C]12", MOBILE, "/AB.C+12", "de scanner read as US"),
+    (".17;ezyp", MOBILE, "/17MEWYP", "fr scanner read as US, Shift lost"),
+    ("7ABC.]12", MOBILE, "/ABC.+12", "de scanner read as US, Shift lost"),
+    ("71234560", UNKNOWN, "71234560", "not a"),
+    # the same layouts, where the code alone cannot tell which one it was: refused, never guessed
+    ("-17MEWZP", UNKNOWN, "-17MEWZP", "ambiguous"),
+    ("&17MEWZP", UNKNOWN, "&17MEWZP", "ambiguous"),
+    ("&AB.C+12", UNKNOWN, "&AB.C+12", "not a"),
+    (">AB.C+12", UNKNOWN, ">AB.C+12", "not a"),
+    ("!AB.C+12", UNKNOWN, "!AB.C+12", "not a"),
+    # the leading "/" replaced by an IME or a held Shift
     ("?AB.C+12", MOBILE, "/AB.C+12", "Shift held"),
     ("・AB.C+12", MOBILE, "/AB.C+12", "Japanese"),
     ("･AB.C+12", MOBILE, "/AB.C+12", "Japanese"),
@@ -62,7 +79,7 @@ SCANS: list[tuple[str, str, str, str]] = [
     ("53538851", BUSINESS, "53538851", ""),
     ("62140097", BUSINESS, "62140097", ""),
     # ambiguous: never invented
-    ("-ABC123", UNKNOWN, "-ABC123", "ambiguous"),
+    ("-ABC123", UNKNOWN, "-ABC123", "dead keys"),
     ("1234567", UNKNOWN, "1234567", "ambiguous"),
     (".ABC123", UNKNOWN, ".ABC123", "ambiguous"),
     # not a carrier at all
@@ -70,7 +87,6 @@ SCANS: list[tuple[str, str, str, str]] = [
     ("/AB.C+1", UNKNOWN, "/AB.C+1", "not a"),
     ("/AB.C+123", UNKNOWN, "/AB.C+123", "not a"),
     ("12345678", UNKNOWN, "12345678", "not a"),
-    ("71234560", UNKNOWN, "71234560", "not a"),
     ("12", UNKNOWN, "12", "not a"),
     ("拿鐵", UNKNOWN, "拿鐵", "not a"),
     ("", UNKNOWN, "", "empty"),
@@ -102,3 +118,18 @@ def test_every_mobile_reading_is_a_valid_barcode() -> None:
     for raw, kind, value, _ in SCANS:
         if kind == MOBILE:
             assert len(value) == 8 and value[0] == "/", raw
+
+
+def test_dead_keys_leave_their_spacing_accent() -> None:
+    from turnkey.carrier import _spacing
+
+    assert (_spacing("dead_grave"), _spacing("dead_acute"), _spacing("dead_tilde")) == ("`", "´", "~")
+    assert _spacing("dead_belowdot") == ""  # no spacing form: only a changed length or a composed letter shows
+
+
+def test_a_character_no_main_key_types() -> None:
+    from turnkey.carrier import _key_of
+    from turnkey.keymaps import LAYOUTS
+
+    assert _key_of(LAYOUTS["us"], "€") is None
+    assert _key_of(LAYOUTS["de"], "/") == (8, 1)  # KEY_7 with Shift
