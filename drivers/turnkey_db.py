@@ -30,6 +30,7 @@ DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql", "m
 """Scheme -> the DBAPI driver einvd uses (the optional extras of the same names)."""
 BATCH = 100
 """Identifiers per query (an OR of LIKE prefixes)."""
+Row = tuple[Any, ...]
 CODE = re.compile(r"\[?([A-Z]\d{4}|\d{5})\]?")
 
 
@@ -98,7 +99,7 @@ class TurnkeyDbReader:
     def _c(self, table: sa.TableClause, column: str) -> sa.ColumnClause[Any]:
         return table.c[column.upper() if self.upper else column]
 
-    def _read(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+    def _read(self, statement: sa.Executable) -> list[Row]:
         """One read-only transaction."""
         backend = self.url.get_backend_name()
         options = {"postgresql_readonly": True} if backend == "postgresql" else {}
@@ -106,7 +107,7 @@ class TurnkeyDbReader:
             if backend in ("mysql", "mariadb", "oracle"):
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             try:
-                return list(conn.execute(statement))
+                return [tuple(row) for row in conn.execute(statement)]
             finally:
                 conn.rollback()
 
@@ -116,7 +117,8 @@ class TurnkeyDbReader:
             for table in (self.log, self.detail, self.events):
                 self._read(sa.select(sa.literal(1)).select_from(table).limit(1))
         except sa.exc.SQLAlchemyError as error:
-            return f"{self!r}: {type(error.orig or error).__name__}: {str(error.orig or error).splitlines()[0]}"
+            cause = getattr(error, "orig", None) or error
+            return f"{self!r}: {type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
         return ""
 
     def statuses(self, prefixes: Sequence[str]) -> dict[str, TurnkeyRecord]:
@@ -133,7 +135,7 @@ class TurnkeyDbReader:
         query = (sa.select(c(log, "seqno"), c(log, "subseqno"), c(log, "uuid"), c(log, "message_dts"),
                            c(log, "status"), ident)
                  .where(sa.or_(*(ident.like(f"{p}%") for p in prefixes))))
-        newest: dict[str, sa.Row[Any]] = {}
+        newest: dict[str, Row] = {}
         for row in self._read(query):
             identifier = (row[5] or "").strip()
             prefix = next((p for p in prefixes if identifier.startswith(p)), None)
@@ -160,14 +162,14 @@ class TurnkeyDbReader:
                 latest[key] = value
         return {key: value[1] for key, value in latest.items()}
 
-    def _reasons(self, rows: list[sa.Row[Any]]) -> dict[tuple[str, str], tuple[str, str]]:
+    def _reasons(self, rows: list[Row]) -> dict[tuple[str, str], tuple[str, str]]:
         """(error code, text) of the newest event of each row's (SEQNO, SUBSEQNO), else of its UUID."""
         if not rows:
             return {}
         c, e = self._c, self.events
         keys = [(r[0], r[1]) for r in rows]
         uuids = sorted({r[2] for r in rows if r[2]})
-        where = sa.tuple_(c(e, "seqno"), c(e, "subseqno")).in_(keys)
+        where: sa.ColumnElement[bool] = sa.tuple_(c(e, "seqno"), c(e, "subseqno")).in_(keys)
         if uuids:
             where = sa.or_(where, c(e, "uuid").in_(uuids))
         query = sa.select(c(e, "eventdts"), c(e, "seqno"), c(e, "subseqno"), c(e, "errorcode"), c(e, "uuid"),
@@ -175,7 +177,7 @@ class TurnkeyDbReader:
         by_key: dict[tuple[str, str], tuple[str, str]] = {}
         by_uuid: dict[str, tuple[str, str]] = {}
         for event in self._read(query):
-            text = "".join(piece or "" for piece in event[5:11]).strip()
+            text = "".join(str(piece or "") for piece in event[5:11]).strip()
             value = ((event[3] or "").strip(), text)
             if event[2] is not None:
                 by_key[(event[1], event[2])] = value
@@ -187,5 +189,5 @@ class TurnkeyDbReader:
         self.engine.dispose()
 
 
-def _order(row: sa.Row[Any]) -> tuple[str, str, str]:
+def _order(row: Row) -> tuple[str, str, str]:
     return ((row[3] or ""), row[0], row[1])
