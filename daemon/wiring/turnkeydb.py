@@ -9,10 +9,13 @@ which the periodic job treats like an unreachable drop.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from daemon.config import ConfigError, Settings
-from daemon.ports import TurnkeyDatabase
+from daemon.ports import Drop, TurnkeyDatabase
+from daemon.store import Store
+from daemon.turnkey_watch import TurnkeyWatch
 
 if TYPE_CHECKING:
     from drivers.turnkey_db import TurnkeyDbReader, TurnkeyRecord
@@ -62,3 +65,10 @@ def open_turnkey_database(settings: Settings) -> TurnkeyDatabase | None:
         raise ConfigError(f"turnkey.database: the {url.get_backend_name()} driver is not installed "
                           f"(pip install 'einvd[{url.get_backend_name()}]'): {error}") from error
     return GuardedReader(reader)
+
+
+def turnkey_watcher(settings: Settings, store: Store, drop: Drop | None) -> TurnkeyWatch:
+    """The periodic Turnkey checks of ``einvd run`` (``daemon.periodic.turnkey_jobs`` schedules them)."""
+    tk = settings.turnkey
+    return TurnkeyWatch(store, drop, open_turnkey_database(settings), tk.layout,
+                        timedelta(minutes=tk.stuck_after_minutes), timedelta(hours=tk.silent_after_hours))

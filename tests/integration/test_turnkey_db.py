@@ -5,16 +5,16 @@ reason, and it cannot write."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from drivers.turnkey_db import TurnkeyDbReader, database_url
 from hw_sim.turnkey_db import PgTurnkeyLog, create_tables
-from tests.integration.pg_server import READER, READER_PASSWORD, PgServer, start_or_skip
+from tests.integration.pg_server import OWNER_PASSWORD, READER, READER_PASSWORD, PgServer, start_or_skip
 
-AT = datetime(2026, 11, 20, 10, 15, 0, 123000, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 20, 10, 15, 0, 123000, tzinfo=UTC)
 LONG = ("[E0107] 買方統一編號 12345678 錯誤，請確認買受人統一編號是否正確；本張發票未通過 Turnkey 上傳前檢核，"
         "請修正後以新檔重送 (F0401 欄位 Main/Buyer/Identifier)")
 
@@ -33,7 +33,7 @@ def turnkey_db(pg: PgServer) -> Iterator[tuple[PgTurnkeyLog, TurnkeyDbReader]]:
     owner = sa.create_engine(pg.owner_url.replace("/einvturnkey", "/postgres"), isolation_level="AUTOCOMMIT")
     with owner.connect() as conn:
         conn.execute(sa.text("DROP DATABASE IF EXISTS einvturnkey WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE einvturnkey"))
+        conn.execute(sa.text("CREATE DATABASE einvturnkey"))
         conn.execute(sa.text(f"GRANT CONNECT ON DATABASE einvturnkey TO {READER}"))
     owner.dispose()
     engine = sa.create_engine(pg.owner_url)
@@ -47,18 +47,19 @@ def turnkey_db(pg: PgServer) -> Iterator[tuple[PgTurnkeyLog, TurnkeyDbReader]]:
         engine.dispose()
 
 
-def test_statuses_follow_the_document_from_upload_to_confirmation(turnkey_db: tuple[PgTurnkeyLog, TurnkeyDbReader]) -> None:
+def test_statuses_follow_the_document_from_upload_to_confirmation(
+        turnkey_db: tuple[PgTurnkeyLog, TurnkeyDbReader]) -> None:
     log, reader = turnkey_db
     bak = "UpCast/B2SSTORAGE/F0401/BAK/20261120/18/F0401_AB00001234_7.xml"
     log.logged(uuid="u-1", message_type="F0401", identifier="F0401AB0000123420261120", status="P", filename=bak, at=AT)
     log.logged(uuid="u-1", message_type="F0401", identifier="F0401AB0000123520261120", status="P",
                filename=bak.replace("1234_7", "1235_8"), at=AT)
-    assert {p: r.status for p, r in reader.statuses(["F0401AB00001234", "F0401AB00001235", "F0401AB0000999"]).items()} \
-        == {"F0401AB00001234": "P", "F0401AB00001235": "P"}
+    found = reader.statuses(["F0401AB00001234", "F0401AB00001235", "F0401AB00009999"])
+    assert {p: r.status for p, r in found.items()} == {"F0401AB00001234": "P", "F0401AB00001235": "P"}
     log.logged(uuid="u-1", message_type="F0401", identifier="F0401AB0000123420261120", status="G", filename=bak,
                at=AT + timedelta(minutes=1))
-    found = reader.statuses(["F0401AB00001234"])["F0401AB00001234"]
-    assert (found.status, found.uuid, found.filename, found.reason) == ("G", "u-1", bak, "")
+    first = reader.statuses(["F0401AB00001234"])["F0401AB00001234"]
+    assert (first.status, first.uuid, first.filename, first.reason) == ("G", "u-1", bak, "")
     log.logged(uuid="u-1", message_type="F0401", identifier="F0401AB0000123420261120", status="C", filename=bak,
                at=AT + timedelta(hours=3))
     assert reader.statuses(["F0401AB0000123420261120"])["F0401AB0000123420261120"].status == "C"
@@ -99,13 +100,17 @@ def test_the_newest_row_of_a_number_wins(turnkey_db: tuple[PgTurnkeyLog, Turnkey
     assert reader.statuses(["F0401AB00001234"])["F0401AB00001234"].uuid == "new"
 
 
-def test_the_reader_cannot_write_and_hides_its_password(turnkey_db: tuple[PgTurnkeyLog, TurnkeyDbReader]) -> None:
+def test_the_reader_reads_in_read_only_transactions_even_as_the_owner(
+        pg: PgServer, turnkey_db: tuple[PgTurnkeyLog, TurnkeyDbReader]) -> None:
     _, reader = turnkey_db
     assert reader.check() == ""
     assert READER_PASSWORD not in repr(reader)
-    with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
-        with reader.engine.connect().execution_options(postgresql_readonly=True) as conn:
-            conn.execute(sa.text("CREATE TABLE nope (x int)"))
+    owner = TurnkeyDbReader(database_url(f"postgresql://{pg.owner}@127.0.0.1:{pg.port}/einvturnkey", OWNER_PASSWORD))
+    try:
+        with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
+            owner._read(sa.text("INSERT INTO turnkey_sysevent_log (eventdts) VALUES ('1')"))
+    finally:
+        owner.close()
 
 
 def test_an_unreachable_database_is_a_finding_without_the_password(pg: PgServer) -> None:
@@ -124,5 +129,5 @@ def test_database_url_picks_the_driver_and_refuses_unknown_schemes() -> None:
     assert database_url("mssql://u@h/t").drivername == "mssql+pyodbc"
     assert database_url("oracle://u@h/t", "pw").password == "pw"
     assert database_url("postgresql+psycopg2://u@h/t").drivername == "postgresql+psycopg2"
-    with pytest.raises(ValueError, match="turnkey.database"):
+    with pytest.raises(ValueError, match=r"turnkey\.database"):
         database_url("sqlite:///x.db")
