@@ -58,7 +58,8 @@ def test_a_file_taken_by_turnkey_between_rename_and_record_is_not_dropped_again(
             state, uncertain = conn.execute(
                 "SELECT state, uncertain FROM outbox WHERE message_type = 'F0401'").fetchone()
         assert (state, uncertain) == ("DONE", 0)
-        copies = [p for p in (box.turnkey / F0401).rglob("*") if p.is_file() and p.name.startswith(name.removesuffix(".xml"))]
+        stem = name.removesuffix(".xml")
+        copies = [p for p in (box.turnkey / F0401).rglob("*") if p.is_file() and p.name.startswith(stem)]
         assert copies == [target], f"uploaded more than once: {copies}"
     finally:
         box.close()
