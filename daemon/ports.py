@@ -72,6 +72,11 @@ class Drop(Protocol):
         path, or None when it is nowhere (never dropped, or deleted by Turnkey's housekeeping)."""
         ...
 
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for several files of one message code in one pass (one walk of BAK and ERR, which hold up to
+        ``data-keep-days`` of files): name -> path, for the names found."""
+        ...
+
     def inspect(self, code: str, name: str) -> FileFacts | None:
         """Mode, owner ids and change time of ``name`` in the SRC folder of ``code`` (``""``: of that folder
         itself); None when it is not there."""

@@ -139,10 +139,15 @@ class Pump:
         return None
 
     def _already_there(self, rows: list[Claimed]) -> set[int]:
-        """Uncertain rows whose file is in SRC, BAK or ERR already (``Drop.find``, which knows Turnkey's date and
+        """Uncertain rows whose file is in SRC, BAK or ERR already (``Drop.find_many``, which knows Turnkey's date and
         hour folders, ``.001`` duplicates and older suffixes): recorded as dropped, never put again, since Turnkey
         uploads a file dropped twice twice (domain.md §5.5a)."""
-        return {row.id for row in rows if self.drop.find(row.code, row.file_name) is not None}
+        found: set[int] = set()
+        for code in sorted({row.code for row in rows}):
+            mine = [row for row in rows if row.code == code]
+            there = self.drop.find_many(code, [row.file_name for row in mine])
+            found |= {row.id for row in mine if row.file_name in there}
+        return found
 
     def _record(self, batch: _Batch, now: datetime, report: PumpReport) -> None:
         with self.store.write() as tx:

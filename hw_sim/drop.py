@@ -128,6 +128,9 @@ class MemoryDrop:
                     return path
         return None
 
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        return {name: path for name in files if (path := self.find(code, name)) is not None}
+
     def inspect(self, code: str, name: str) -> MemoryFacts | None:
         """A file waiting in SRC (mode from ``modes``, 0o660 unless a test set it), owned by this process."""
         self._gate(code)

@@ -171,6 +171,10 @@ class LocalDrop:
         """Where ``name`` is now: SRC, or BAK/ERR in any of Turnkey's folder and name forms; None: nowhere."""
         return names.find(self._list, self.layout, code, name)
 
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for many names with one walk of BAK and ERR: name -> path, for those found."""
+        return names.find_many(self._list, self.layout, code, files)
+
     def inspect(self, code: str, name: str) -> Facts | None:
         """Mode, owner and mtime of ``name`` in SRC of ``code`` (``""``: the SRC folder); None when absent."""
         path = self.root / self.layout.folder("SRC", code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import grp
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from drivers.drop.watch import Lister, walk
@@ -42,17 +43,33 @@ def is_copy_of(found: str, name: str) -> bool:
 
 def find(lister: Lister, layout: Layout, code: str, name: str) -> str | None:
     """The path of ``name`` in SRC, else in BAK or ERR (date and hour folders below); None when nowhere."""
+    return find_many(lister, layout, code, [name]).get(name)
+
+
+def find_many(lister: Lister, layout: Layout, code: str, names: Iterable[str]) -> dict[str, str]:
+    """``find`` for several names with one listing of SRC, then (for those not in SRC) one walk of BAK and ERR:
+    name -> path, for the names found. SRC is listed first, so a file Turnkey moves meanwhile is in the walk."""
+    wanted = set(names)
     src = layout.folder("SRC", code)
     try:
-        if any(entry.name == name and not entry.is_dir for entry in lister(src)):
-            return f"{src}/{name}"
+        found = {e.name: f"{src}/{e.name}" for e in lister(src) if not e.is_dir and e.name in wanted}
     except FileNotFoundError:
-        pass
+        found = {}
+    left = wanted - set(found)
     for which in ("BAK", "ERR"):
+        if not left:
+            break
         for path in sorted(walk(lister, layout.folder(which, code))):
-            if is_copy_of(path.rsplit("/", 1)[-1], name):
-                return path
-    return None
+            base = path.rsplit("/", 1)[-1]
+            hit = next((n for n in left if is_copy_of(base, n)), None) if base.startswith(_stems(left)) else None
+            if hit is not None:
+                found[hit] = path
+                left.discard(hit)
+    return found
+
+
+def _stems(names: set[str]) -> tuple[str, ...]:
+    return tuple(n.rsplit(".", 1)[0] for n in names)
 
 
 def group_id(group: str) -> int | None:

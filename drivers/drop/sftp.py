@@ -245,6 +245,10 @@ class SftpDrop:
         """Where ``name`` is now: SRC, or BAK/ERR in any of Turnkey's folder and name forms; None: nowhere."""
         return names.find(self._entries, self.layout, code, name)
 
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for many names with one walk of BAK and ERR: name -> path, for those found."""
+        return names.find_many(self._entries, self.layout, code, files)
+
     def inspect(self, code: str, name: str) -> Facts | None:
         """Mode, owner ids (the server's) and mtime of ``name`` in SRC (``""``: the folder); None when absent."""
         folder = self._remote(self.layout.folder("SRC", code))

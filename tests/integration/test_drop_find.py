@@ -108,3 +108,14 @@ def test_turnkeys_name_forms() -> None:
     assert not is_copy_of(f"{NAME}.01", NAME) and not is_copy_of(f"{NAME}.0001", NAME)
     assert not is_copy_of("F0401_AB00001000_7_178702040525.xml", NAME)  # 12 digits: not epoch millis
     assert not is_copy_of("F0401_AB00001000_70.xml", NAME) and not is_copy_of("F0401_AB00001000_7.xml.log", NAME)
+
+
+def test_many_files_are_found_in_one_pass(world: World) -> None:
+    others = [f"F0401_AB0000100{n}_{n}.xml" for n in range(1, 4)]
+    for name in [NAME, *others]:
+        world.drop.put("F0401", name, XML)
+    world.drop.sync()
+    moved = world.move("BAK", f"20261203/18/{NAME}.001")
+    found = world.drop.find_many("F0401", [NAME, others[0], "F0401_AB00009999_9.xml"])
+    assert found == {NAME: moved, others[0]: found[others[0]]}
+    assert found[others[0]].endswith(others[0]) and "SRC" in found[others[0]].split("/")
