@@ -143,7 +143,8 @@ class SftpDrop:
         attrs = sftp.stat(staged)
         if attrs.st_size != len(data):
             raise OSError(errno.EIO, f"staged {attrs.st_size} of {len(data)} bytes", staged)
-        sftp.chmod(staged, self.file_mode)  # Turnkey leaves a file its user cannot read and write in SRC forever
+        if stat.S_IMODE(attrs.st_mode or 0) != self.file_mode:  # Turnkey never takes a file it cannot read+write
+            sftp.chmod(staged, self.file_mode)  # one round trip saved when the server's umask gives it already
         if self.file_gid is not None and attrs.st_gid != self.file_gid:
             sftp.chown(staged, attrs.st_uid or 0, self.file_gid)
         self._unanswered.add(staged)
