@@ -99,3 +99,26 @@ def test_result_folders_that_never_receive_anything_are_named(tmp_path: Path) ->
     os.utime(fresh, (NOW.timestamp() - 30 * 3600, NOW.timestamp() - 30 * 3600))
     old = doc.turnkey_results_check(settings, NOW)
     assert old.level == "warn" and "30 h old" in old.detail
+
+
+@pytest.mark.parametrize(("line", "key"), [('file_mode = 660', "turnkey.file_mode"), ('file_mode = "0980"',
+                         "turnkey.file_mode"), ('file_mode = "01777"', "turnkey.file_mode"),
+                         ('database = "einvturnkey"', "turnkey.database"), ("stuck_after_minutes = 0",
+                         "turnkey.stuck_after_minutes"), ("silent_after_hours = -1", "turnkey.silent_after_hours")])
+def test_bad_turnkey_settings_name_their_key(tmp_path: Path, line: str, key: str) -> None:
+    from daemon.config import ConfigError
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        _settings(tmp_path, line)
+
+
+def test_the_database_password_comes_from_the_credential_only(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "einvd-turnkey-db").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = _settings(tmp_path, 'database = "postgresql://einvd_ro@tk/einvturnkey"\nfile_mode = "0640"')
+    assert settings.turnkey.database_password == "s3cret" and settings.turnkey.file_mode == 0o640
+    assert "s3cret" not in repr(settings)
+    assert _settings(tmp_path).turnkey.database_password is None  # no database: the credential is not read
