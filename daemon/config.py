@@ -170,6 +170,13 @@ class TurnkeySettings:
     backoff_max_seconds: int = 600
     deadline_warn_percent: tuple[int, int] = (50, 90)
     verdict_grace_hours: int = 24
+    database: str = ""
+    database_password: str | None = field(default=None, repr=False)
+    database_poll_seconds: int = 300
+    file_mode: int = 0o660
+    file_group: str = ""
+    stuck_after_minutes: int = 30
+    silent_after_hours: int = 26
 
     @property
     def scheme(self) -> str:
@@ -425,6 +432,23 @@ def _credential_path(raw: dict[str, Any], base: Path) -> Path | None:
     return credential(str(raw["key_credential"]))
 
 
+def _turnkey_db(raw: dict[str, Any]) -> dict[str, Any]:
+    """The [turnkey] keys of Turnkey's own database, the drop's file mode and group, the stuck/silent alerts."""
+    _positive(raw, "database_poll_seconds", "stuck_after_minutes", "silent_after_hours")
+    mode = raw["file_mode"]
+    if not (isinstance(mode, str) and len(mode) in (3, 4) and all(c in "01234567" for c in mode)
+            and int(mode, 8) <= 0o777):
+        raise ConfigError("turnkey.file_mode must be an octal mode like \"0660\"")
+    url = raw["database"]
+    if url and "://" not in url:
+        raise ConfigError("turnkey.database must be a URL like postgresql://einvd_ro@host/einvturnkey")
+    passed = credential(raw["database_credential"]) if url else None
+    password = passed.read_text(encoding="utf-8").strip() if passed is not None else None
+    return {"database": url, "database_password": password, "database_poll_seconds": raw["database_poll_seconds"],
+            "file_mode": int(mode, 8), "file_group": raw["file_group"],
+            "stuck_after_minutes": raw["stuck_after_minutes"], "silent_after_hours": raw["silent_after_hours"]}
+
+
 def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
     _positive(raw, "timeout_seconds", "keepalive_seconds", "rescan_seconds", "batch", "backoff_seconds",
               "backoff_max_seconds")
@@ -444,7 +468,7 @@ def _turnkey(raw: dict[str, Any], base: Path) -> TurnkeySettings:
         drop, layout, raw["import_e0501"], _credential_path(raw, base),
         base / raw["known_hosts"] if raw["known_hosts"] else None, raw["timeout_seconds"], raw["keepalive_seconds"],
         raw["rescan_seconds"], raw["batch"], raw["backoff_seconds"], raw["backoff_max_seconds"],
-        (warn[0], warn[1]), raw["verdict_grace_hours"],
+        (warn[0], warn[1]), raw["verdict_grace_hours"], **_turnkey_db(raw),
     )
     if settings.scheme == "file" and not drop.startswith("file:"):
         settings = replace(settings, drop=str(base / drop))

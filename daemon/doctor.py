@@ -9,7 +9,13 @@ The verb exits 1 when anything fails. Besides the configuration, store, ranges a
 - turnkey access: every Turnkey folder einvd uses readable and writable by the service user;
 - api keys: the keys file mode 0600/0400 and owned by the service user;
 - disk: free space beside the store: fail when a copy of the store (the backup before a migration) would not
-  fit, warn under 1 GiB or under ten times the store's size.
+  fit, warn under 1 GiB or under ten times the store's size;
+- turnkey database: Turnkey's own database readable (``turnkey.database``), or why refusal reasons are
+  unavailable (Turnkey on its embedded H2, which only Turnkey can open; the database unreachable);
+- turnkey files: whether Turnkey's user (the SRC folder's owner) may read and write what einvd drops with
+  ``turnkey.file_mode`` and ``turnkey.file_group`` (Turnkey 3.2.0 leaves any other file in SRC forever);
+- turnkey results: the SummaryResult and ProcessResult folders exist and received something since Turnkey last
+  took a file (else the download flow is not configured: domain.md §5.2).
 
 Ownership and modes are judged by the mode bits and owner ids, as the kernel judges a user that is not root
 (``access(2)`` always says yes to root). The service user is this process's, or under root the store file's owner.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import grp
 import os
 import pwd
 import shutil
@@ -249,11 +256,108 @@ def disk_check(store_path: Path, free: int | None = None) -> Check:
     return Check("disk", "ok", mib)
 
 
+# --- Turnkey's database, the files it must take, its results (issue 19) ------------------------------------
+
+def turnkey_database_check(settings: Settings) -> Check:
+    """Whether Turnkey's refusal reasons can be read: they exist only in its database (domain.md §5.5a)."""
+    from daemon.wiring.turnkeydb import open_turnkey_database
+
+    root = local_drop(settings)
+    if not settings.turnkey.database:
+        h2 = sorted((root / "innerfs").glob("EINVTurnkey*.mv.db")) if root is not None else []
+        if h2:
+            return Check("turnkey database", "warn", f"Turnkey runs on its embedded H2 database ({h2[0]}), which only "
+                         "the running Turnkey can open: the reasons of its refusals (only in that database; 3.2.0 "
+                         "writes no reason file) are unavailable to einvd. Move Turnkey to PostgreSQL, MySQL/MariaDB, "
+                         "MS SQL or Oracle (einvUserConfig.xml) and set turnkey.database to a read-only account")
+        return Check("turnkey database", "ok", "turnkey.database not set: refusal reasons are read only when Turnkey "
+                     "runs on a server database and einvd is given a read-only account there")
+    reader = open_turnkey_database(settings)
+    assert reader is not None
+    try:
+        problem = reader.check()
+    finally:
+        reader.close()
+    if problem:
+        return Check("turnkey database", "warn", f"unreachable, so refusal reasons and upload statuses are "
+                     f"unavailable: {problem}")
+    return Check("turnkey database", "ok", f"{reader!r}: Turnkey's log tables readable (read-only)")
+
+
+def _file_stat(mode: int, uid: int, gid: int) -> os.stat_result:
+    return os.stat_result((stat.S_IFREG | mode, 0, 0, 1, uid, gid, 0, 0, 0, 0))
+
+
+def turnkey_files_check(settings: Settings, user: User) -> Check:
+    """Each SRC folder's owner (Turnkey's user) may read and write a file dropped with the configured mode and
+    group; the group einvd sets is the folder's (or a setgid folder gives its own)."""
+    root = local_drop(settings)
+    tk = settings.turnkey
+    if root is None:
+        return Check("turnkey files", "ok", "no local SRC folders to check (an SFTP drop is judged by turnkey.stuck)")
+    try:
+        gid = grp.getgrnam(tk.file_group).gr_gid if tk.file_group and not tk.file_group.isdigit() else (
+            int(tk.file_group) if tk.file_group else None)
+    except KeyError:
+        return Check("turnkey files", "fail", f"turnkey.file_group {tk.file_group!r}: no such group on this host")
+    problems = []
+    for code in tk.layout.codes:
+        src = root / tk.layout.folder("SRC", code)
+        if not src.is_dir():
+            continue
+        st = src.stat()
+        file_gid = gid if gid is not None else (st.st_gid if st.st_mode & stat.S_ISGID else os.getegid())
+        turnkey = _user_of(st.st_uid)
+        if not turnkey.may(_file_stat(tk.file_mode, user.uid, file_gid), "rw"):
+            problems.append(f"{src} (owner {turnkey.name}, group {st.st_gid}, mode {stat.S_IMODE(st.st_mode):o})")
+    if problems:
+        return Check("turnkey files", "fail", f"Turnkey's user cannot read and write files dropped with mode "
+                     f"{tk.file_mode:04o}, group {file_gid}, owner {user.name}: " + "; ".join(problems[:3]) +
+                     ": Turnkey 3.2.0 leaves them in SRC forever; set turnkey.file_group to a group of Turnkey's "
+                     "user and turnkey.file_mode to 0660 (or chgrp/chmod g+s the SRC folders)")
+    return Check("turnkey files", "ok", f"files dropped with mode {tk.file_mode:04o}: readable and writable by each "
+                 "SRC folder's owner")
+
+
+def _user_of(uid: int) -> User:
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return User(uid, frozenset(), str(uid))
+    return User(uid, frozenset(os.getgrouplist(entry.pw_name, entry.pw_gid)), entry.pw_name)
+
+
+def turnkey_results_check(settings: Settings, now: datetime) -> Check:
+    """The result folders exist and the newest file came within ``silent_after_hours`` (or nothing was sent)."""
+    root = local_drop(settings)
+    tk = settings.turnkey
+    if root is None:
+        return Check("turnkey results", "ok", "no local result folders to check (turnkey.silent watches them)")
+    problems, newest = [], 0.0
+    for kind, key in (("SummaryResult", "summary_results"), ("ProcessResult", "process_results")):
+        folder = tk.layout.result_folder(kind)
+        if not folder:
+            problems.append(f"{kind} not read (turnkey.{key} is empty)")
+        elif not (root / folder).is_dir():
+            problems.append(f"{root / folder} missing")
+        else:
+            newest = max([newest, *(p.stat().st_mtime for p in (root / folder).rglob("*") if p.is_file())])
+    if newest == 0.0:
+        problems.append("no result ever received")
+    elif now.timestamp() - newest > tk.silent_after_hours * 3600:
+        problems.append(f"the newest result is {int((now.timestamp() - newest) // 3600)} h old")
+    if problems:
+        return Check("turnkey results", "warn", "; ".join(problems) + ": unless nothing was sent, configure all five "
+                     "folder screens in Turnkey including the download flow (ReceiveFile/Unpack/DownCast) and its "
+                     "schedules, else no SummaryResult or ProcessResult ever arrives (domain.md §5.2)")
+    return Check("turnkey results", "ok", "SummaryResult and ProcessResult folders there, received recently")
+
+
 def host_checks(settings: Settings) -> list[Check]:
     user = service_user(settings)
     checks: list[Check] = []
     for name, check in (("folders", folders_check), ("turnkey access", turnkey_access_check),
-                        ("api keys", keys_file_check)):
+                        ("turnkey files", turnkey_files_check), ("api keys", keys_file_check)):
         checks += _guarded(name, lambda check=check: check(settings, user))  # type: ignore[misc]
     checks += _guarded("disk", lambda: disk_check(settings.store_path))
     return checks
@@ -302,6 +406,9 @@ def _printer(settings: Settings) -> Check:
         status = printer.status()
     except (DevicePrintFailed, OSError) as error:
         return Check("printer", "fail", f"{settings.printer.url}: {error}")
+    if status is not None and not status.known:
+        return Check("printer", "ok", f"{settings.printer.url}: opened; it does not answer status queries "
+                                      "(status unknown)")
     detail = "answers, ready" if status is not None else "opened (status queries are off)"
     if status is not None and status.paper_near_end:
         return Check("printer", "warn", f"{settings.printer.url}: paper nearly out")
@@ -340,8 +447,11 @@ def examine(settings: Settings, now: datetime) -> list[Check]:
         checks += _guarded("ranges", lambda: _ranges(store, now))
     finally:
         store.close()
-    for name, check in (("turnkey", _turnkey), ("printer", _printer), ("scanner", _scanner)):
+    for name, check in (("turnkey", _turnkey), ("turnkey database", turnkey_database_check),
+                        ("printer", _printer), ("scanner", _scanner)):
         checks += _guarded(name, lambda check=check: check(settings))  # type: ignore[misc]
+    if settings.turnkey.drop:
+        checks += _guarded("turnkey results", lambda: turnkey_results_check(settings, now))
     return checks + host_checks(settings)
 
 

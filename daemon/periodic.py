@@ -22,7 +22,7 @@ refused by number) into one E0402 per key in its outbox (``queue_merged``), whic
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from daemon.store import alerts as alert_table
 from daemon.store import blanks as table
 from daemon.store import outbox as outbox_table
 from daemon.store.blanks import StoredBlankReport
+from daemon.turnkey_watch import TurnkeyWatch
 from turnkey.blanks import blank_reports
 from turnkey.errors import Conflict, Problem, TurnkeyError
 from turnkey.mig import Schemas, render_checked
@@ -290,3 +291,18 @@ def window_alerts(store: Store, now: datetime, cutoff_day: int, notice: timedelt
     with store.write() as tx:
         raised = raise_alert(tx, WINDOW, "period", period.code, now, message, closes)
     return int(raised)
+
+
+# --- Turnkey itself (daemon/turnkey_watch.py) -------------------------------------------------------------
+
+FOLDER_CHECKS = 60.0
+
+
+def turnkey_jobs(watch: TurnkeyWatch, poll_seconds: float) -> list[tuple[str, float, Callable[[datetime], object]]]:
+    """(name, seconds, tick) of the Turnkey jobs: its database (only when one is configured) and the SRC and result
+    folder checks (``turnkey.stuck``, ``turnkey.silent``)."""
+    jobs: list[tuple[str, float, Callable[[datetime], object]]] = [
+        ("turnkey-folders", FOLDER_CHECKS, watch.check_folders)]
+    if watch.database is not None:
+        jobs.append(("turnkey-db", poll_seconds, watch.read_database))
+    return jobs

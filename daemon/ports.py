@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,6 +64,80 @@ class Drop(Protocol):
 
     def check(self) -> list[str]:
         """One line per missing or unwritable folder (empty when the drop is usable)."""
+        ...
+
+    def find(self, code: str, name: str) -> str | None:
+        """Where the file einvd dropped as ``name`` is now: in SRC, or moved by Turnkey into BAK (3.2.0:
+        ``<yyyyMMdd>/<HH>/name``, ``name.001``...; older: ``HH-HH`` folders, ``_<epoch ms>`` suffix) or ERR; its
+        path, or None when it is nowhere (never dropped, or deleted by Turnkey's housekeeping)."""
+        ...
+
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for several files of one message code in one pass (one walk of BAK and ERR, which hold up to
+        ``data-keep-days`` of files): name -> path, for the names found."""
+        ...
+
+    def inspect(self, code: str, name: str) -> FileFacts | None:
+        """Mode, owner ids and change time of ``name`` in the SRC folder of ``code`` (``""``: of that folder
+        itself); None when it is not there."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class FileFacts(Protocol):
+    """What ``Drop.inspect`` tells about a file: what decides whether Turnkey's user may take it."""
+
+    @property
+    def mode(self) -> int: ...
+
+    @property
+    def uid(self) -> int: ...
+
+    @property
+    def gid(self) -> int: ...
+
+    @property
+    def mtime(self) -> float: ...
+
+
+class TurnkeyRecord(Protocol):
+    """One document in Turnkey's own database (domain.md §5.5a): STATUS P (processing), G (uploaded), C
+    (confirmed) or E (refused), the file Turnkey moved, and for E its error code and reason text."""
+
+    @property
+    def identifier(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def uuid(self) -> str: ...
+
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def error_code(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def code(self) -> str:
+        """The MOF code named in the reason (``E0107``), or ''."""
+        ...
+
+
+class TurnkeyDatabase(Protocol):
+    """Turnkey's own database, read only. Raises OSError or the driver's error when it cannot be reached."""
+
+    def statuses(self, prefixes: Sequence[str]) -> Mapping[str, TurnkeyRecord]:
+        """The newest record of each INVOICE_IDENTIFIER prefix (``F0401AB00001234``) found."""
+        ...
+
+    def check(self) -> str:
+        """'' when the tables answer, else why not (never the password)."""
         ...
 
     def close(self) -> None: ...

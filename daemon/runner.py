@@ -31,13 +31,14 @@ from daemon.config import ConfigError, Settings
 from daemon.deadlines import check_deadlines
 from daemon.doctor import range_alerts
 from daemon.notify import Notifier
-from daemon.periodic import window_alerts
+from daemon.periodic import turnkey_jobs, window_alerts
 from daemon.ports import Clock, RandomSource
 from daemon.printing import PrintQueue
 from daemon.scans import ScanHub
 from daemon.store import jobs as job_runs
 from daemon.store import stamp
 from daemon.systemd import notify, watchdog_interval
+from daemon.wiring.turnkeydb import turnkey_watcher
 from turnkey.period import TAIPEI, taipei
 
 if TYPE_CHECKING:
@@ -112,6 +113,10 @@ class Daemon:
         trigger = wiring.result_trigger(self.settings, drop)
         watch = wiring.watch_worker(self.settings, self.store, drop, trigger)
         self.jobs += [Job("pump", 2.0, pump.tick), Job("watch", 5.0, watch.tick)]
+        turnkey = turnkey_watcher(self.settings, self.store, drop)
+        self._stops.append(turnkey.close)
+        self.jobs += [Job(name, every, self._guarded(name, tick))
+                      for name, every, tick in turnkey_jobs(turnkey, self.settings.turnkey.database_poll_seconds)]
         if simulator is not None:
             self.jobs.append(Job("simulated-turnkey", 2.0, lambda now: simulator.tick(now)))
 

@@ -8,11 +8,25 @@ Paths are ``SRC/<code>/<name>``, ``ERR/<code>/<name>``, ``BAK/<code>/<name>`` an
 from __future__ import annotations
 
 import errno
+import os
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 CODES = frozenset({"F0401", "F0501", "F0701", "G0401", "G0501", "E0401", "E0402"})
 KINDS = frozenset({"SummaryResult", "ProcessResult", "E0501"})
+TAKEN = re.compile(r"(?:\.\d{3}|_\d{13})?")
+"""What Turnkey may add to a taken file's name (domain.md §5.5a ``.001`` duplicates in BAK; §5.2 the older
+``_<epoch ms>`` before ``.xml``)."""
+
+
+@dataclass(frozen=True)
+class MemoryFacts:
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
 
 
 class MemoryDrop:
@@ -22,6 +36,7 @@ class MemoryDrop:
         self.log: list[tuple[str, str]] = []
         self.down: OSError | None = None
         self.synced = 0
+        self.modes: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -95,6 +110,35 @@ class MemoryDrop:
 
     def check(self) -> list[str]:
         return [f"memory drop unreachable: {self.down}"] if self.down is not None else []
+
+    def find(self, code: str, name: str) -> str | None:
+        """``SRC/<code>/<name>``, or the BAK/ERR path Turnkey moved it to (any folders below, ``.001`` or
+        ``_<ms>`` added to the name); None when it is nowhere."""
+        self._gate(code)
+        stem = name.removesuffix(".xml")
+        with self._lock:
+            if name in self.src.get(code, {}):
+                return f"SRC/{code}/{name}"
+            for path in sorted(self.files):
+                base = path.rsplit("/", 1)[-1]
+                if not (path.startswith((f"BAK/{code}/", f"ERR/{code}/")) and base.startswith(stem)):
+                    continue
+                if TAKEN.fullmatch(base.removeprefix(name)) or (
+                        base.endswith(".xml") and TAKEN.fullmatch(base[len(stem):-4])):
+                    return path
+        return None
+
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        return {name: path for name in files if (path := self.find(code, name)) is not None}
+
+    def inspect(self, code: str, name: str) -> MemoryFacts | None:
+        """A file waiting in SRC (mode from ``modes``, 0o660 unless a test set it), owned by this process."""
+        self._gate(code)
+        with self._lock:
+            if name and name not in self.src.get(code, {}):
+                return None
+        mode = self.modes.get((code, name), 0o40770 if not name else 0o100660)
+        return MemoryFacts(mode, os.getuid(), os.getgid(), 0.0)
 
     def close(self) -> None:
         """Nothing to release."""

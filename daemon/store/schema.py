@@ -327,9 +327,14 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT RAISE(ABORT, 'UNIQUE constraint failed: invoices.order_id');
     END;
     """,
+    # Turnkey's own database (issue 19, helper TKDB): the last STATUS einvd read there for a dropped message (P,
+    # G, C or E) and when; rows still P/G (or never read) are read again until C or E.
+    """
+    ALTER TABLE outbox ADD COLUMN turnkey_status TEXT;
+    ALTER TABLE outbox ADD COLUMN turnkey_status_at TEXT;
+    CREATE INDEX outbox_turnkey_open ON outbox (dropped_at) WHERE state = 'DONE';
+    """,
 )
-
-
 
 
 def statements(script: str) -> list[str]:

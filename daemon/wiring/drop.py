@@ -31,7 +31,11 @@ def _local_path(url: str) -> Path:
 
 
 def _local(settings: Settings) -> Drop:
-    return LocalDrop(_local_path(settings.turnkey.drop), settings.turnkey.layout)
+    tk = settings.turnkey
+    try:
+        return LocalDrop(_local_path(tk.drop), tk.layout, file_mode=tk.file_mode, file_group=tk.file_group)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _sftp(settings: Settings) -> Drop:
@@ -43,7 +47,10 @@ def _sftp(settings: Settings) -> Drop:
         target = SftpTarget.from_url(tk.drop, tk.key_file, tk.known_hosts, tk.timeout_seconds, tk.keepalive_seconds)
     except ValueError as error:
         raise ConfigError(f"turnkey.drop: {error}") from error
-    return SftpDrop(target, tk.layout)
+    try:
+        return SftpDrop(target, tk.layout, file_mode=tk.file_mode, file_group=tk.file_group)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _memory(settings: Settings) -> Drop:

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from drivers import faultpoints
+from drivers.drop import names
+from drivers.drop.names import Facts
 from drivers.drop.watch import local_lister, walk
 from drivers.files import fsync_dir, write_synced
 from turnkey.layout import Layout, check_name
@@ -28,8 +30,10 @@ WRITTEN = "drop.write.before_fsync"
 
 
 class LocalDrop:
-    def __init__(self, root: Path, layout: Layout | None = None, parallel: int = 8) -> None:
+    def __init__(self, root: Path, layout: Layout | None = None, parallel: int = 8, file_mode: int = 0o660,
+                 file_group: str = "") -> None:
         self.root = Path(root)
+        self.file_mode, self.file_gid = file_mode, names.group_id(file_group)
         self.layout = layout or Layout()
         self.parallel = parallel
         self._list = local_lister(self.root)
@@ -81,7 +85,11 @@ class LocalDrop:
         return staging
 
     def _stage(self, staged: Path, data: bytes) -> None:
-        write_synced(staged, data, fault=WRITTEN)
+        """Write and fsync, then the mode and group Turnkey's user needs (the umask does not decide them)."""
+        write_synced(staged, data, mode=self.file_mode, fault=WRITTEN)
+        os.chmod(staged, self.file_mode)
+        if self.file_gid is not None:
+            os.chown(staged, -1, self.file_gid)
 
     def _rename(self, staged: Path, target: Path) -> None:
         faultpoints.hit("drop.rename.before")
@@ -158,6 +166,23 @@ class LocalDrop:
             if src.is_dir() and src.stat().st_dev != device:
                 problems.append(f"{src}: not on the staging folder's filesystem, a rename would not be atomic")
         return problems
+
+    def find(self, code: str, name: str) -> str | None:
+        """Where ``name`` is now: SRC, or BAK/ERR in any of Turnkey's folder and name forms; None: nowhere."""
+        return names.find(self._list, self.layout, code, name)
+
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for many names with one walk of BAK and ERR: name -> path, for those found."""
+        return names.find_many(self._list, self.layout, code, files)
+
+    def inspect(self, code: str, name: str) -> Facts | None:
+        """Mode, owner and mtime of ``name`` in SRC of ``code`` (``""``: the SRC folder); None when absent."""
+        path = self.root / self.layout.folder("SRC", code)
+        try:
+            st = (path / name if name else path).stat()
+        except FileNotFoundError:
+            return None
+        return Facts(st.st_mode, st.st_uid, st.st_gid, st.st_mtime)
 
     def close(self) -> None:
         self._touched.clear()

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko  # typed by types-paramiko (test extras)
 
+from drivers.drop import names
+from drivers.drop.names import Facts
 from drivers.drop.watch import Entry, walk
 from turnkey.layout import Layout, check_name
 
@@ -76,8 +78,10 @@ def connect(target: SftpTarget) -> paramiko.SFTPClient:
 
 class SftpDrop:
     def __init__(self, target: SftpTarget, layout: Layout | None = None,
-                 connector: Callable[[SftpTarget], paramiko.SFTPClient] = connect) -> None:
+                 connector: Callable[[SftpTarget], paramiko.SFTPClient] = connect, file_mode: int = 0o660,
+                 file_group: str = "") -> None:
         self.target = target
+        self.file_mode, self.file_gid = file_mode, names.group_id(file_group)
         self.layout = layout or Layout()
         self._connector = connector
         self._session: paramiko.SFTPClient | None = None
@@ -136,9 +140,13 @@ class SftpDrop:
                 return
             self._unanswered.discard(staged)
         self._upload(sftp, staged, data)
-        size = sftp.stat(staged).st_size
-        if size != len(data):
-            raise OSError(errno.EIO, f"staged {size} of {len(data)} bytes", staged)
+        attrs = sftp.stat(staged)
+        if attrs.st_size != len(data):
+            raise OSError(errno.EIO, f"staged {attrs.st_size} of {len(data)} bytes", staged)
+        if stat.S_IMODE(attrs.st_mode or 0) != self.file_mode:  # Turnkey never takes a file it cannot read+write
+            sftp.chmod(staged, self.file_mode)  # one round trip saved when the server's umask gives it already
+        if self.file_gid is not None and attrs.st_gid != self.file_gid:
+            sftp.chown(staged, attrs.st_uid or 0, self.file_gid)
         self._unanswered.add(staged)
         self._rename(sftp, staged, target)
         self._unanswered.discard(staged)
@@ -233,6 +241,23 @@ class SftpDrop:
         except FileNotFoundError:
             return False
         return stat.S_ISDIR(attrs.st_mode or 0)
+
+    def find(self, code: str, name: str) -> str | None:
+        """Where ``name`` is now: SRC, or BAK/ERR in any of Turnkey's folder and name forms; None: nowhere."""
+        return names.find(self._entries, self.layout, code, name)
+
+    def find_many(self, code: str, files: Sequence[str]) -> dict[str, str]:
+        """``find`` for many names with one walk of BAK and ERR: name -> path, for those found."""
+        return names.find_many(self._entries, self.layout, code, files)
+
+    def inspect(self, code: str, name: str) -> Facts | None:
+        """Mode, owner ids (the server's) and mtime of ``name`` in SRC (``""``: the folder); None when absent."""
+        folder = self._remote(self.layout.folder("SRC", code))
+        try:
+            attrs = self._call(lambda sftp: sftp.stat(f"{folder}/{name}" if name else folder))
+        except FileNotFoundError:
+            return None
+        return Facts(attrs.st_mode or 0, attrs.st_uid or 0, attrs.st_gid or 0, float(attrs.st_mtime or 0))
 
     def close(self) -> None:
         session, self._session = self._session, None

@@ -38,9 +38,11 @@ def test_doctor_reports_what_needs_a_person(tmp_path: Path, capsys: pytest.Captu
     config = root / "einvd.toml"
     code, checks = doctor(capsys, config)
     assert code == 0
+    assert checks.pop("turnkey results")[0] in ("ok", "warn")  # depends on the demo's results: test_doctor_turnkey
     assert {name: level for name, (level, _) in checks.items()} == {
         "configuration": "ok", "clock": "ok", "store": "ok", "ranges": "warn", "turnkey": "ok", "printer": "ok",
         "scanner": "ok", "folders": "ok", "turnkey access": "ok", "api keys": "ok", "disk": "ok",
+        "turnkey database": "ok", "turnkey files": "ok",
     }
     assert "45 numbers left" in checks["ranges"][1]
     shutil.rmtree(root / "turnkey" / "UpCast" / "B2SSTORAGE" / "F0401" / "SRC")
