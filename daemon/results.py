@@ -19,7 +19,8 @@
   * whichever file comes first waits for the other. A ProcessResult waits for its summary without limit (only
     the summary can name the documents of a confirmed or wholly failed message). A summary waits at most
     ``join_wait`` (2 h by default; a site may not keep ProcessResults) and is then applied alone: Good ->
-    ``confirmed``, Failed -> ``rejected`` without a code.
+    ``confirmed``, Failed -> ``rejected`` without a code. A ProcessResult that comes after that still applies
+    its per-document failures (which adds their codes) but nothing more.
   * a message is settled once: a second summary or ProcessResult of the same message Id is recorded as
     ``duplicate`` and changes nothing.
   * ``...-Final.SummaryResult`` (daily; Turnkey's own reports skip it) is never applied: it is compared with the
