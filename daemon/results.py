@@ -1,10 +1,32 @@
 """Reading what Turnkey and the platform did, and applying it to the outbox and the invoices.
 
 - A dropped file that left SRC was taken by Turnkey: found in ERR (new there) it was refused by Turnkey's local
-  checks (``rejected_local``, with the reason file beside it when there is one), otherwise it went to BAK
-  (``accepted_local``). SRC is listed before ERR, so a file missing from SRC is already wherever it went.
-- SummaryResult: Good -> ``confirmed``, Failed -> ``rejected``; ProcessResult: error codes -> ``rejected``
-  with the platform code; E0501: the allocated ranges are added to the ranges this box holds.
+  checks (``rejected_local``), otherwise it went to BAK (``accepted_local``). SRC is listed before ERR, so a file
+  missing from SRC is already wherever it went. Turnkey 3.2.0 writes no reason file (domain.md §5.5a): the
+  refusal's reason says the reason is only in Turnkey's database and log. Both layouts are read: 3.2.0's
+  ``<yyyyMMdd>/<HH>/<name>`` (``<name>.001`` for a duplicate in BAK) and the older ``<yyyyMMdd>/<HH-HH>/`` with
+  ``_<epoch ms>.xml`` (``original_name`` maps both back).
+- ProcessResult and SummaryResult are joined per uploaded message by its ``Info/Id`` (einvd cannot know which of
+  its files Turnkey merged into which message, up to 1000 per message), through the ``turnkey_messages`` table:
+
+  * a ProcessResult is read as ``policy.read_process`` says (confirmed / whole message failed / per document).
+    Per-document failures name their number: applied at once. What it says is kept by message Id.
+  * a SummaryResult stores, per message, the documents it lists. When the message's ProcessResult is known, the
+    join applies its word to them (``policy.joined_verdicts``): ``00000`` confirms all, a whole-message failure
+    rejects all with its code, per-document failures confirm the documents not named. Where the two disagree
+    (the summary lists a document Failed that the ProcessResult confirms) the ProcessResult wins: it is what
+    Turnkey itself records in its database.
+  * whichever file comes first waits for the other. A ProcessResult waits for its summary without limit (only
+    the summary can name the documents of a confirmed or wholly failed message). A summary waits at most
+    ``join_wait`` (2 h by default; a site may not keep ProcessResults) and is then applied alone: Good ->
+    ``confirmed``, Failed -> ``rejected`` without a code. A ProcessResult that comes after that still applies
+    its per-document failures (which adds their codes) but nothing more.
+  * a message is settled once: a second summary or ProcessResult of the same message Id is recorded as
+    ``duplicate`` and changes nothing.
+  * ``...-Final.SummaryResult`` (daily; Turnkey's own reports skip it) is never applied: it is compared with the
+    per-message summaries read before; each difference is logged as a ``final.mismatch`` event on the file (no
+    alert: its shape is not documented) and the file is recorded ``cross-checked`` or ``mismatch``.
+- E0501: the allocated ranges are added to the ranges this box holds.
 
 Each ERR and result file is recorded in ``results_seen`` in the same transaction that applies it, so it counts
 exactly once, also across restarts. A result file that cannot be applied (malformed or hostile XML, absurd
@@ -19,22 +41,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from daemon.alerts import raise_alert
 from daemon.policy import settlement as policy
-from daemon.policy.settlement import BOOKLET, TURNKEY_SUFFIX, original_name
+from daemon.policy.settlement import BOOKLET, ERR_REASON, TURNKEY_SUFFIX, ProcessReading, Verdict, original_name
 from daemon.ports import Drop
 from daemon.status import advance
 from daemon.store import Connection, Store, event, invoices, stamp, tracks
 from daemon.store import outbox as outbox_table
 from daemon.store import results as table
+from daemon.store import turnkey_messages as messages
 from daemon.store.outbox import Dropped
 from daemon.tracks import held
 from daemon.verdicts import Tally, apply_verdict
 from turnkey.errors import ResultUnreadable
 from turnkey.mig import parse_e0501, parse_process_result, parse_summary_result
-from turnkey.mig.results import Routing
+from turnkey.mig.results import Routing, SummaryResult
 
 __all__ = ["BOOKLET", "MAX_RESULT_BYTES", "REFUSALS", "RESULT_KINDS", "TURNKEY_SUFFIX", "Refused", "ResultFiles",
            "Tally", "original_name", "reconcile"]
@@ -44,6 +67,8 @@ MAX_RESULT_BYTES = 64 * 1024 * 1024
 REFUSALS = (ResultUnreadable, ValueError, LookupError, ArithmeticError, RecursionError)
 """What a hostile file can make the parsers raise; the watcher quarantines it instead of stopping."""
 RESULT_KINDS = ("ProcessResult", "SummaryResult", "E0501")
+JOIN_WAIT = timedelta(hours=2)
+"""How long a SummaryResult waits for the ProcessResult of its message before it is applied alone."""
 
 
 def _record(tx: Connection, path: str, kind: str, size: int, now: datetime, outcome: str,
@@ -64,17 +89,8 @@ def reconcile(store: Store, drop: Drop, now: datetime, tally: Tally) -> None:
     for code, rows in sorted(by_code.items()):
         waiting = drop.pending(code)
         errors = drop.moved(code, "ERR")
-        new = sorted(path for path in errors if path.endswith(".xml") and path not in seen)
-        reasons = {path: _reason(drop, errors, path) for path in new}
+        reasons = {path: ERR_REASON for path in sorted(errors) if path not in seen}
         _settle(store, rows, waiting, errors, reasons, now, tally)
-
-
-def _reason(drop: Drop, listing: dict[str, int], path: str) -> str:
-    """Turnkey's reason when a text file sits beside the refused one (``<name>.log``)."""
-    side = f"{path}.log"
-    if side not in listing:
-        return "moved to ERR by Turnkey"
-    return drop.read(side).decode("utf-8", "replace").strip()[:500] or "moved to ERR by Turnkey"
 
 
 def _settle(store: Store, rows: list[Dropped], waiting: set[str], errors: dict[str, int],
@@ -111,11 +127,15 @@ class ResultFiles:
     """Applies new SummaryResult, ProcessResult and E0501 files, each once; quarantines those it cannot apply."""
 
     def __init__(self, store: Store, drop: Drop, seller_ban: str, import_e0501: bool = True,
-                 max_bytes: int = MAX_RESULT_BYTES) -> None:
+                 max_bytes: int = MAX_RESULT_BYTES, join_wait: timedelta = JOIN_WAIT,
+                 apply: Callable[[Connection, Verdict, datetime, Tally], None] = apply_verdict) -> None:
         self.store, self.drop = store, drop
         self.seller_ban, self.import_e0501, self.max_bytes = seller_ban, import_e0501, max_bytes
+        self.join_wait = join_wait
+        self.apply = apply
+        """Where each Verdict goes (daemon.verdicts.apply_verdict; a test may wrap it to see the verdicts)."""
         self._sizes: dict[str, int] = {}
-        self._apply: dict[str, Callable[[Connection, bytes, datetime, Tally], str]] = {
+        self._apply: dict[str, Callable[[Connection, str, bytes, datetime, Tally], str]] = {
             "ProcessResult": self._process, "SummaryResult": self._summary, "E0501": self._allocation,
         }
 
@@ -125,6 +145,7 @@ class ResultFiles:
             for path, size in sorted(self.drop.results(kind).items()):
                 if path not in seen:
                     self._one(kind, path, size, now, tally)
+        self._overdue(now, tally)
 
     def _one(self, kind: str, path: str, size: int, now: datetime, tally: Tally) -> None:
         try:
@@ -132,7 +153,7 @@ class ResultFiles:
                 raise Refused(f"{size} bytes, more than the {self.max_bytes} a result file may have")
             data = self.drop.read(path)
             with self.store.write() as tx:
-                outcome = self._apply[kind](tx, data, now, tally)
+                outcome = self._apply[kind](tx, path, data, now, tally)
                 _record(tx, path, kind, size, now, outcome)
             tally.add(kind)
         except REFUSALS as error:
@@ -159,21 +180,76 @@ class ResultFiles:
             raise Refused(f"for seller {'/'.join(sorted(foreign))}, not this box's {self.seller_ban}, and about "
                           "none of its invoices")
 
-    def _summary(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _summary(self, tx: Connection, path: str, data: bytes, now: datetime, tally: Tally) -> str:
         summary = parse_summary_result(data)
+        if policy.is_final(path):
+            return self._cross_check(tx, path, summary, now)
         self._addressed(tx, summary.routing, policy.summary_numbers(summary))
-        for verdict in policy.summary_verdicts(summary):
-            apply_verdict(tx, verdict, now, tally)
-        return "applied"
+        at = stamp(now)
+        applied = 0
+        for message in summary.messages:
+            message_id, kind = message.info.id, message.info.message_type
+            documents = policy.summary_documents(message)
+            known = messages.get(tx, message_id) if message_id else None
+            if known is not None and known.documents is not None:
+                tally.add("duplicate")  # this message's documents were listed before: never counted twice
+                continue
+            applied += 1
+            if not message_id:  # nothing to join it with
+                self._verdicts(tx, policy.joined_verdicts(message_id, kind, None, documents), now, tally)
+                continue
+            messages.put_documents(tx, message_id, kind, documents, at)
+            if known is not None and known.verdict:
+                self._verdicts(tx, policy.joined_verdicts(message_id, kind, _reading(known), documents), now, tally)
+                messages.settle(tx, message_id, at)
+        return "applied" if applied or not summary.messages else "duplicate"
 
-    def _process(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _cross_check(self, tx: Connection, path: str, final: SummaryResult, now: datetime) -> str:
+        """A ``-Final`` summary: compared with the per-message ones read before, never applied."""
+        known = {m.info.id: _documents(tx, m.info.id) for m in final.messages}
+        mismatches = policy.final_mismatches(final, known)
+        for line in mismatches:
+            event(tx, stamp(now), "result", path, "final.mismatch", line[:500])
+        return "mismatch" if mismatches else "cross-checked"
+
+    def _process(self, tx: Connection, path: str, data: bytes, now: datetime, tally: Tally) -> str:
         result = parse_process_result(data)
         self._addressed(tx, result.routing, policy.process_numbers(result))
-        for verdict in policy.process_verdicts(result):
-            apply_verdict(tx, verdict, now, tally)
+        reading = policy.read_process(result)
+        if not reading.message_id:
+            raise Refused("a ProcessResult without MessageInfo/Id cannot be joined to its message")
+        known = messages.get(tx, reading.message_id)
+        if known is not None and known.verdict:
+            tally.add("duplicate")
+            return "duplicate"
+        self._verdicts(tx, policy.failure_verdicts(reading), now, tally)
+        at = stamp(now)
+        messages.put_process(tx, reading.message_id, reading.message_type, reading.verdict, reading.code,
+                             reading.reason, reading.failures, at)
+        if known is not None and known.documents is not None and known.settled_at is None:
+            verdicts = policy.joined_verdicts(reading.message_id, known.message_type or reading.message_type,
+                                              reading, known.documents)
+            self._verdicts(tx, verdicts, now, tally)
+            messages.settle(tx, reading.message_id, at)
         return "applied"
 
-    def _allocation(self, tx: Connection, data: bytes, now: datetime, tally: Tally) -> str:
+    def _overdue(self, now: datetime, tally: Tally) -> None:
+        """Summaries whose ProcessResult has not come within ``join_wait``: applied alone."""
+        waiting = messages.waiting(self.store.connection(), stamp(now - self.join_wait))
+        if not waiting:
+            return
+        with self.store.write() as tx:
+            for known in waiting:
+                documents = known.documents or ()
+                self._verdicts(tx, policy.joined_verdicts(known.message_id, known.message_type, None, documents),
+                               now, tally)
+                messages.settle(tx, known.message_id, stamp(now))
+
+    def _verdicts(self, tx: Connection, verdicts: Iterable[Verdict], now: datetime, tally: Tally) -> None:
+        for verdict in verdicts:
+            self.apply(tx, verdict, now, tally)
+
+    def _allocation(self, tx: Connection, path: str, data: bytes, now: datetime, tally: Tally) -> str:
         # another business's allocation is not refused: boxes may share one Turnkey download folder
         allocations = [a for a in parse_e0501(data) if not self.seller_ban or a.ban == self.seller_ban]
         problem = policy.booklet_problem(allocations)
@@ -194,6 +270,16 @@ class ResultFiles:
             event(tx, at, "track", span.label, "added", "E0501")
             tally.add("ranges")
         return "applied"
+
+
+def _reading(known: messages.TurnkeyMessage) -> ProcessReading:
+    return ProcessReading(known.message_id, known.message_type, known.verdict, known.code, known.reason,
+                          known.failures)
+
+
+def _documents(tx: Connection, message_id: str) -> tuple[messages.Document, ...] | None:
+    known = messages.get(tx, message_id) if message_id else None
+    return None if known is None else known.documents
 
 
 def _why(error: Exception) -> str:

@@ -1,8 +1,10 @@
 """MemoryDrop: a Turnkey work folder held in dictionaries, for tests and ``memory:`` drops.
 
 It keeps the drop contract (same name replaces, nothing partial, OSError while "unreachable") and lets a test
-play Turnkey's part: ``take`` moves a waiting file to BAK or ERR, ``deliver`` adds a downloaded result file.
-Paths are ``SRC/<code>/<name>``, ``ERR/<code>/<name>``, ``BAK/<code>/<name>`` and ``<kind>/<name>``.
+play Turnkey's part: ``take`` moves a waiting file to BAK or ERR as Turnkey 3.2.0 does (domain.md §5.5a: a name
+already in BAK becomes ``<name>.001``, ``.002``...; ERR overwrites; no reason file), ``deliver`` adds a
+downloaded result file. Paths are ``SRC/<code>/<name>``, ``ERR/<code>/<name>``, ``BAK/<code>/<name>`` and
+``<kind>/<name>``.
 """
 
 from __future__ import annotations
@@ -145,14 +147,17 @@ class MemoryDrop:
 
     # --- Turnkey's side ---------------------------------------------------------------------------------
 
-    def take(self, code: str, name: str, accept: bool = True, reason: str = "") -> str:
-        """Turnkey picks ``name`` up: to BAK (accepted) or ERR (refused, with ``reason`` beside it)."""
+    def take(self, code: str, name: str, accept: bool = True) -> str:
+        """Turnkey picks ``name`` up: to BAK (accepted; ``<name>.001``... when the name is there) or ERR
+        (refused, overwriting a same-named file; Turnkey 3.2.0 writes the reason only to its database)."""
         with self._lock:
             data = self.src[code].pop(name)
             path = f"{'BAK' if accept else 'ERR'}/{code}/{name}"
+            serial = 0
+            while accept and path in self.files:
+                serial += 1
+                path = f"BAK/{code}/{name}.{serial:03d}"
             self.files[path] = data
-            if reason:
-                self.files[f"{path}.log"] = reason.encode("utf-8")
         return path
 
     def take_all(self, code: str = "F0401") -> list[str]:

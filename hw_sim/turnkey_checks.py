@@ -74,7 +74,7 @@ def inspect(code: str, data: bytes, xsd: XsdSet | None) -> Inspection:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as error:
         return Inspection((("7001", f"not well-formed XML: {error}"),))
-    found = (_text(root, REFERENCE[code]) if code in REFERENCE else "", _text(root, DATES.get(code, "-")))
+    found = (_reference(code, root), _text(root, DATES.get(code, "-")))
     expected = f"{{urn:GEINV:eInvoiceMessage:{code}:4.1}}{ROOTS[code]}"
     if root.tag != expected:
         return Inspection((("7001", f"root {root.tag} is not {expected}"),), *found)
@@ -86,6 +86,15 @@ def inspect(code: str, data: bytes, xsd: XsdSet | None) -> Inspection:
             problems += [("7001", f"XSD line {e.line}: {e.message}") for e in log]
     problems += [("7001", text) for text in local_rules(code, root)]
     return Inspection(tuple(problems), *found)
+
+
+def _reference(code: str, root: etree._Element) -> str:
+    """The number of an F/G document; for E0401/E0402 ``<BranchBan>-<InvoiceTrack><InvoiceType>``, the shape of
+    their INVOICE_IDENTIFIER in Turnkey's database (domain.md §5.5a)."""
+    if code in REFERENCE:
+        return _text(root, REFERENCE[code])
+    parts = [_text(root, f"Main/{name}").strip() for name in ("BranchBan", "InvoiceTrack", "InvoiceType")]
+    return f"{parts[0]}-{parts[1]}{parts[2]}" if all(parts) else ""
 
 
 def local_rules(code: str, root: etree._Element) -> list[str]:

@@ -19,7 +19,6 @@ does, with its own SQL, and the tests check that the reader understands them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -42,15 +41,6 @@ DDL = (
 )
 PIECE = 60
 """MESSAGE1..6 hold the event text in pieces of this many characters (§5.5a)."""
-
-
-class TurnkeyLog(Protocol):
-    """The simulator's port, as helper TK defines it in ``hw_sim/turnkey.py`` (declared here until that merges)."""
-
-    def logged(self, *, uuid: str, message_type: str, identifier: str, status: str, filename: str,
-               at: datetime) -> None: ...
-
-    def event(self, *, uuid: str, identifier: str, error_code: str, message: str, at: datetime) -> None: ...
 
 
 def create_tables(engine: sa.Engine, reader: str = "") -> None:

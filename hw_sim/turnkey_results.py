@@ -1,6 +1,7 @@
-"""The result files a Turnkey leaves after a download cycle, shaped as domain.md §5.5 describes real ones
+"""The result files a Turnkey leaves after a download cycle, shaped as domain.md §5.5/§5.5a describe real ones
 (not as einvd's parser expects them): SummaryResult with ``ResultType`` / ``ResultDetailType`` / ``Invoices``
-and ``yyyyMMdd`` dates, ProcessResult per the 4.0 XSD.
+and ``yyyyMMdd`` dates; ProcessResult per the 4.0 XSD with the ``No. <n>`` / Parameter0 / Parameter1 use that
+Turnkey 3.2.0's ``Unpack.distributeProcessResult`` reads (§5.5a).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from lxml import etree
 
 SUMMARY_NS = "urn:GEINV:SummaryResult:3.0"
 PROCESS_NS = "urn:GEINV:ProcessResult:4.0"
+SUCCESS = ("00000", "處理成功")
+"""domain.md §3.2: the platform's success code."""
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,20 @@ def summary_result(party: str, messages: Iterable[tuple[str, str, Sequence[Verdi
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
-def process_result(party: str, message_id: str, code: str, verdicts: Sequence[Verdict]) -> bytes:
-    """A ProcessResult listing each refused document's platform code (Parameter0 = its number)."""
+def process_result(party: str, message_id: str, code: str, size: int,
+                   infos: Sequence[tuple[str, str, Sequence[str]]]) -> bytes:
+    """A ProcessResult as Turnkey 3.2.0's ``Unpack.distributeProcessResult`` reads one (domain.md §5.5a): one per
+    uploaded message; ``infos`` are ``(Code, Description, (Parameter0, ...))``: ``00000`` alone for success,
+    one ``No. <n> ...`` Info per failed document (Parameter0 its number, Parameter1 its date), or a single Info
+    without ``No.`` for a failure of the whole message."""
     root = _root(PROCESS_NS, "ProcessResult")
     _routing(root, PROCESS_NS, party)
-    _info(root, PROCESS_NS, "MessageInfo", message_id, code, len(verdicts))
+    _info(root, PROCESS_NS, "MessageInfo", message_id, code, size)
     result = _sub(root, PROCESS_NS, "Result")
-    for verdict in verdicts:
+    for info_code, description, parameters in infos:
         info = _sub(result, PROCESS_NS, "Info")
-        _sub(info, PROCESS_NS, "Code", verdict.code or "00000")
-        _sub(info, PROCESS_NS, "Description", verdict.description or "處理成功")
-        _sub(info, PROCESS_NS, "Parameter0", verdict.reference)
+        _sub(info, PROCESS_NS, "Code", info_code)
+        _sub(info, PROCESS_NS, "Description", description)
+        for i, value in enumerate(parameters):
+            _sub(info, PROCESS_NS, f"Parameter{i}", value)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

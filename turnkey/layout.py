@@ -3,6 +3,10 @@
 Templates take ``{family}`` (B2SSTORAGE for F/G storage messages, B2PMESSAGE for E04xx) and ``{code}``.
 Every path is relative to the work folder and uses ``/`` whatever the system (SFTP paths do too).
 Pure data: the configuration builds it, the drop drivers (local folder, SFTP) resolve paths with it.
+
+Below ERR/BAK and the result folders Turnkey 3.2.0 files by ``<yyyyMMdd>/<HH>/`` (SummaryResult by
+``<transDate>/<yyyyMMddHH>/``), an older Turnkey by ``<yyyyMMdd>/<HH-HH>/`` (domain.md §5.2, §5.5a): the listings
+walk ``RESULT_DEPTH`` folder levels below each folder, which reaches both.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ FAMILIES = {
 
 MOVED = ("ERR", "BAK")
 RESULT_KINDS = ("SummaryResult", "ProcessResult", "E0501")
+RESULT_DEPTH = 3
+"""Folder levels listed below ERR, BAK and each result folder (two are used; one more for a site's extra level)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class Layout:
     bak: str = "UpCast/{family}/{code}/BAK"
     staging: str = "UpCast/.einvd-staging"
     summary_results: str = "Unpack/BAK/SummaryResult"
-    process_results: str = ""
+    process_results: str = "Unpack/BAK/ProcessResult"
     e0501: str = "Unpack/BAK/E0501"
     codes: tuple[str, ...] = ("F0401", "F0501", "F0701", "G0401", "G0501", "E0402")
     quarantine: str = "Unpack/.einvd-quarantine"

@@ -1,10 +1,17 @@
 """Result settlement: what Turnkey's folders and the platform's result files say about the messages einvd sent,
-as moves of outbox rows and invoices. Plain data in, a list of what to write out; the shell writes it.
+as moves of outbox rows and invoices. Plain data in, a list of what to write out; the shell (daemon/results.py,
+whose docstring describes the ProcessResult/SummaryResult join) writes it.
 
 - A dropped file that left SRC was taken by Turnkey: found in ERR (new there) it was refused by Turnkey's local
-  checks (``rejected_local``), otherwise it went to BAK (``accepted_local``).
-- SummaryResult: Good -> ``confirmed``, Failed -> ``rejected``; ProcessResult: error codes -> ``rejected``
-  with the platform code; E0501: whole booklets of numbers are added to the ranges this box holds.
+  checks (``rejected_local``), otherwise it went to BAK (``accepted_local``). Turnkey 3.2.0 writes no reason file
+  (domain.md §5.5a): the reason is only in its database and its log (``ERR_REASON``).
+- ProcessResult (§5.5a, ``Unpack.distributeProcessResult``): first Info ``00000``: the whole message confirmed; a
+  single Info whose Description does not start with ``No. <n>``: the whole message failed; otherwise each Info
+  is one failed document (Parameter0 its number, Parameter1 its date ``yyyyMMdd``), the others confirmed. When
+  no Info names a number the whole message failed (einvd could not tell which document was meant).
+- SummaryResult: the documents of each message (Good/Failed); with no ProcessResult, Good -> ``confirmed`` and
+  Failed -> ``rejected`` without a code. ``...-Final.SummaryResult`` files are only cross-checked.
+- E0501: whole booklets of numbers are added to the ranges this box holds.
 """
 
 from __future__ import annotations
@@ -18,20 +25,40 @@ from typing import Generic, Literal, Protocol, TypeVar
 from daemon.policy.delivery import ACCEPTED_LOCAL, CONFIRMED, REJECTED, REJECTED_LOCAL
 from turnkey.ban import is_valid_ban
 from turnkey.mig.e0501 import Allocation
-from turnkey.mig.results import ProcessResult, Routing, SummaryResult
-from turnkey.numbers import TrackRange, first_overlap, is_invoice_number
+from turnkey.mig.results import ProcessResult, Routing, SummaryMessage, SummaryResult
+from turnkey.numbers import TrackRange, first_overlap
 from turnkey.period import TAIPEI, Period
 
 BOOKLET = 50
 """Numbers are allocated in booklets (本) of 50: an E0501 range that is not whole booklets is not applied."""
 TURNKEY_SUFFIX = re.compile(r"(?P<stem>.+)_\d{13}(?P<ext>\.xml)")
+"""An older Turnkey's ``<stem>_<epoch millis>.xml`` (domain.md §5.2)."""
+DUPLICATE_SUFFIX = re.compile(r"(?P<name>.+\.xml)\.\d{3,}")
+"""Turnkey 3.2.0's ``<name>.001``, ``.002`` for a name already in its BAK hour folder (domain.md §5.5a)."""
+NUMBERED = re.compile(r"No\.\s*\d+\s*")
+"""A ProcessResult Info that names one document of the message starts its Description so (§5.5a)."""
+FINAL = re.compile(r".*-Final(\.SummaryResult|\.xml)?")
+"""The daily ``...-Final.SummaryResult``, which Turnkey's own reports skip (§5.5a)."""
+ERR_REASON = ("refused by Turnkey's local checks (moved to ERR); Turnkey 3.2.0 writes the reason only to its "
+              "database (TURNKEY_SYSEVENT_LOG) and its own log")
+SUCCESS = "00000"
+WHOLE_CONFIRMED, WHOLE_FAILED, BY_DOCUMENT = "confirmed", "failed", "documents"
 
 
 def original_name(path: str) -> str:
-    """The name einvd dropped, from a BAK/ERR path (Turnkey may append ``_<epoch millis>``)."""
+    """The name einvd dropped, from a BAK/ERR path: without Turnkey 3.2.0's ``.001`` duplicate suffix, or an older
+    Turnkey's ``_<epoch millis>`` before ``.xml``."""
     base = path.rsplit("/", 1)[-1]
+    duplicate = DUPLICATE_SUFFIX.fullmatch(base)
+    if duplicate:
+        base = duplicate["name"]
     match = TURNKEY_SUFFIX.fullmatch(base)
     return f"{match['stem']}{match['ext']}" if match else base
+
+
+def is_final(path: str) -> bool:
+    """Whether a SummaryResult path is a daily ``-Final`` one (read only to cross-check)."""
+    return FINAL.fullmatch(path.rsplit("/", 1)[-1]) is not None
 
 
 # --- files leaving SRC ------------------------------------------------------------------------------------
@@ -109,6 +136,7 @@ class Verdict:
     status: str
     code: str
     reason: str
+    message_id: str = ""
 
     @property
     def moves_status(self) -> bool:
@@ -123,16 +151,98 @@ class Verdict:
         return Period.of(datetime.combine(self.day, time(12), TAIPEI)).code
 
 
-def summary_verdicts(summary: SummaryResult) -> list[Verdict]:
-    found: list[Verdict] = []
-    for message in summary.messages:
-        source = f"SummaryResult {message.info.id}".strip()
-        kind = message.info.message_type
-        found += [Verdict(kind, doc.reference_number, doc.invoice_date, CONFIRMED, "", source)
-                  for doc in message.good.invoices]
-        found += [Verdict(kind, doc.reference_number, doc.invoice_date, REJECTED, "", f"failed in {source}")
-                  for doc in message.failed.invoices]
-    return found
+Failure = tuple[str, str, str, str]
+"""One document a ProcessResult names as failed: number, date (ISO, '' unknown), code, reason."""
+Document = tuple[str, str, bool]
+"""One document a SummaryResult lists: number, date (ISO, '' unknown), Good (True) or Failed (False)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReading:
+    """What one ProcessResult says about its message: ``verdict`` confirmed, failed (code and reason for every
+    document) or documents (``failures`` named, the others confirmed)."""
+
+    message_id: str
+    message_type: str
+    verdict: str
+    code: str = ""
+    reason: str = ""
+    failures: tuple[Failure, ...] = ()
+
+
+def _day(text: str) -> str:
+    """``yyyyMMdd`` (or ``yyyy-MM-dd``) as an ISO date, '' when it is not one."""
+    digits = text.strip().replace("-", "")
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat() if len(digits) == 8 else ""
+    except ValueError:
+        return ""
+
+
+def read_process(result: ProcessResult) -> ProcessReading:
+    """The meaning of a ProcessResult (domain.md §5.5a)."""
+    info = result.info
+    first = result.results[0]
+    if first.code.strip() == SUCCESS:
+        return ProcessReading(info.id, info.message_type, WHOLE_CONFIRMED)
+    whole = ProcessReading(info.id, info.message_type, WHOLE_FAILED, first.code.strip(), first.description.strip())
+    if len(result.results) == 1 and not NUMBERED.match(first.description.strip()):
+        return whole
+    failures: list[Failure] = []
+    for item in result.results:
+        number = item.parameters[0].strip() if item.parameters else ""
+        if number and item.code.strip() != SUCCESS:
+            day = _day(item.parameters[1]) if len(item.parameters) > 1 else ""
+            reason = NUMBERED.sub("", item.description.strip(), count=1)
+            failures.append((number, day, item.code.strip(), reason))
+    if not failures:
+        return whole
+    return ProcessReading(info.id, info.message_type, BY_DOCUMENT, failures=tuple(failures))
+
+
+def _verdict(message_type: str, number: str, day: str, status: str, code: str, reason: str,
+             message_id: str) -> Verdict:
+    return Verdict(message_type, number, date.fromisoformat(day) if day else None, status, code, reason, message_id)
+
+
+def failure_verdicts(reading: ProcessReading) -> list[Verdict]:
+    """The documents a ProcessResult names as failed: applied at once (they name their number)."""
+    return [_verdict(reading.message_type, number, day, REJECTED, code, reason, reading.message_id)
+            for number, day, code, reason in reading.failures]
+
+
+def summary_documents(message: SummaryMessage) -> tuple[Document, ...]:
+    """Every document a SummaryResult message lists, Good ones first; a number in both lists counts as Failed."""
+    failed = {doc.reference_number for doc in message.failed.invoices}
+    found: dict[str, Document] = {}
+    for doc, good in [(d, True) for d in message.good.invoices] + [(d, False) for d in message.failed.invoices]:
+        day = doc.invoice_date.isoformat() if doc.invoice_date else ""
+        found[doc.reference_number] = (doc.reference_number, day, good and doc.reference_number not in failed)
+    return tuple(found.values())
+
+
+def joined_verdicts(message_id: str, message_type: str, reading: ProcessReading | None,
+                    documents: Sequence[Document]) -> list[Verdict]:
+    """The verdicts on the documents a SummaryResult lists, decided by the message's ProcessResult (None: none
+    came; then Good confirms and Failed rejects without a code). Documents a ProcessResult named as failed were
+    applied when it was read and are not repeated, unless every document was named (the whole message failed)."""
+    if reading is None:
+        source = f"SummaryResult {message_id}"
+        return [_verdict(message_type, n, d, CONFIRMED if good else REJECTED, "",
+                         source if good else f"failed in {source}", message_id) for n, d, good in documents]
+    if reading.verdict == WHOLE_CONFIRMED:
+        return [_verdict(message_type, n, d, CONFIRMED, "", f"ProcessResult {message_id}", message_id)
+                for n, d, _ in documents]
+    if reading.verdict == WHOLE_FAILED:
+        return [_verdict(message_type, n, d, REJECTED, reading.code, reading.reason, message_id)
+                for n, d, _ in documents]
+    named = {failure[0] for failure in reading.failures}
+    if len(named) >= len(documents):
+        _, _, code, reason = reading.failures[0]
+        return [_verdict(message_type, n, d, REJECTED, code, reason, message_id)
+                for n, d, _ in documents if n not in named]
+    return [_verdict(message_type, n, d, CONFIRMED, "", f"ProcessResult {message_id}", message_id)
+            for n, d, _ in documents if n not in named]
 
 
 def summary_numbers(summary: SummaryResult) -> list[str]:
@@ -140,18 +250,22 @@ def summary_numbers(summary: SummaryResult) -> list[str]:
             for doc in (*message.good.invoices, *message.failed.invoices)]
 
 
-def process_verdicts(result: ProcessResult) -> list[Verdict]:
-    """A failed result names its invoice as the first parameter that is an invoice number."""
-    found: list[Verdict] = []
-    for info in result.results:
-        numbers = [p.strip() for p in info.parameters if is_invoice_number(p.strip())]
-        if not info.ok and numbers:
-            found.append(Verdict(result.info.message_type, numbers[0], None, REJECTED, info.code, info.description))
-    return found
-
-
 def process_numbers(result: ProcessResult) -> list[str]:
     return [p.strip() for info in result.results for p in info.parameters]
+
+
+def final_mismatches(final: SummaryResult, known: Mapping[str, Sequence[Document] | None]) -> list[str]:
+    """How a ``-Final`` SummaryResult differs from the per-message ones read before: one line per message."""
+    found = []
+    for message in final.messages:
+        listed = {(n, good) for n, _, good in summary_documents(message)}
+        stored = known.get(message.info.id)
+        if stored is None:
+            found.append(f"{message.info.id}: in the Final summary only")
+        elif listed != {(n, good) for n, _, good in stored}:
+            found.append(f"{message.info.id}: {len(listed)} documents in the Final summary, {len(stored)} read "
+                         "before, or another Good/Failed split")
+    return found
 
 
 def foreign_parties(routing: Routing, seller_ban: str) -> set[str]:

@@ -334,6 +334,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN turnkey_status_at TEXT;
     CREATE INDEX outbox_turnkey_open ON outbox (dropped_at) WHERE state = 'DONE';
     """,
+    # Turnkey messages (issue 19, daemon/results.py): what the ProcessResult and the SummaryResult of one
+    # uploaded message (by its Info/Id) said, kept until both are joined. ``verdict`` '' until the ProcessResult
+    # arrives, then confirmed/failed/documents; ``failures`` and ``documents`` are JSON lists.
+    """
+    CREATE TABLE turnkey_messages (
+        message_id TEXT PRIMARY KEY,
+        message_type TEXT NOT NULL DEFAULT '',
+        verdict TEXT NOT NULL DEFAULT '',
+        code TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        failures TEXT NOT NULL DEFAULT '[]',
+        documents TEXT,
+        process_at TEXT,
+        summary_at TEXT,
+        settled_at TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX turnkey_messages_waiting ON turnkey_messages (summary_at)
+        WHERE settled_at IS NULL AND documents IS NOT NULL AND verdict = '';
+    """,
 )
 
 

@@ -19,6 +19,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from turnkey.layout import RESULT_DEPTH
+
 TEMPORARY = (".tmp", ".part", ".partial", ".filepart")
 WAKING = frozenset({"created", "moved", "deleted", "closed"})
 
@@ -41,8 +43,11 @@ def finished(name: str) -> bool:
     return not name.startswith(".") and not name.endswith(TEMPORARY)
 
 
-def walk(lister: Lister, top: str, depth: int = 3) -> dict[str, int]:
-    """Finished files below ``top`` (``top/sub/name`` -> size), ``depth`` folder levels deep; {} if absent."""
+def walk(lister: Lister, top: str, depth: int = RESULT_DEPTH) -> dict[str, int]:
+    """Finished files below ``top`` (``top/sub/name`` -> size), ``depth`` folder levels deep; {} if absent.
+
+    Turnkey 3.2.0's ``<yyyyMMdd>/<HH>/`` and ``<transDate>/<yyyyMMddHH>/`` and the older ``<yyyyMMdd>/<HH-HH>/``
+    are two levels; names need no ``.xml`` (a ProcessResult is ``<commonName><sep>ProcessResult``)."""
     found: dict[str, int] = {}
     try:
         entries = list(lister(top))

@@ -42,7 +42,9 @@ SELLER_BAN = "12345676"
 TRACK = "AB"
 ANSWERED = (200, 201)
 F0401_NAME = re.compile(r"^F0401_([A-Z]{2}\d{8})_(\d+)\.xml$")
-MOVED_SUFFIX = re.compile(r"_\d+\.xml$")
+MOVED_SUFFIX = re.compile(r"(_\d{13}\.xml|\.xml\.\d{3,})$")
+"""What Turnkey adds to a moved name (domain.md §5.2, §5.5a): an older one ``_<epoch ms>`` before ``.xml``,
+3.2.0 ``.001``, ``.002`` after it for a name already in BAK (which here means a file dropped twice)."""
 CLIENT_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 
@@ -501,7 +503,7 @@ def _xml_files(folder: Path, flat: bool) -> list[Path]:
         strays = [p.name for p in entries if not p.is_file() or p.name.startswith(".") or p.suffix != ".xml"]
         assert not strays, f"{folder} holds files that are not finished messages: {strays[:5]}"
         return sorted(entries)
-    return sorted(p for p in folder.rglob("*.xml") if p.is_file())
+    return sorted(p for p in folder.rglob("*.xml*") if p.is_file() and re.search(r"\.xml(\.\d{3,})?$", p.name))
 
 
 def _parse_f0401(path: Path) -> tuple[str, str, str]:

@@ -31,21 +31,30 @@ from turnkey.layout import Layout
 
 pytestmark = pytest.mark.faults
 
-LAYOUT = Layout(process_results="Unpack/BAK/ProcessResult")
+LAYOUT = Layout()  # ProcessResults are read by default
 KINDS = ("SummaryResult", "ProcessResult", "E0501")
 DAY = "20261121"
 SECRET = "root:x:0:0"  # what an XXE would pull in from /etc/passwd
 
 
+def _message_id(tag: str) -> str:
+    return f"v41-F0401-{DAY}-140300{tag:0>3}-00000000-0000-4000-8000-000000000000"
+
+
 def _summary(numbers: list[str], party: str = SELLER.identifier, tag: str = "0") -> bytes:
     verdicts = [Verdict(n, DAY) for n in numbers]
-    return summary_result(party, [(f"4.1-F0401-{DAY}-140300{tag:0>3}-00000000-0000-4000-8000-000000000000",
-                                   "F0401", verdicts)])
+    return summary_result(party, [(_message_id(tag), "F0401", verdicts)])
+
+
+def _confirmed(tag: str) -> bytes:
+    """The ``00000`` ProcessResult of a summary's message (joined by Id, domain.md §5.5a)."""
+    return process_result(SELLER.identifier, _message_id(tag), "F0401", 2, [("00000", "處理成功", ())])
 
 
 def _process(number: str, party: str = SELLER.identifier) -> bytes:
-    return process_result(party, f"4.1-F0401-{DAY}-1403-{number}", "F0401",
-                          [Verdict(number, DAY, "E0107", "發票年度字軌不符")])
+    """A ProcessResult naming one failed document (``No. 1``, Parameter0 its number, Parameter1 its date)."""
+    return process_result(party, f"v41-F0401-{DAY}-1403-{number}", "F0401", 1,
+                          [("E0107", "No. 1 發票年度字軌不符", (number, DAY))])
 
 
 def _e0501(track: str, begin: int, end: int, booklets: int | None = None, period: str = "11602",
@@ -230,13 +239,15 @@ def _bad_files(world: World, count: int, heavy: bool, rng: random.Random) -> dic
 
 
 def _valid_files(world: World, numbers: list[str]) -> dict[str, str]:
-    """Valid files among the bad ones: 20 summaries confirm 40 invoices (one routed through another BAN), 10
-    process results reject 10, two allocations add two ranges. path -> kind."""
+    """Valid files among the bad ones: 20 summaries confirm 40 invoices (one routed through another BAN) with
+    the ``00000`` ProcessResult of each message, 10 process results reject 10, two allocations add two ranges.
+    path -> kind."""
     good: dict[str, str] = {}
     for n in range(20):  # the first routed through another party (a value-added centre), about our invoices
         good[world.place("SummaryResult", f"ok-{n:02d}_SummaryResult.xml",
                          _summary(numbers[2 * n:2 * n + 2], OTHER_BAN if n == 0 else SELLER.identifier,
                                   tag=str(n)))] = "SummaryResult"
+        good[world.place("ProcessResult", f"ok-s{n:02d}_ProcessResult", _confirmed(str(n)))] = "ProcessResult"
     for n in range(10):
         good[world.place("ProcessResult", f"ok-{n:02d}_ProcessResult.xml", _process(numbers[40 + n]))] = "ProcessResult"
     good[world.place("E0501", "ok-cd_E0501.xml", _e0501("CD", 100, 199))] = "E0501"
@@ -265,7 +276,7 @@ def test_malformed_result_files_are_quarantined_with_a_reason(world: World, requ
     print(f"\n[{kind_of_world}] files: {len(bad)} malformed + {len(good)} valid; ticks: {first} / {second} / {third};"
           f" categories: {dict(sorted(Counter(c for c, _ in bad.values()).items()))}")
 
-    assert first == {"SummaryResult": 20, "ProcessResult": 10, "E0501": 2, "confirmed": 40, "rejected": 10,
+    assert first == {"SummaryResult": 20, "ProcessResult": 30, "E0501": 2, "confirmed": 40, "rejected": 10,
                      "ranges": 2}
     assert second == {"unreadable": len(bad)} and third == {}
     _check_store(store, bad, good, numbers)

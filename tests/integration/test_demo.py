@@ -58,7 +58,8 @@ def test_every_invoice_is_confirmed_and_nothing_waits(demo: tuple[Path, sqlite3.
     assert {(r["state"], r["outcome"]) for r in outbox} == {("DONE", "accepted_local")}
     assert rows(conn, "SELECT count(*) FROM outbox WHERE state IN ('READY', 'LOCKED', 'FAILED')")[0][0] == 0
     results = rows(conn, "SELECT kind, outcome FROM results_seen")
-    assert results and {(r["kind"], r["outcome"]) for r in results} == {("SummaryResult", "applied")}
+    assert results and {(r["kind"], r["outcome"]) for r in results} == {("SummaryResult", "applied"),
+                                                                   ("ProcessResult", "applied")}
     assert rows(conn, "SELECT count(*) FROM alerts WHERE cleared_at IS NULL")[0][0] == 0
 
 

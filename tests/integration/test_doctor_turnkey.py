@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import spec_dir
+from pg_server import READER, READER_PASSWORD, PgServer, start_or_skip
 
 from daemon import doctor as doc
 from daemon.config import Settings, load
 from hw_sim.turnkey import SimTurnkey
 from hw_sim.turnkey_db import create_tables
-from tests.integration.pg_server import READER, READER_PASSWORD, PgServer, start_or_skip
 from turnkey.period import TAIPEI
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=TAIPEI)
@@ -85,7 +85,7 @@ def test_files_turnkeys_user_cannot_take_are_a_failure(tmp_path: Path) -> None:
 
 
 def test_result_folders_that_never_receive_anything_are_named(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, 'process_results = ""')  # a site that keeps no ProcessResults
     check = doc.turnkey_results_check(settings, NOW)
     assert check.level == "warn" and "turnkey.process_results is empty" in check.detail
     assert "no result ever received" in check.detail and "download flow" in check.detail

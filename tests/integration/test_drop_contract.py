@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sshd_peer import Sshd
 
+from daemon.policy.settlement import original_name
 from daemon.ports import Drop
 from drivers.drop.local import LocalDrop
 from drivers.drop.sftp import SftpDrop, SftpTarget
@@ -32,21 +33,24 @@ def install(root: Path, layout: Layout = LAYOUT) -> None:
 @dataclass
 class World:
     drop: Drop
-    take: Callable[[str, str, bool, str], str]
+    take: Callable[[str, str, bool], str]
     deliver: Callable[[str, str, bytes], str]
     src: Callable[[str], dict[str, bytes]]
     cut: Callable[[], None]
     mend: Callable[[], None]
+    root: Path | None = None
 
 
 def _tree_world(root: Path, drop: Drop, cut: Callable[[], None], mend: Callable[[], None]) -> World:
-    def take(code: str, name: str, accept: bool, reason: str) -> str:
-        folder = LAYOUT.folder("BAK" if accept else "ERR", code) + "/20261121/14-15"
+    def take(code: str, name: str, accept: bool) -> str:
+        """As Turnkey 3.2.0 (domain.md §5.5a): ``<yyyyMMdd>/<HH>/<name>``, ``.001`` in BAK, no reason file."""
+        folder = LAYOUT.folder("BAK" if accept else "ERR", code) + "/20261121/14"
         (root / folder).mkdir(parents=True, exist_ok=True)
-        target = f"{folder}/{name[:-4]}_1795240980000.xml"
+        target, serial = f"{folder}/{name}", 0
+        while accept and (root / target).exists():
+            serial += 1
+            target = f"{folder}/{name}.{serial:03d}"
         os.replace(root / LAYOUT.folder("SRC", code) / name, root / target)
-        if reason:
-            (root / f"{target}.log").write_text(reason)
         return target
 
     def deliver(kind: str, name: str, data: bytes) -> str:
@@ -59,7 +63,7 @@ def _tree_world(root: Path, drop: Drop, cut: Callable[[], None], mend: Callable[
         folder = root / LAYOUT.folder("SRC", code)
         return {p.name: p.read_bytes() for p in folder.iterdir()}
 
-    return World(drop, take, deliver, src, cut, mend)
+    return World(drop, take, deliver, src, cut, mend, root)
 
 
 def local_world(tmp_path: Path) -> Iterator[World]:
@@ -92,7 +96,7 @@ def memory_world(tmp_path: Path) -> Iterator[World]:
     def src(code: str) -> dict[str, bytes]:
         return dict(drop.src.get(code, {}))
 
-    yield World(drop, lambda c, n, a, r: drop.take(c, n, a, r), drop.deliver, src, cut, mend)
+    yield World(drop, lambda c, n, a: drop.take(c, n, a), drop.deliver, src, cut, mend)
 
 
 @pytest.fixture(params=["local", "sftp", "memory"])
@@ -132,20 +136,42 @@ def test_refuses_unknown_codes_and_bad_names(world: World, code: str, name: str)
 def test_lists_what_turnkey_moved_and_reads_it(world: World) -> None:
     for n in (1, 2):
         world.drop.put("F0401", f"F0401_AB0000100{n}_{n}.xml", XML)
-    accepted = world.take("F0401", "F0401_AB00001001_1.xml", True, "")
-    refused = world.take("F0401", "F0401_AB00001002_2.xml", False, "7001 Seller/Address is required")
+    accepted = world.take("F0401", "F0401_AB00001001_1.xml", True)
+    refused = world.take("F0401", "F0401_AB00001002_2.xml", False)
     assert world.drop.pending("F0401") == set()
     assert world.drop.moved("F0401", "BAK") == {accepted: len(XML)}
-    assert set(world.drop.moved("F0401", "ERR")) == {refused, f"{refused}.log"}
+    assert set(world.drop.moved("F0401", "ERR")) == {refused}  # Turnkey 3.2.0 writes no reason file
     assert world.drop.read(refused) == XML
-    assert world.drop.read(f"{refused}.log") == b"7001 Seller/Address is required"
+    world.drop.put("F0401", "F0401_AB00001001_1.xml", XML + b" ")  # dropped twice: Turnkey uploads it twice
+    again = world.take("F0401", "F0401_AB00001001_1.xml", True)
+    assert again == f"{accepted}.001" and original_name(again) == "F0401_AB00001001_1.xml"
+    assert world.drop.moved("F0401", "BAK") == {accepted: len(XML), again: len(XML) + 1}
 
 
 def test_lists_and_reads_result_files(world: World) -> None:
     assert world.drop.results("SummaryResult") == {}
-    path = world.deliver("SummaryResult", "4.1-F0401-x_SummaryResult.xml", b"<SummaryResult/>")
+    path = world.deliver("SummaryResult", "v41-F0401-x.SummaryResult", b"<SummaryResult/>")
     assert world.drop.results("SummaryResult") == {path: len(b"<SummaryResult/>")}
     assert world.drop.read(path) == b"<SummaryResult/>"
+    process = world.deliver("ProcessResult", "v41-F0401-x_ProcessResult", b"<ProcessResult/>")  # no .xml
+    assert world.drop.results("ProcessResult") == {process: len(b"<ProcessResult/>")}
+
+
+def test_both_turnkey_layouts_are_listed_and_mapped_back(world: World) -> None:
+    """3.2.0's ``<yyyyMMdd>/<HH>/<name>`` and an older Turnkey's ``<yyyyMMdd>/<HH-HH>/<stem>_<epoch ms>.xml``;
+    SummaryResults below ``<transDate>/<yyyyMMddHH>/`` (domain.md §5.2, §5.5a)."""
+    root = world.root
+    if root is None:
+        pytest.skip("the in-memory drop has no folder tree")
+    err = LAYOUT.folder("ERR", "F0401")
+    files = {f"{err}/20260818/10-11/F0401_LO99980950_1787020405256.xml": "F0401_LO99980950.xml",
+             f"{err}/20261121/14/F0401_AB00001002_2.xml": "F0401_AB00001002_2.xml"}
+    summary = f"{LAYOUT.result_folder('SummaryResult')}/20261121/2026112114/v41-F0401-20261121-x.SummaryResult"
+    for path in (*files, summary):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(XML)
+    assert {original_name(path) for path in world.drop.moved("F0401", "ERR")} == set(files.values())
+    assert set(world.drop.results("SummaryResult")) == {summary}
 
 
 def test_unreachable_drop_raises_oserror_then_recovers(world: World) -> None:

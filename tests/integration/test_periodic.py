@@ -24,6 +24,7 @@ from daemon.config import load
 from daemon.lifecycle import LifecycleService
 from daemon.messages import BUILDERS
 from daemon.periodic import BlankJob, close_period, window_alerts
+from daemon.policy.settlement import original_name
 from daemon.reports import DailyReports, write_daily
 from daemon.services import InvoiceService
 from daemon.store import Store
@@ -264,7 +265,7 @@ def test_archive_after_settlement_holds_the_dropped_bytes_and_an_index(site: Sit
     assert written == [str(tmp_path / "archive" / f"einvd-archive-{SELLER.identifier}-11512.zip")]
     assert archive.tick(site.clock.now())["written"] == [], "once"
 
-    dropped = {p.name.rsplit("_", 1)[0] + ".xml": p.read_bytes() for p in (site.root / "UpCast").rglob("BAK/**/*.xml")}
+    dropped = {original_name(p.name): p.read_bytes() for p in (site.root / "UpCast").rglob("BAK/**/*.xml*")}
     with zipfile.ZipFile(written[0]) as z:
         messages = {name.removeprefix("messages/"): z.read(name) for name in z.namelist() if name.startswith("messag")}
         index = json.loads(z.read("index.json"))

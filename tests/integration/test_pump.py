@@ -136,7 +136,7 @@ def test_a_void_never_leaves_before_turnkey_took_its_invoice(service: InvoiceSer
     watch.tick(clock.now())
     worker.tick(clock.now())
     assert drop.log[-1] == ("F0501", file_name("F0501", second, 4))  # the later void passes the blocked one
-    drop.take("F0401", file_name("F0401", first, 1), accept=False, reason="7001 test")
+    drop.take("F0401", file_name("F0401", first, 1), accept=False)
     watch.tick(clock.now())
     clock.advance(hours=1)
     worker.tick(clock.now())

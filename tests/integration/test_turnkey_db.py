@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from pg_server import OWNER_PASSWORD, READER, READER_PASSWORD, PgServer, start_or_skip
 
 from drivers.turnkey_db import TurnkeyDbReader, database_url
 from hw_sim.turnkey_db import PgTurnkeyLog, create_tables
-from tests.integration.pg_server import OWNER_PASSWORD, READER, READER_PASSWORD, PgServer, start_or_skip
 
 AT = datetime(2026, 11, 20, 10, 15, 0, 123000, tzinfo=UTC)
 LONG = ("[E0107] 買方統一編號 12345678 錯誤，請確認買受人統一編號是否正確；本張發票未通過 Turnkey 上傳前檢核，"

@@ -3,28 +3,37 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from conftest import KEY, SELLER, START, hold, sale, spec_dir, spec_schemas
 
+from daemon.allowances import AllowanceRequest, AllowanceService
 from daemon.config import ConfigError, load
+from daemon.lifecycle import LifecycleService
+from daemon.policy.settlement import Verdict
 from daemon.services import InvoiceService
-from daemon.store import Store
+from daemon.store import Connection, Store
+from daemon.verdicts import Tally, apply_verdict
 from daemon.wiring import check_drop, open_drop, open_simulator, pump_worker, result_trigger, watch_worker
 from daemon.workers import Pump, Watch, health
 from drivers.drop.local import LocalDrop
 from drivers.drop.watch import Rescan, Trigger
 from hw_sim.clock import FakeClock
-from hw_sim.turnkey import SimTurnkey
+from hw_sim.turnkey import MemoryTurnkeyLog, SimTurnkey
+from hw_sim.turnkey_results import Verdict as Verdict_
+from hw_sim.turnkey_results import process_result, summary_result
 from turnkey.layout import Layout
+from turnkey.lifecycle import Requested
 from turnkey.period import Period
 
-LAYOUT = Layout(process_results="Unpack/BAK/ProcessResult")
+LAYOUT = Layout()  # ProcessResults are read by default (Unpack/BAK/ProcessResult)
 
 
 @dataclass
@@ -67,21 +76,152 @@ def site(service: InvoiceService, store: Store, clock: FakeClock, tmp_path: Path
 
 
 def test_issue_to_confirmed(site: Site) -> None:
+    """One merged upload (three files, one message, one UUID) confirmed by one ``00000`` ProcessResult."""
     numbers = site.issue(3)
     assert {site.status(n)[0] for n in numbers} == {"queued"}
     site.pump.tick(site.clock.now())
     assert {site.status(n)[0] for n in numbers} == {"dropped"}
     assert len(site.turnkey.tick(site.clock.now())) == 3
+    (message,) = site.turnkey.messages
+    assert [d.reference for d in message.documents] == numbers and message.id.startswith("v41-F0401-")
     assert site.watch.tick(site.clock.now()) == {"accepted_local": 3}
-    assert site.cycle(timedelta(minutes=31)) == {"SummaryResult": 1, "confirmed": 3}
-    assert {site.status(n) for n in numbers} == {("confirmed", "", f"SummaryResult {_summary_id(site)}")}
+    assert site.cycle(timedelta(minutes=31)) == {"ProcessResult": 1, "SummaryResult": 1, "confirmed": 3}
+    assert {site.status(n) for n in numbers} == {("confirmed", "", f"ProcessResult {message.id}")}
     kinds = [r[0] for r in site.store.read("SELECT kind FROM events WHERE entity_id = ? ORDER BY id", (numbers[0],))]
     assert kinds == ["dropped", "accepted_local", "confirmed"]
+    (process,) = site.store.read("SELECT path FROM results_seen WHERE kind = 'ProcessResult'")
+    assert process[0].endswith(f"/{message.id}_ProcessResult")  # no .xml, as Turnkey 3.2.0 names it
+    log = site.turnkey.log
+    assert isinstance(log, MemoryTurnkeyLog)
+    assert {log.status(d.identifier) for d in message.documents} == {"C"}
 
 
-def _summary_id(site: Site) -> str:
-    path = site.store.read("SELECT path FROM results_seen WHERE kind = 'SummaryResult'")[0][0]
-    return path.rsplit("/", 1)[1].removesuffix("_SummaryResult.xml")
+def test_two_numbered_failures_reject_exactly_those_two(site: Site) -> None:
+    numbers = site.issue(5)
+    site.turnkey.reject(numbers[1], "E0107", "發票年度字軌不符")
+    site.turnkey.reject(numbers[3], "E1001", "發票受贈統編/格式錯誤")
+    site.cycle()
+    assert len(site.turnkey.messages) == 1
+    counts = site.cycle(timedelta(minutes=31))
+    assert counts == {"ProcessResult": 1, "SummaryResult": 1, "rejected": 2, "confirmed": 3}
+    assert site.status(numbers[1]) == ("rejected", "E0107", "發票年度字軌不符")
+    assert site.status(numbers[3]) == ("rejected", "E1001", "發票受贈統編/格式錯誤")
+    assert {site.status(n)[:2] for n in (numbers[0], numbers[2], numbers[4])} == {("confirmed", "")}
+
+
+def test_a_whole_message_failure_rejects_every_document_through_the_summary(site: Site) -> None:
+    numbers = site.issue(3)
+    site.turnkey.fail_message("E0301", "簽章驗證失敗")
+    site.cycle()
+    process_folder = site.turnkey.root / LAYOUT.process_results
+    site.clock.advance(minutes=31)
+    site.turnkey.tick(site.clock.now())
+    (process,) = process_folder.rglob("*ProcessResult")
+    aside = site.turnkey.root / "aside"
+    process.rename(aside)  # the SummaryResult is read first: it waits for the ProcessResult of its message
+    assert site.watch.tick(site.clock.now()) == {"SummaryResult": 1}
+    assert {site.status(n)[0] for n in numbers} == {"accepted_local"}
+    aside.rename(process)
+    assert site.watch.tick(site.clock.now()) == {"ProcessResult": 1, "rejected": 3}
+    assert {site.status(n) for n in numbers} == {("rejected", "E0301", "簽章驗證失敗")}
+    assert site.watch.tick(site.clock.now()) == {}
+
+
+def test_a_summary_without_its_process_result_is_applied_alone_after_the_wait(site: Site) -> None:
+    site.turnkey.process_results = False  # a site whose Turnkey keeps no ProcessResults
+    good, bad = site.issue(2)
+    site.turnkey.reject(bad, "E0107")
+    site.cycle()
+    assert site.cycle(timedelta(minutes=31)) == {"SummaryResult": 1}
+    assert site.cycle(timedelta(minutes=119)) == {}
+    assert site.cycle(timedelta(minutes=2)) == {"confirmed": 1, "rejected": 1}
+    assert site.status(bad)[:2] == ("rejected", "") and site.status(good)[0] == "confirmed"
+
+
+def test_a_final_summary_is_cross_checked_never_counted_twice(site: Site) -> None:
+    numbers = site.issue(2)
+    site.cycle()
+    site.cycle(timedelta(minutes=31))
+    events = site.store.read("SELECT count(*) FROM events")[0][0]
+    final = site.turnkey.final_summary(site.clock.now())
+    assert final is not None and final.name.endswith("-Final.SummaryResult")
+    assert site.watch.tick(site.clock.now()) == {"SummaryResult": 1}
+    assert site.store.read("SELECT count(*) FROM events")[0][0] == events  # nothing applied again
+    seen = site.store.read("SELECT outcome FROM results_seen WHERE path LIKE '%-Final.SummaryResult'")
+    assert [r[0] for r in seen] == ["cross-checked"]
+    assert {site.status(n)[0] for n in numbers} == {"confirmed"}
+
+
+def test_a_final_summary_that_differs_is_logged(site: Site) -> None:
+    site.issue(1)
+    site.cycle()
+    site.cycle(timedelta(minutes=31))
+    final = site.turnkey.final_summary(site.clock.now())
+    assert final is not None
+    text = final.read_text(encoding="utf-8")
+    final.write_text(text.replace("v41-F0401-", "v41-F0401-X"), encoding="utf-8")  # a message never summarised
+    assert site.watch.tick(site.clock.now()) == {"SummaryResult": 1}
+    (row,) = site.store.read("SELECT kind, reason FROM events WHERE entity = 'result'")
+    assert row[0] == "final.mismatch" and "in the Final summary only" in row[1]
+
+
+def test_a_rejected_allowance_is_named_by_its_allowance_number(site: Site) -> None:
+    (number,) = site.issue(1)
+    site.cycle()
+    site.cycle(timedelta(minutes=31))
+    lifecycle = LifecycleService(site.service, 13)
+    allowance = AllowanceService(lifecycle, "AL").issue(
+        AllowanceRequest(number, (Requested("001", Decimal(1)),))).body["allowance_number"]
+    seen: list[Verdict] = []
+
+    def recording(tx: Connection, verdict: Verdict, now: datetime, tally: Tally) -> None:
+        seen.append(verdict)
+        apply_verdict(tx, verdict, now, tally)
+
+    site.watch.results.apply = recording
+    site.cycle()
+    (message,) = [m for m in site.turnkey.messages if m.code == "G0401"]
+    assert [d.reference for d in message.documents] == [allowance]
+    site.turnkey.reject(allowance, "E0221", "折讓金額超過發票可折讓金額")
+    site.cycle(timedelta(minutes=31))
+    assert [(v.message_type, v.number, v.status, v.code, v.message_id) for v in seen] == [
+        ("G0401", allowance, "rejected", "E0221", message.id)]
+    log = site.turnkey.log
+    assert isinstance(log, MemoryTurnkeyLog) and log.status(message.documents[0].identifier) == "E"
+
+
+def test_a_file_turnkey_cannot_read_and_write_stays_in_src(site: Site) -> None:
+    site.turnkey.user = (4321, (4321,))  # Turnkey runs as another user than the one that dropped the file
+    (number,) = site.issue(1)
+    assert site.cycle() == {}
+    (stuck,) = site.turnkey.skipped
+    assert stuck.parent == site.turnkey.folder("F0401", "SRC") and site.status(number)[0] == "dropped"
+    assert site.cycle(timedelta(hours=1)) == {} and stuck.exists()
+    os.chmod(stuck, 0o666)  # readable and writable by everyone: Turnkey takes it
+    assert site.cycle() == {"accepted_local": 1}
+
+
+def test_an_older_turnkey_layout_is_still_read(site: Site) -> None:
+    """Hour-range folders, ``_<epoch ms>.xml`` names and ``.xml`` result files (an older Turnkey, domain.md §5.2)."""
+    good, refused = site.issue(2)
+    site.pump.tick(site.clock.now())
+    for number, which in ((good, "BAK"), (refused, "ERR")):
+        (path,) = site.turnkey.folder("F0401", "SRC").glob(f"*{number}*")
+        target = site.turnkey.folder("F0401", which) / "20261121" / "14-15" / f"{path.stem}_1795240980000.xml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    assert site.watch.tick(site.clock.now()) == {"accepted_local": 1, "rejected_local": 1}
+    (message_id,) = {f"4.1-F0401-20261121-140300000-{'0' * 8}-0000-4000-8000-{'0' * 12}"}
+    summary = summary_result(SELLER.identifier, [(message_id, "F0401", [Verdict_(good, "20261121")])])
+    older = site.turnkey.root / LAYOUT.result_folder("SummaryResult") / "20261121" / "14-15" / "s_SummaryResult.xml"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(summary)
+    process = process_result(SELLER.identifier, message_id, "F0401", 1, [("00000", "處理成功", ())])
+    older_process = site.turnkey.root / LAYOUT.process_results / "20261121" / "14-15" / "p_ProcessResult.xml"
+    older_process.parent.mkdir(parents=True)
+    older_process.write_bytes(process)
+    assert site.watch.tick(site.clock.now()) == {"ProcessResult": 1, "SummaryResult": 1, "confirmed": 1}
+    assert site.status(good)[0] == "confirmed"
 
 
 def test_turnkey_refuses_a_file_locally(site: Site) -> None:
@@ -90,10 +230,15 @@ def test_turnkey_refuses_a_file_locally(site: Site) -> None:
     assert site.cycle() == {"accepted_local": 1, "rejected_local": 1}
     status, code, reason = site.status(refused)
     assert code == ""
-    assert status == "rejected_local" and "7001 Seller 統一編號 not registered in Turnkey" in reason
+    assert status == "rejected_local" and "only to its database" in reason  # Turnkey 3.2.0 writes no reason file
+    log = site.turnkey.log
+    assert isinstance(log, MemoryTurnkeyLog)
+    (refusal,) = [e for e in log.events if refused in e.identifier]
+    assert refusal.error_code == "-008" and "[7001] Seller 統一編號 not registered in Turnkey" in refusal.message
+    assert not list(site.turnkey.folder("F0401", "ERR").rglob("*.log"))
     err = site.store.read("SELECT path, outcome FROM results_seen WHERE kind = 'ERR'")
     assert len(err) == 1 and err[0]["outcome"] == "applied" and "/ERR/" in err[0]["path"]
-    assert site.cycle(timedelta(hours=1)) == {"SummaryResult": 1, "confirmed": 1}
+    assert site.cycle(timedelta(hours=1)) == {"ProcessResult": 1, "SummaryResult": 1, "confirmed": 1}
     assert site.status(good)[0] == "confirmed" and site.status(refused)[0] == "rejected_local"
 
 
@@ -201,7 +346,7 @@ def test_the_app_wires_a_simulated_turnkey_by_url(tmp_path: Path, clock: FakeClo
     assert watch.tick(clock.advance(minutes=10)) == {}
     turnkey.tick(clock.now())  # the SummaryResult arrives just after a rescan
     assert watch.tick(clock.now()) == {}  # not due yet: rescans every 60 s
-    assert watch.tick(clock.advance(seconds=60)) == {"SummaryResult": 1, "confirmed": 1}
+    assert watch.tick(clock.advance(seconds=60)) == {"ProcessResult": 1, "SummaryResult": 1, "confirmed": 1}
     assert store.read("SELECT status FROM invoices WHERE number = ?", (number,))[0][0] == "confirmed"
     pump.close()
     store.close()

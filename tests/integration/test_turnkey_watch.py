@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import SELLER, sale, spec_dir, spec_schemas
+from pg_server import READER, READER_PASSWORD, PgServer, start_or_skip
 
 from daemon.services import InvoiceService
 from daemon.store import Store, results, stamp
@@ -29,7 +30,6 @@ from drivers.turnkey_db import TurnkeyDbReader, database_url
 from hw_sim.clock import FakeClock
 from hw_sim.turnkey import SimTurnkey
 from hw_sim.turnkey_db import PgTurnkeyLog, create_tables
-from tests.integration.pg_server import READER, READER_PASSWORD, PgServer, start_or_skip
 from turnkey.layout import Layout
 
 LAYOUT = Layout()
@@ -260,7 +260,7 @@ def test_a_turnkey_whose_download_flow_never_answers_is_called_silent(store: Sto
     assert site.turnkey.check_folders(clock.now())[SILENT] == 1
     (_, message, _), = site.alerts(SILENT)
     assert "SummaryResult in Unpack/BAK/SummaryResult" in message
-    assert "ProcessResult (not read: turnkey.process_results is empty)" in message
+    assert "ProcessResult in Unpack/BAK/ProcessResult" in message
     assert "download flow" in message and "none has ever been seen" in message
     assert site.turnkey.check_folders(clock.now())[SILENT] == 0  # once
     with site.store.write() as tx:  # a result file arrives and is applied (the watcher records it as seen)

@@ -15,12 +15,13 @@ def test_default_tree_resolves_each_folder_of_each_code() -> None:
     assert layout.folder("ERR", "E0402") == "UpCast/B2PMESSAGE/E0402/ERR"
     assert layout.folder("BAK", "G0501") == "UpCast/B2SSTORAGE/G0501/BAK"
     assert layout.result_folder("SummaryResult") == "Unpack/BAK/SummaryResult"
-    assert layout.result_folder("ProcessResult") == ""
+    assert layout.result_folder("ProcessResult") == "Unpack/BAK/ProcessResult"  # read by default (issue 19)
+    assert Layout(process_results="").result_folder("ProcessResult") == ""
     assert layout.result_folder("E0501") == "Unpack/BAK/E0501"
 
 
 def test_required_lists_staging_every_message_folder_and_kept_results_only() -> None:
-    required = Layout(codes=("F0401",)).required()
+    required = Layout(codes=("F0401",), process_results="").required()
     assert required == ["UpCast/.einvd-staging", "UpCast/B2SSTORAGE/F0401/SRC", "UpCast/B2SSTORAGE/F0401/ERR",
                         "UpCast/B2SSTORAGE/F0401/BAK", "Unpack/BAK/SummaryResult", "Unpack/BAK/E0501"]
     with_process = Layout(codes=("F0401",), process_results="/Unpack/BAK/ProcessResult/").required()

@@ -202,8 +202,18 @@ def test_process_result_with_several_infos() -> None:
     xml = process("""<Result><Info><Code>00000</Code></Info>
       <Info><Code>E0201</Code><Parameter0>a</Parameter0><Parameter3>d</Parameter3></Info></Result>""")
     result = parse_process_result(xml)
-    assert result.results == (ResultInfo("00000"), ResultInfo("E0201", "", ("a", "d")))
+    assert result.results == (ResultInfo("00000"), ResultInfo("E0201", "", ("a", "", "", "d")))  # by position
     assert [info.ok for info in result.results] == [True, False] and not result.ok
+
+
+def test_process_result_as_turnkey_3_2_0_reads_it() -> None:
+    """domain.md §5.5a: ``No. <n>`` names the document's position; Parameter0 its number, Parameter1 its date."""
+    xml = process("""<Result><Info><Code>E0107</Code><Description>No. 2 發票年度字軌不符</Description>
+      <Parameter0>AB00000002</Parameter0><Parameter1>20261121</Parameter1></Info>
+      <Info><Code>E0108</Code><Parameter1>20261121</Parameter1></Info></Result>""")
+    first, second = parse_process_result(xml).results
+    assert first == ResultInfo("E0107", "No. 2 發票年度字軌不符", ("AB00000002", "20261121"))
+    assert second.parameters == ("", "20261121")  # Parameter0 absent: the date keeps its place
 
 
 @pytest.mark.parametrize(

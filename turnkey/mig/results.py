@@ -1,4 +1,5 @@
-"""What comes back from the platform: SummaryResult (daily) and ProcessResult (per message).
+"""What comes back from the platform: SummaryResult (daily) and ProcessResult (one per uploaded message, success
+included: domain.md §5.5a; what its Infos mean is decided in daemon/policy/settlement.py).
 
 Real SummaryResult files do not follow the shipped XSDs (``ResultType`` instead of ``Result``, ``Invoice``
 instead of ``Invocie``, ``ResultDetailType`` wrappers, ``yyyyMMdd`` dates), and the namespace version the
@@ -177,5 +178,9 @@ def parse_process_result(xml: bytes) -> ProcessResult:
 
 
 def _result_info(node: Node) -> ResultInfo:
-    parameters = tuple(node.opt(name) for name in _PARAMETERS if node.has(name))
+    """Parameters keep their position (Parameter0 is the document's number, Parameter1 its date: domain.md §5.5a):
+    one that is absent before a present one reads as ''; absent ones at the end are left out."""
+    present = [i for i, name in enumerate(_PARAMETERS) if node.has(name)]
+    count = present[-1] + 1 if present else 0
+    parameters = tuple(node.opt(name) for name in _PARAMETERS[:count])
     return ResultInfo(node.text("Code").strip(), node.opt("Description"), parameters)
