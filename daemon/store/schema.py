@@ -249,6 +249,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (alert_id, channel)
     ) WITHOUT ROWID;
     """,
+    # print helper (#15.7): what a job printed differently from the configuration (text outside a code page)
+    """
+    ALTER TABLE print_jobs ADD COLUMN note TEXT;
+    """,
 )
 
 
