@@ -1,9 +1,11 @@
-"""Time to build one proof's ESC/POS bytes, beside the floor: the two QR matrices alone, made by segno.
+"""Time to build one proof's ESC/POS bytes, beside the floor: the two QR matrices alone, made by zxing-cpp.
 
-Floor, measured in the same run: ``segno.make_qr`` for the left and the right QR text of the same proof, at
-the version and error level the encoder uses (that is most of the work: segno tries 8 masks per code).
-Ours: ``encode(ProofDoc, PrinterProfile)`` for the proof and its detail slip (text in cp950, Code 39 as
-``GS k``, the QR pair as one raster image). Both run in alternating blocks. Target: p50 <= 1.5 x floor p50.
+Floor, measured in the same run: ``zxingcpp.create_barcode`` for the left and the right QR text of the same
+proof, at the version the encoder uses (no ECI, level raised where it fits, as ``drivers.printer.raster``), and
+each matrix taken out (``to_image``, one dot per module): the C++ encoder the proof is built on, with nothing of
+ours. Ours: ``encode(ProofDoc, PrinterProfile)`` for the proof and its detail slip (text in cp950, Code 39 as
+``GS k``, the QR pair as one raster image). Both run in alternating blocks. Target (issue #16): p50 <= 3 ms on
+the 2-core development box and <= 1.5 x the floor's p50.
 
     python -m bench.print [--count 400]
 """
@@ -17,8 +19,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import segno
+import zxingcpp
 
+from drivers.printer import raster
 from drivers.printer.encode import PrinterProfile, encode
 from turnkey.model import Party
 from turnkey.period import TAIPEI
@@ -29,6 +32,7 @@ from turnkey.validate import build_invoice, parse_document
 SELLER = Party("12345676", "基準商店", "台北市信義區示範路1號")
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 TARGET = 1.5
+CEILING_MS = 3.0
 
 
 def proof() -> ProofDoc:
@@ -60,11 +64,12 @@ def measure(count: int, rounds: int = 10) -> tuple[dict[str, Any], dict[str, Any
     pair = doc.slips[0].elements[-1]
     assert isinstance(pair, QrPair)
     left, right = pair.left.encode("utf-8"), pair.right.encode("utf-8")
-    version = max(6, segno.make_qr(left, error="L").version)
+    qr = zxingcpp.BarcodeFormat.QRCode
+    version = raster.qr_codes(left, right)[0].version
 
     def floor() -> None:
-        segno.make_qr(left, error="L", version=version)
-        segno.make_qr(right, error="L", version=version)
+        zxingcpp.create_barcode(left, qr, eci=0, version=version).to_image(add_quiet_zones=False)
+        zxingcpp.create_barcode(right, qr, eci=0, version=version).to_image(add_quiet_zones=False)
 
     size = len(encode(doc, profile))
     floor_lat: list[float] = []
@@ -72,7 +77,7 @@ def measure(count: int, rounds: int = 10) -> tuple[dict[str, Any], dict[str, Any
     for _ in range(rounds):
         _block(floor, max(count // rounds, 1), floor_lat)
         _block(lambda: encode(doc, profile), max(count // rounds, 1), ours_lat)
-    return (_row(f"floor: two QR matrices (segno v{version})", floor_lat),
+    return (_row(f"floor: two QR matrices (zxing-cpp v{version})", floor_lat),
             _row("proof + details -> ESC/POS bytes", ours_lat), size)
 
 
@@ -85,11 +90,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for row in (base, ours):
         print(f"{row['name']:<40}{row['count']:>8}{row['p50_ms']:>10.3f}{row['p99_ms']:>10.3f}")
     ratio = ours["p50_ms"] / base["p50_ms"]
-    ok = ratio <= TARGET
+    ok = ratio <= TARGET and ours["p50_ms"] <= CEILING_MS
     print(f"\njob size: {size} bytes")
-    print(f"p50 vs floor: {ratio:.2f}x (target <= {TARGET}x): {'PASS' if ok else 'MISS'}")
+    print(f"p50 {ours['p50_ms']:.3f} ms (target <= {CEILING_MS} ms), vs floor: {ratio:.2f}x (target <= {TARGET}x): "
+          f"{'PASS' if ok else 'MISS'}")
     return [{"figure": "proof bytes p50 (ms)", "value": ours["p50_ms"], "floor": base["p50_ms"],
-             "target": f"<= {TARGET} x floor", "ok": ok},
+             "target": f"<= {CEILING_MS:g} ms, <= {TARGET} x floor", "ok": ok},
             {"figure": "proof bytes p99 (ms)", "value": ours["p99_ms"], "floor": base["p99_ms"],
              "target": "reported", "ok": True}]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from drivers.printer import raster
 from turnkey.proof_layout import CENTER, Barcode39, Element, ProofDoc, QrPair, Rule, Text
@@ -49,6 +49,8 @@ PROOF_DOTS = 384  # the 證明聯 layout: 48 mm at 8 dots/mm, centred on wider p
 PROOF_KINDS = frozenset({"proof"})
 QR_CODECS = {"0": "cp950"}  # QR encoding flag -> bytes; "1" UTF-8, "2" Base64 (ASCII, so UTF-8 too)
 _RUNS = re.compile(r"([^\x00-\x7f]+)")
+_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+_SIZES = {(w, h): GS + b"!" + bytes([(w - 1) << 4 | (h - 1)]) for w in (1, 2) for h in (1, 2)}  # GS ! n
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,7 @@ def frame(kind: str, profile: PrinterProfile) -> Frame:
     return Frame(dots, (profile.dots - dots) // 2)
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """A line after layout: left text, right text, alignment and the size multipliers."""
 
     text: str
@@ -111,7 +112,7 @@ class Placed:
 
 def clean(text: str) -> str:
     """Control characters would be printer commands: they become spaces."""
-    return "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    return text.translate(_CONTROLS)
 
 
 def text_width(text: str) -> int:
@@ -134,22 +135,24 @@ def wrap(text: str, limit: int) -> Iterator[str]:
     yield piece
 
 
-def place(element: Text, dots: int) -> Iterator[Placed]:
+def place(element: Text, dots: int) -> list[Placed]:
     """Sizes, wrapping and right columns for one text element."""
     text, right = clean(element.text), clean(element.right)
     height = 2 if element.large else 1
-    width = 2 if element.large and 2 * text_width(text) <= dots else 1
-    if right and text_width(text) + CELL + text_width(right) <= dots // width:
-        yield Placed(text, right, element.align, width, height)
-        return
-    for piece in wrap(text, dots // width):
-        yield Placed(piece, "", element.align, width, height)
+    used = text_width(text)
+    width = 2 if element.large and 2 * used <= dots else 1
+    if right and used + CELL + text_width(right) <= dots // width:
+        return [Placed(text, right, element.align, width, height)]
+    placed = [Placed(piece, "", element.align, width, height) for piece in wrap(text, dots // width)]
     if right:
-        yield Placed(right, "", "right", width, height)
+        placed.append(Placed(right, "", "right", width, height))
+    return placed
 
 
 def outside(text: str, codec: str) -> str:
     """The characters of ``text`` that ``codec`` cannot encode, each once, in order of appearance."""
+    if text.isascii():
+        return ""
     try:
         text.encode(codec)
     except UnicodeEncodeError:
@@ -175,6 +178,8 @@ def encode_chinese(run: str, codec: str) -> bytes:
 
 def encode_text(text: str, codec: str) -> bytes:
     """ASCII as is; each run of other characters in ``codec`` between ``FS &`` and ``FS .``."""
+    if text.isascii():
+        return text.encode("ascii")
     parts = _RUNS.split(text)  # even places: ASCII; odd places: the runs of other characters
     return b"".join(KANJI_ON + encode_chinese(run, codec) + KANJI_OFF if at % 2 else run.encode("ascii")
                     for at, run in enumerate(parts) if run)
@@ -192,7 +197,7 @@ def _lead(line: Placed, body: str, box: Frame) -> tuple[bytes, str]:
 def _text_line(line: Placed, profile: PrinterProfile, box: Frame) -> bytes:
     if profile.font is not None and outside(line.text + line.right, profile.text):
         return _raster_line(line, profile, box)
-    size = GS + b"!" + bytes([(line.width - 1) << 4 | (line.height - 1)])
+    size = _SIZES[line.width, line.height]
     body = line.text
     if line.right:
         cells = (box.dots // line.width - text_width(line.text) - text_width(line.right)) // CELL
@@ -241,7 +246,8 @@ def qr_pair(pair: QrPair, box: Frame) -> bytes:
     codec = QR_CODECS.get(pair.encoding, "utf-8")
     codes = raster.qr_codes(pair.left.encode(codec), pair.right.encode(codec))
     quiet = raster.feed_dots(raster.QUIET)
-    return quiet + _image(raster.qr_pair_rows(*codes, box.dots), box) + quiet
+    data, _ = raster.qr_pair_bitmap(*codes, box.dots, box.paper)
+    return quiet + raster.packed(data, box.paper) + quiet
 
 
 def barcode(data: str, profile: PrinterProfile, box: Frame | None = None) -> bytes:

@@ -45,11 +45,16 @@ CODE39 = {
 def raster(rows: Sequence[int], width: int) -> bytes:
     """``GS v 0`` commands printing ``rows`` (``width`` dots wide, a multiple of 8), in fragments."""
     per_row = width // 8
+    return packed(b"".join(row.to_bytes(per_row, "big") for row in rows), width)
+
+
+def packed(data: bytes, width: int) -> bytes:
+    """``GS v 0`` commands printing ``data``, rows of ``width`` dots packed 8 to a byte (1 = black), in fragments."""
+    per_row = width // 8
     out = bytearray()
-    for start in range(0, len(rows), MAX_RASTER_ROWS):
-        part = rows[start:start + MAX_RASTER_ROWS]
-        out += GS + b"v0\x00" + per_row.to_bytes(2, "little") + len(part).to_bytes(2, "little")
-        out += b"".join(row.to_bytes(per_row, "big") for row in part)
+    for start in range(0, len(data) // per_row, MAX_RASTER_ROWS):
+        part = data[start * per_row:(start + MAX_RASTER_ROWS) * per_row]
+        out += GS + b"v0\x00" + per_row.to_bytes(2, "little") + (len(part) // per_row).to_bytes(2, "little") + part
     return bytes(out)
 
 
@@ -78,11 +83,11 @@ class QrMatrix:
         return self.code.ec_level
 
     def rows(self, size: int) -> list[bytes]:
-        """Each module row as ASCII ``0``/``1``, every module ``size`` dots wide (scaled by zxing-cpp)."""
+        """Each module row once, as ASCII ``0``/``1`` with every module ``size`` dots wide."""
+        plain = bytes(memoryview(self.code.to_image(add_quiet_zones=False)))  # type: ignore[arg-type]
+        dots = plain.translate(_DOTS).replace(b"1", b"1" * size).replace(b"0", b"0" * size)
         side = self.modules * size
-        dots = bytes(memoryview(self.code.to_image(scale=size, add_quiet_zones=False)))  # type: ignore[arg-type]
-        step = side * size
-        return [dots[start:start + side].translate(_DOTS) for start in range(0, len(dots), step)]
+        return [dots[start:start + side] for start in range(0, len(dots), side)]
 
 
 def qr_matrix(data: bytes, version: int | None = None) -> QrMatrix:
@@ -95,7 +100,8 @@ def qr_matrix(data: bytes, version: int | None = None) -> QrMatrix:
     (an explicit ``ec_level="L"`` would stay at L).
     """
     code = zxingcpp.create_barcode(data, _QR, eci=0, **({} if version is None else {"version": version}))
-    return QrMatrix(code, code.to_image(add_quiet_zones=False).shape[0])
+    corners = code.position  # the symbol's corners in module units, so its side without drawing it
+    return QrMatrix(code, corners.top_right.x - corners.top_left.x + 1)
 
 
 def qr_codes(left: bytes, right: bytes) -> tuple[QrMatrix, QrMatrix]:
@@ -120,17 +126,26 @@ def module_size(modules: int, width: int) -> int:
     return 2
 
 
-def qr_pair_rows(left: QrMatrix, right: QrMatrix, width: int) -> list[int]:
-    """One image: the two codes side by side, top-aligned, centred, each with its quiet zone."""
+def qr_pair_bitmap(left: QrMatrix, right: QrMatrix, width: int, paper: int | None = None) -> tuple[bytes, int]:
+    """The two codes side by side, top-aligned, centred in ``width`` dots with their quiet zones, that frame
+    centred on ``paper`` dots (default ``width``): packed rows, 1 = black (``GS v 0``), and their number."""
+    paper = paper or width
     modules = left.modules
     size = module_size(modules, width)
     side = size * modules
-    margin = (width - 2 * side - 2 * QUIET) // 2
-    lead, gap, tail = b"0" * margin, b"0" * (2 * QUIET), b"0" * (width - margin - 2 * side - 2 * QUIET)
-    rows: list[int] = []
-    for row_l, row_r in zip(left.rows(size), right.rows(size), strict=True):
-        rows.extend([int(lead + row_l + gap + row_r + tail, 2)] * size)
-    return rows
+    margin = (width - 2 * side - 2 * QUIET) // 2 + (paper - width) // 2
+    lead, gap, tail = b"0" * margin, b"0" * (2 * QUIET), b"0" * (paper - margin - 2 * side - 2 * QUIET)
+    per_row = paper // 8
+    data = b"".join(int(lead + row_l + gap + row_r + tail, 2).to_bytes(per_row, "big") * size
+                    for row_l, row_r in zip(left.rows(size), right.rows(size), strict=True))
+    return data, side
+
+
+def qr_pair_rows(left: QrMatrix, right: QrMatrix, width: int) -> list[int]:
+    """``qr_pair_bitmap`` as one ``int`` per row."""
+    data, height = qr_pair_bitmap(left, right, width)
+    step = width // 8
+    return [int.from_bytes(data[y * step:(y + 1) * step], "big") for y in range(height)]
 
 
 def code39_bits(data: str) -> str:
