@@ -44,8 +44,8 @@ def official_pairs() -> list[tuple[bytes, bytes]]:
     found = []
     for keyword, encoding in (("Left QR, official spec example", "1"), ("Big5 parameter (0)", "0"),
                               ("Base64 parameter (2)", "2")):
-        lines = vectors(keyword)
-        found.append((lines[0].encode(CODEC[encoding]), (lines[1] if len(lines) > 1 else right).encode(CODEC[encoding])))
+        lines, codec = vectors(keyword), CODEC[encoding]
+        found.append((lines[0].encode(codec), (lines[1] if len(lines) > 1 else right).encode(codec)))
     return found
 
 
