@@ -207,7 +207,7 @@ def test_every_earlier_schema_upgrades_with_every_row_and_a_restorable_backup(tm
         outbox = conn.execute("SELECT id, message_type, reference, state, file_name FROM outbox ORDER BY id")
         assert [tuple(r) for r in outbox] == [(r["id"], r["message_type"], r["reference"], r["state"],
                                                r["file_name"] if version >= 2 else None) for r in ROWS["outbox"]]
-        if version >= 2:  # an alert cleared before the upgrade is not sent again after it (migration 6)
+        if 2 <= version < 6:  # an alert cleared before the upgrade is not sent again after it (migration 6)
             assert dict(conn.execute("SELECT id, notified_at FROM alerts").fetchall()) == {1: None, 2: LATER}
         held = [h.as_dict() for h in tracks.held(store)]
         assert [(h["track"], h["last_used"], h["next"], h["remaining"]) for h in held] == [
