@@ -90,12 +90,13 @@ def test_a_big5_invoice_keeps_its_big5_qr_and_gets_no_note(store: Store, clock: 
 
 # --- #15.8: the 5.7 cm proof on 80 mm paper ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("paper", "dots"), [(80, 576), (58, 384)])
+@pytest.mark.parametrize(("paper", "dots", "text"), [(80, 576, "cp950"), (80, 576, "raster"), (58, 384, "cp950")])
 def test_the_proof_keeps_its_57_mm_layout_centred_and_details_use_the_paper(
-        service: InvoiceService, clock: FakeClock, paper: int, dots: int) -> None:
+        service: InvoiceService, clock: FakeClock, paper: int, dots: int, text: str) -> None:
     body = service.issue(sale("W-1", buyer={"ban": "53538851", "name": "買方公司"})).body  # business: + details
     sim = SimPrinter(dots)
-    jobs = queue(service, sim, clock, PrinterProfile(paper=paper), qr_encoding="1")
+    profile = PrinterProfile(text=text, paper=paper, font=raster_font() if text == "raster" else None)
+    jobs = queue(service, sim, clock, profile, qr_encoding="1")
     assert jobs.tick()[0]["state"] == "printed"
     proof, details = sim.slips[0].image, sim.slips[1].image
     assert proof.width == details.width == dots
