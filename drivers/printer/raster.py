@@ -12,6 +12,7 @@ a reader gets back exactly the bytes we gave (tests/unit/test_qr_matrix.py decod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ DOTS_PER_MM = 8  # 203 dpi
 QUIET = 2 * DOTS_PER_MM  # 0.2 cm quiet zone around each QR code
 MIN_QR_DOTS = 15 * DOTS_PER_MM  # each code at least 1.5 cm wide
 MIN_QR_VERSION = 6  # left QR at least version 6 (41 x 41)
+# byte-mode capacity (bytes) of versions 1-40 at error level L (ISO/IEC 18004:2015 table 7)
+BYTES_AT_L = (17, 32, 53, 78, 106, 134, 154, 192, 230, 271, 321, 367, 425, 458, 520, 586, 644, 718, 792, 858, 929,
+              1003, 1091, 1171, 1273, 1367, 1465, 1528, 1628, 1732, 1840, 1952, 2068, 2188, 2303, 2431, 2563, 2699,
+              2809, 2953)
 MAX_RASTER_ROWS = 256  # rows per GS v 0 command: small enough for any printer's buffer
 
 # Code 39, one entry per character: the 9 elements bar, space, bar, ... bar; "w" wide (3 dots), "n" narrow (1).
@@ -104,18 +109,32 @@ def qr_matrix(data: bytes, version: int | None = None) -> QrMatrix:
     return QrMatrix(code, corners.top_right.x - corners.top_left.x + 1)
 
 
+EMPTY_RIGHT = b"**"  # the right code of a proof whose items all fit the left one: the same symbol every time
+
+
+@functools.lru_cache(maxsize=8)
+def empty_right(version: int) -> QrMatrix:
+    """The right code that only says ``**``, made once per version (most proofs: a handful of items)."""
+    return qr_matrix(EMPTY_RIGHT, version)
+
+
+def qr_version(*payloads: bytes) -> int:
+    """The smallest version, at least 6, whose byte-mode capacity at level L holds each of ``payloads``.
+
+    Byte mode is an upper bound (zint may pack digits and capitals tighter), so both codes fit at once and no
+    attempt has to fail first; it is also the version segno chose before, as it wrote bytes in byte mode."""
+    longest = max(len(data) for data in payloads)
+    for version, room in enumerate(BYTES_AT_L[MIN_QR_VERSION - 1:], MIN_QR_VERSION):
+        if longest <= room:
+            return version
+    raise ValueError(f"{longest} bytes do not fit a QR code (at most {BYTES_AT_L[-1]} at level L)")
+
+
 def qr_codes(left: bytes, right: bytes) -> tuple[QrMatrix, QrMatrix]:
     """Both QR codes at one version, at least 6 (error level at least L, raised where it fits free)."""
-    try:
-        first = qr_matrix(left, MIN_QR_VERSION)
-    except ValueError:
-        first = qr_matrix(left)
-    try:
-        second = qr_matrix(right, first.version)
-    except ValueError:
-        second = qr_matrix(right)
-        first = qr_matrix(left, second.version)
-    return first, second
+    version = qr_version(left, right)
+    first = qr_matrix(left, version)
+    return first, empty_right(version) if right == EMPTY_RIGHT else qr_matrix(right, version)
 
 
 def module_size(modules: int, width: int) -> int:

@@ -92,3 +92,16 @@ def test_utf8_text_reads_back_as_text_and_sizes_follow_the_spec() -> None:
     assert raster.module_size(codes[0].modules, WIDTH) * codes[0].modules >= raster.MIN_QR_DOTS  # >= 1.5 cm
     with pytest.raises(ValueError, match="too long"):
         raster.qr_matrix(b"x" * 3000)
+
+
+def test_the_byte_capacity_table_is_zints_and_picks_the_version() -> None:
+    """Each version holds exactly its table's bytes at level L (one more does not fit), so ``qr_codes`` never has
+    to try a version that fails; 0xA4 is neither a digit, a capital nor half of a Kanji pair: byte mode."""
+    for version, room in enumerate(raster.BYTES_AT_L, 1):
+        raster.qr_matrix(b"\xa4" * room, version)  # fits (zint picks L or better)
+        with pytest.raises(ValueError, match="too long"):
+            raster.qr_matrix(b"\xa4" * (room + 1), version)
+    assert raster.qr_version(b"x" * 10, b"**") == 6 and raster.qr_version(b"x" * 135, b"**") == 7
+    assert raster.qr_version(b"**", b"y" * 300) == 11
+    with pytest.raises(ValueError, match="do not fit"):
+        raster.qr_version(b"x" * 2954)
