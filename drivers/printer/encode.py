@@ -112,7 +112,7 @@ class Placed(NamedTuple):
 
 def clean(text: str) -> str:
     """Control characters would be printer commands: they become spaces."""
-    return text.translate(_CONTROLS)
+    return text.translate(_CONTROLS) if text else text
 
 
 def text_width(text: str) -> int:
@@ -143,7 +143,10 @@ def place(element: Text, dots: int) -> list[Placed]:
     width = 2 if element.large and 2 * used <= dots else 1
     if right and used + CELL + text_width(right) <= dots // width:
         return [Placed(text, right, element.align, width, height)]
-    placed = [Placed(piece, "", element.align, width, height) for piece in wrap(text, dots // width)]
+    if used <= dots // width:
+        placed = [Placed(text, "", element.align, width, height)]
+    else:
+        placed = [Placed(piece, "", element.align, width, height) for piece in wrap(text, dots // width)]
     if right:
         placed.append(Placed(right, "", "right", width, height))
     return placed
@@ -186,25 +189,28 @@ def encode_text(text: str, codec: str) -> bytes:
 
 
 def _lead(line: Placed, body: str, box: Frame) -> tuple[bytes, str]:
-    """Alignment command and leading spaces that put ``body`` where ``line.align`` wants it inside ``box``."""
-    if not box.offset or line.align == CENTER:  # a centred frame: centred on the paper is centred in the frame
-        return ALIGN[line.align], body
+    """Alignment command and leading spaces that put ``body`` (left or right) where ``line.align`` wants it inside
+    ``box``, a frame narrower than the paper."""
     cell = CELL * line.width
     start = box.offset if line.align == "left" else box.offset + box.dots - text_width(body) * line.width
     return ALIGN["left"], " " * (max(start, 0) // cell) + body
 
 
 def _text_line(line: Placed, profile: PrinterProfile, box: Frame) -> bytes:
-    if profile.font is not None and outside(line.text + line.right, profile.text):
+    text, right, align, width, height = line
+    if profile.font is not None and outside(text + right, profile.text):
         return _raster_line(line, profile, box)
-    size = _SIZES[line.width, line.height]
-    body = line.text
-    if line.right:
-        cells = (box.dots // line.width - text_width(line.text) - text_width(line.right)) // CELL
-        body = f"{line.text}{' ' * cells}{line.right}"
-    align, body = _lead(line, body, box)
-    bold = (BOLD_ON, BOLD_OFF) if line.height > 1 else (b"", b"")
-    return align + size + bold[0] + encode_text(body, profile.text) + LF + bold[1]
+    body = text
+    if right:
+        cells = (box.dots // width - text_width(text) - text_width(right)) // CELL
+        body = f"{text}{' ' * cells}{right}"
+    command = ALIGN[align]
+    if box.offset and align != CENTER:  # a centred frame: centred on the paper is centred in the frame
+        command, body = _lead(line, body, box)
+    data = command + _SIZES[width, height]
+    if height > 1:
+        return data + BOLD_ON + encode_text(body, profile.text) + LF + BOLD_OFF
+    return data + encode_text(body, profile.text) + LF
 
 
 def _raster_line(line: Placed, profile: PrinterProfile, box: Frame) -> bytes:
@@ -235,7 +241,9 @@ def encode_element(element: Element, profile: PrinterProfile, box: Frame | None 
         element = Text("-" * (box.dots // CELL))
     if isinstance(element, Text):
         line = _raster_line if profile.text == "raster" else _text_line
-        return b"".join(line(placed, profile, box) for placed in place(element, box.dots))
+        placed = place(element, box.dots)
+        return line(placed[0], profile, box) if len(placed) == 1 else b"".join(
+            line(one, profile, box) for one in placed)
     if isinstance(element, Barcode39):
         return barcode(element.data, profile, box)
     return qr_pair(element, box)
