@@ -52,8 +52,8 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 # import cost listing; an sftp:// drop adds paramiko (about 7 MB) and a usb:// printer python-escpos (about 7 MB)
 HEAVY_IMPORTS = ("sqlite3", "lxml.etree", "cryptography.hazmat.primitives.ciphers", "pydantic", "fastapi",
                  "uvicorn", "uvloop", "httptools", "apscheduler.schedulers.background", "watchdog.observers",
-                 "serial", "PIL.Image", "segno", "turnkey.mig", "daemon.wiring", "daemon.api.app", "daemon.api.routes",
-                 "daemon.runner", "hw_sim.turnkey", "hw_sim.printer")
+                 "serial", "PIL.Image", "zxingcpp", "turnkey.mig", "daemon.wiring", "daemon.api.app",
+                 "daemon.api.routes", "daemon.runner", "hw_sim.turnkey", "hw_sim.printer")
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:

@@ -8,6 +8,10 @@ failed; the invoice stays issued in every case and a reprint can be asked for at
 
 A failure after bytes went out may have left paper with the original on it: the retry is then a copy (補印),
 as is every reprint. ``invoices.print_status`` follows the proof: pending, queued, printed or failed.
+
+Text a code page cannot hold never fails a job (issue #15.7): the QR items of such an invoice are written in
+UTF-8 with flag 1 (``turnkey.proof``), printed text the printer lacks is drawn or replaced (the encoder), and the
+job's ``note`` says so, so whoever reads the job sees why the slip differs from the configured encoding.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from daemon.policy import printing as rules
 from daemon.ports import Clock, Encoder, Printer, PrintFailed
@@ -26,8 +30,10 @@ from daemon.store.print_jobs import JobRecord
 from turnkey.errors import Problem, TurnkeyError
 from turnkey.model import Invoice, Party
 from turnkey.period import taipei
-from turnkey.proof import proof_payloads
+from turnkey.proof import ENCODINGS, ProofPayloads, proof_payloads
 from turnkey.proof_layout import ProofDoc, ProofOptions, proof_doc
+
+QR_ENCODING_NAMES = {"0": "Big5", "1": "UTF-8", "2": "Base64"}
 
 
 class PrintUnknown(TurnkeyError):
@@ -44,6 +50,31 @@ class PrintPolicy:
     test_mode: bool = False
 
 
+@runtime_checkable
+class NotingEncoder(Protocol):
+    """An ``Encoder`` that also says what it had to change (``drivers.printer.encode.SlipEncoder``)."""
+
+    def __call__(self, doc: ProofDoc) -> bytes: ...
+
+    def notes(self, doc: ProofDoc) -> tuple[str, ...]: ...
+
+
+def qr_note(payloads: ProofPayloads, configured: str) -> tuple[str, ...]:
+    """The note of a proof whose QR items left the configured encoding (empty when they did not)."""
+    if not payloads.fallback:
+        return ()
+    return (f"QR items in {QR_ENCODING_NAMES[payloads.encoding]} (encoding flag {payloads.encoding}), not "
+            f"{QR_ENCODING_NAMES[configured]}: {ENCODINGS[configured]} cannot hold {payloads.fallback}",)
+
+
+@dataclass(frozen=True)
+class Job:
+    """The bytes of one print job and its note (empty: printed as configured)."""
+
+    data: bytes
+    note: str = ""
+
+
 class ProofBuilder:
     """A stored invoice (number, document, issued_at, random_number) -> its slips and their bytes."""
 
@@ -55,12 +86,25 @@ class ProofBuilder:
     def invoice(self, row: StoredDocument) -> Invoice:
         return stored_invoice(row, self.seller)
 
-    def doc(self, invoice: Invoice, copy: bool) -> ProofDoc:
+    def _payloads(self, invoice: Invoice) -> ProofPayloads:
+        return proof_payloads(invoice, self.ciphers.get(), self.qr_encoding)
+
+    def doc(self, invoice: Invoice, copy: bool, payloads: ProofPayloads | None = None) -> ProofDoc:
         options = ProofOptions(reprint=copy, test_mode=self.policy.test_mode, details=self.policy.details)
-        return proof_doc(invoice, proof_payloads(invoice, self.ciphers.get(), self.qr_encoding), options)
+        return proof_doc(invoice, payloads or self._payloads(invoice), options)
+
+    def job(self, row: StoredDocument, copy: bool) -> Job:
+        """The job's bytes and its note: what was printed differently from the configuration, and why."""
+        invoice = self.invoice(row)
+        payloads = self._payloads(invoice)
+        doc = self.doc(invoice, copy, payloads)
+        notes = qr_note(payloads, self.qr_encoding) if invoice.print_mark else ()
+        if isinstance(self.encoder, NotingEncoder):
+            notes += self.encoder.notes(doc)
+        return Job(self.encoder(doc), "; ".join(notes))
 
     def job_bytes(self, row: StoredDocument, copy: bool) -> bytes:
-        return self.encoder(self.doc(self.invoice(row), copy))
+        return self.job(row, copy).data
 
 
 def _invoice(conn: Connection, number: str) -> InvoiceRecord:
@@ -129,29 +173,30 @@ class PrintQueue:
                 return self.state(job_id)
             job, invoice = claimed
             try:
-                data = self.builder.job_bytes(invoice, job.copy)
-                self.printer.print_job(data)
-            except PrintFailed as failure:
-                return self._failed(job, invoice, at, failure.code, str(failure), failure.sent)
+                built = self.builder.job(invoice, job.copy)
             except (TurnkeyError, ValueError) as error:  # the stored invoice cannot be laid out: no retry helps
                 return self._failed(job, invoice, at, "print.layout", str(error), False, final=True)
-            return self._printed(job, invoice, at)
+            try:
+                self.printer.print_job(built.data)
+            except PrintFailed as failure:
+                return self._failed(job, invoice, at, failure.code, str(failure), failure.sent, note=built.note)
+            return self._printed(job, invoice, at, built.note)
 
-    def _printed(self, job: JobRecord, invoice: InvoiceRecord, at: datetime) -> str:
+    def _printed(self, job: JobRecord, invoice: InvoiceRecord, at: datetime, note: str = "") -> str:
         when = stamp(at)
         with self.store.write() as tx:
-            print_jobs.printed(tx, job.id, when)
+            print_jobs.printed(tx, job.id, when, note or None)
             self._settle(tx, job, invoice, when, rules.PRINTED)
         return rules.PRINTED
 
     def _failed(self, job: JobRecord, invoice: InvoiceRecord, at: datetime, code: str, message: str, sent: bool,
-                final: bool = False) -> str:
+                final: bool = False, note: str = "") -> str:
         after = rules.after_failure(job.attempts, job.copy, sent, final, at, self.policy.max_attempts,
                                     self.policy.retry_delay)
         when = stamp(at)
         with self.store.write() as tx:
             print_jobs.failed(tx, job.id, after.state, after.attempts, after.copy, stamp(after.not_before),
-                              f"{code}: {message}", when)
+                              f"{code}: {message}", when, note or None)
             self._settle(tx, job, invoice, when, after.state, code)
         return after.state
 
@@ -172,5 +217,5 @@ class PrintQueue:
         """Every print job of ``number``, oldest first (for the API's invoice view and for people)."""
         found = _invoice(self.store.connection(), number)
         return [{"job": j.id, "kind": j.kind, "copy": j.copy, "state": j.state, "attempts": j.attempts,
-                 "last_error": j.last_error, "updated_at": j.updated_at}
+                 "last_error": j.last_error, "note": j.note, "updated_at": j.updated_at}
                 for j in print_jobs.jobs_of(self.store.connection(), found.id)]

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-FONTS = (  # (path, face index): Taiwan glyph forms first
+FONTS = (  # (path, face index): Taiwan glyph forms first; Debian fonts-noto-cjk, fonts-wqy-microhei, -zenhei
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 3),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 1),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
 )
+FONT_PACKAGE = "fonts-wqy-microhei"  # the small one (5 MB) that scripts/demo and scripts/test install
+PROBE = "電聯"  # two Han characters: a font without them draws the same empty box for both
 INVERT = bytes(255 - b for b in range(256))
 ONE_ARG_ESC = frozenset(b"aE!GM-tR3dJV{ ")
 ONE_ARG_GS = frozenset(b"!hwHfBb")
@@ -32,15 +34,34 @@ class UnknownCommand(ValueError):
     """A byte sequence this printer model does not know."""
 
 
+class MissingFont(FileNotFoundError):
+    """No font that draws Chinese: the virtual printer refuses to start rather than print empty boxes."""
+
+
 class _Incomplete(Exception):
     pass
 
 
-def load_font(size: int = 22) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path, index in FONTS:
+def load_font(size: int = 22, fonts: tuple[tuple[str, int], ...] = FONTS) -> ImageFont.FreeTypeFont:
+    """The first of ``fonts`` that exists and draws Chinese; ``MissingFont`` (naming the package) otherwise.
+
+    A real printer has its Chinese font in ROM; a virtual one without a CJK font would draw 電子發票證明聯 and every
+    item name as empty boxes, so that a newcomer's first proof looks broken (issue #16)."""
+    for path, index in fonts:
         if Path(path).is_file():
-            return ImageFont.truetype(path, size, index=index)
-    return ImageFont.load_default(size)
+            font = ImageFont.truetype(path, size, index=index)
+            if draws_chinese(font):
+                return font
+    looked = ", ".join(path for path, _ in fonts)
+    raise MissingFont(f"the virtual printer needs a font with Chinese characters and found none ({looked}): "
+                      f"install the Debian package {FONT_PACKAGE} (sudo apt-get install {FONT_PACKAGE}, or run "
+                      f"scripts/system-packages {FONT_PACKAGE}), or give one with --font")
+
+
+def draws_chinese(font: ImageFont.FreeTypeFont) -> bool:
+    """Whether ``font`` has Han glyphs: two different characters must not come out as the same (or no) mark."""
+    marks = [font.getmask(char, mode="1") for char in PROBE]
+    return all(mark.getbbox() for mark in marks) and bytes(marks[0]) != bytes(marks[1])
 
 
 @dataclass
@@ -63,7 +84,8 @@ class Slip:
 
 class Interpreter:
     def __init__(self, width: int = 384, kanji_codec: str = "cp950",
-                 status: Callable[[int], bytes] = lambda n: b"\x12") -> None:
+                 status: Callable[[int], bytes] = lambda n: b"\x12",
+                 fonts: tuple[tuple[str, int], ...] = FONTS) -> None:
         self.width, self.codec, self.status = width, kanji_codec, status
         self.mode = Mode()
         self.slips: list[Slip] = []
@@ -73,7 +95,7 @@ class Interpreter:
         self._lines: list[str] = []
         self._line: list[tuple[str, int, int, int, bool]] = []  # char, dots, width x, height x, bold
         self._kanji_raw = bytearray()
-        self._font = load_font()
+        self._font = load_font(fonts=fonts)
         self._glyphs: dict[tuple[str, int, bool], Image.Image] = {}
 
     # --- input -------------------------------------------------------------------------------------------

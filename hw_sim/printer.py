@@ -14,24 +14,26 @@ import re
 import selectors
 import socket
 import socketserver
+import sys
 import threading
 import tty
 from pathlib import Path
 
-from hw_sim.escpos_decode import Interpreter, Slip
+from hw_sim.escpos_decode import FONTS, Interpreter, MissingFont, Slip
 
 _NUMBER = re.compile(r"[A-Z]{2}-[0-9]{5}[0-9*]{3}")
 
 
 class SimPrinter:
-    def __init__(self, width: int = 384, kanji_codec: str = "cp950", out_dir: Path | None = None) -> None:
+    def __init__(self, width: int = 384, kanji_codec: str = "cp950", out_dir: Path | None = None,
+                 fonts: tuple[tuple[str, int], ...] = FONTS) -> None:
         self.paper_out = self.cover_open = self.offline = False
         self.out_dir = out_dir
         self.received = bytearray()
         self.dropped = 0
         self.saved: list[Path] = []
         self._lock = threading.Lock()
-        self.interpreter = Interpreter(width, kanji_codec, self._status)
+        self.interpreter = Interpreter(width, kanji_codec, self._status, fonts)  # MissingFont: refuses to start
 
     @property
     def slips(self) -> list[Slip]:
@@ -214,8 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("proofs"), help="where each cut slip is saved as PNG")
     parser.add_argument("--paper", type=int, choices=(58, 80), default=58)
     parser.add_argument("--kanji", choices=("cp950", "gb18030"), default="cp950")
+    parser.add_argument("--font", type=Path, help="a TrueType/OpenType font with Chinese (default: the system's)")
     args = parser.parse_args(argv)
-    printer = SimPrinter(576 if args.paper == 80 else 384, args.kanji, args.out)
+    try:
+        printer = SimPrinter(576 if args.paper == 80 else 384, args.kanji, args.out,
+                             ((str(args.font), 0),) if args.font else FONTS)
+    except MissingFont as error:
+        print(f"virtual printer not started: {error}", file=sys.stderr)
+        return 1
     with PtyPrinter(printer) if args.pty else TcpPrinterServer(printer, port=args.port) as served:
         print(f"virtual printer at {served.url}, slips saved in {args.out}; Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -4,6 +4,12 @@ Per 財政部「電子發票證明聯一維及二維條碼規格說明」: Code 
 77-character header (number, ROC date, random code, untaxed and total amounts in 8-digit hex, buyer and seller
 BAN, 24-character AES field), then ``:`` + merchant area, item counts, encoding and ``name:qty:price`` items;
 the right QR starts with ``**`` and continues the item list.
+
+The encoding flag is chosen per invoice (issue #15.7): Big5 (``0``) is kept when Big5 (cp950) holds every item
+text; an invoice with an item it cannot hold (``Café 拿鐵``: Big5 has no ``é``) is encoded in UTF-8 and flagged
+``1``, which the spec allows for any invoice (domain.md §6.3, field 12), so its proof never fails and the flag
+always says how the items were written. ``ProofPayloads.encoding`` is the flag used, ``fallback`` the
+characters that forced it.
 """
 
 from __future__ import annotations
@@ -164,11 +170,37 @@ def qr_amounts(amounts: Amounts, tax_rate: Decimal) -> tuple[int, int]:
     return int(untaxed_sales) + amounts.free_tax_sales + amounts.zero_tax_sales, amounts.total
 
 
+def outside_big5(text: str) -> str:
+    """The characters of ``text`` that Big5 (cp950, with the ETEN extensions) cannot hold, each once."""
+    return "".join(dict.fromkeys(char for char in text if not _in_big5(char)))
+
+
+def _in_big5(char: str) -> bool:
+    try:
+        char.encode(ENCODINGS["0"])
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def qr_encoding(items: Sequence[str], wanted: str) -> tuple[str, str]:
+    """(flag, characters that forced it): ``wanted``, or UTF-8 (``1``) when Big5 (``0``) cannot hold an item."""
+    if wanted != "0":
+        return wanted, ""
+    missing = outside_big5("".join(items))
+    return ("1", missing) if missing else ("0", "")
+
+
 @dataclass(frozen=True)
 class ProofPayloads:
+    """What the barcodes say; ``encoding`` is the QR encoding flag used, ``fallback`` the characters that made
+    it UTF-8 instead of the configured Big5 (empty when the configured one was used)."""
+
     barcode: str
     qr_left: str
     qr_right: str
+    encoding: str = "1"
+    fallback: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,8 +225,11 @@ def payloads(facts: ProofFacts, cipher: QrCipher, encoding: str = "1", budget: i
         facts.number, roc_date(facts.issued_at), facts.random_number, untaxed, total, buyer, facts.seller_id,
         cipher.field(facts.number, facts.random_number),
     )
-    left, right = plan(header.text(), item_texts(facts.items), encoding, budget)
-    return ProofPayloads(barcode_text(Period.of(facts.issued_at), facts.number, facts.random_number), left, right)
+    items = item_texts(facts.items)
+    encoding, fallback = qr_encoding(items, encoding)
+    left, right = plan(header.text(), items, encoding, budget)
+    return ProofPayloads(barcode_text(Period.of(facts.issued_at), facts.number, facts.random_number), left, right,
+                         encoding, fallback)
 
 
 def proof_payloads(invoice: Invoice, cipher: QrCipher, encoding: str = "1",

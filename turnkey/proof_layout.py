@@ -57,10 +57,12 @@ class Barcode39:
 
 @dataclass(frozen=True)
 class QrPair:
-    """The two QR codes, side by side, top-aligned, the same size."""
+    """The two QR codes, side by side, top-aligned, the same size; ``encoding`` is their QR encoding flag
+    (``0`` Big5, ``1`` UTF-8, ``2`` Base64): the printer writes the text in those bytes."""
 
     left: str
     right: str
+    encoding: str = "1"
 
 
 Element = Text | Rule | Barcode39 | QrPair
@@ -134,7 +136,7 @@ def proof_slip(invoice: Invoice, payloads: ProofPayloads, options: ProofOptions)
         Text(f"隨機碼 {invoice.random_number}", right=f"總計 {invoice.amounts.total}"),
         Text(f"賣方 {invoice.seller.identifier}", right=f"買方 {invoice.buyer.identifier}" if business else ""),
         Barcode39(payloads.barcode),
-        QrPair(payloads.qr_left, payloads.qr_right),
+        QrPair(payloads.qr_left, payloads.qr_right, payloads.encoding),
     ))
 
 

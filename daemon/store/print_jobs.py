@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-JOB_COLUMNS = "id, invoice_id, kind, copy, state, attempts, not_before, last_error, updated_at"
+JOB_COLUMNS = "id, invoice_id, kind, copy, state, attempts, not_before, last_error, updated_at, note"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +23,11 @@ class JobRecord:
     not_before: str
     last_error: str | None
     updated_at: str
+    note: str | None = None  # what the last attempt printed differently (text outside a code page), or None
 
 
 def _job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8])
+    return JobRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8], row[9])
 
 
 def owed(conn: sqlite3.Connection, since: str, info_slips: bool) -> bool:
@@ -83,15 +84,15 @@ def claim(tx: sqlite3.Connection, job_id: int, now: str) -> JobRecord | None:
     return _job(tx.execute(f"SELECT {JOB_COLUMNS} FROM print_jobs WHERE id = ?", (job_id,)).fetchone())
 
 
-def printed(tx: sqlite3.Connection, job_id: int, now: str) -> None:
-    tx.execute("UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, last_error = NULL, "
-               "updated_at = ? WHERE id = ?", (now, job_id))
+def printed(tx: sqlite3.Connection, job_id: int, now: str, note: str | None = None) -> None:
+    tx.execute("UPDATE print_jobs SET state = 'printed', attempts = attempts + 1, last_error = NULL, note = ?, "
+               "updated_at = ? WHERE id = ?", (note, now, job_id))
 
 
 def failed(tx: sqlite3.Connection, job_id: int, state: str, attempts: int, copy: bool, not_before: str, error: str,
-           now: str) -> None:
-    tx.execute("UPDATE print_jobs SET state = ?, attempts = ?, copy = ?, not_before = ?, last_error = ?, "
-               "updated_at = ? WHERE id = ?", (state, attempts, int(copy), not_before, error, now, job_id))
+           now: str, note: str | None = None) -> None:
+    tx.execute("UPDATE print_jobs SET state = ?, attempts = ?, copy = ?, not_before = ?, last_error = ?, note = ?, "
+               "updated_at = ? WHERE id = ?", (state, attempts, int(copy), not_before, error, note, now, job_id))
 
 
 def set_print_status(tx: sqlite3.Connection, invoice_id: int, status: str) -> None:

@@ -353,6 +353,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX turnkey_messages_waiting ON turnkey_messages (summary_at)
         WHERE settled_at IS NULL AND documents IS NOT NULL AND verdict = '';
     """,
+    # print helper (#15.7): what a job printed differently from the configuration (text outside a code page)
+    """
+    ALTER TABLE print_jobs ADD COLUMN note TEXT;
+    """,
 )
 
 

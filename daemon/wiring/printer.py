@@ -21,8 +21,8 @@ from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.store import Store
 from drivers.printer.device import EscposPrinter
 from drivers.printer.device import PrintFailed as DevicePrintFailed
-from drivers.printer.encode import PrinterProfile, encode
-from drivers.printer.fonts import raster_font
+from drivers.printer.encode import PrinterProfile, SlipEncoder, encode
+from drivers.printer.fonts import fallback_font, raster_font
 from drivers.transport import (
     ByteTransport,
     escpos_usb_class,
@@ -119,7 +119,7 @@ class DevicePrinter:
 
 def slip_encoder(profile: PrinterProfile) -> Encoder:
     """The production ESC/POS encoder for ``profile`` as the daemon's ``ports.Encoder``."""
-    return lambda doc: encode(doc, profile)
+    return SlipEncoder(profile)
 
 
 def print_preview(settings: Settings, doc: ProofDoc, png: Path) -> int:
@@ -135,8 +135,8 @@ def print_preview(settings: Settings, doc: ProofDoc, png: Path) -> int:
 
 def printer_profile(settings: Settings) -> PrinterProfile:
     conf = settings.printer
-    font = raster_font(conf.font) if conf.profile == "raster" else None
-    return PrinterProfile(conf.profile, conf.paper, font, qr_codec="cp950" if settings.qr_encoding == "0" else "utf-8")
+    font = raster_font(conf.font) if conf.profile == "raster" else fallback_font(conf.font)
+    return PrinterProfile(conf.profile, conf.paper, font)
 
 
 def print_policy(settings: Settings) -> PrintPolicy:

@@ -1,5 +1,6 @@
-"""The font for the raster profile (printers without a Chinese font): a given file, or a CJK font found in
-the usual Debian locations (Noto Sans CJK TC for Taiwan glyph forms first)."""
+"""The font for the raster profile (printers without a Chinese font) and for the lines a code-page printer
+cannot hold (``fallback_font``): a given file, or a CJK font found in the usual Debian locations (Noto Sans CJK
+TC for Taiwan glyph forms first)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ def raster_font(path: Path | None = None, size: int = SIZE) -> FreeTypeFont:
             return ImageFont.truetype(str(candidate), size, index=index)
     raise FileNotFoundError("no CJK font found for the raster printer profile: install fonts-noto-cjk or "
                             "fonts-wqy-microhei, or set printer.font")
+
+
+def fallback_font(path: Path | None = None, size: int = SIZE) -> FreeTypeFont | None:
+    """The font that draws a line holding characters the printer's code page lacks, or None when no CJK font is
+    installed (the encoder then prints those characters as ``？`` and notes it in the job)."""
+    try:
+        return raster_font(path, size)
+    except FileNotFoundError:
+        return None

@@ -4,13 +4,16 @@ the PNGs of the virtual printer), never from the words the demo prints."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageChops
+import zxingcpp
+from PIL import Image, ImageChops, ImageOps
 
 from daemon import __main__ as cli
 from daemon import wiring
@@ -153,3 +156,39 @@ def test_every_slip_owed_became_a_png(demo: tuple[Path, sqlite3.Connection]) -> 
     # consumer proofs (latte, mixed, business with its detail slip), information slips (carrier, donation), 補印
     assert kinds == [("info", 0), ("info", 0), ("proof", 0), ("proof", 0), ("proof", 0), ("proof", 1)]
     assert len(list((root / "proofs").glob("*.png"))) == 7
+
+
+def tesseract_chi_tra() -> str:
+    """The tesseract binary, or skip: the OCR check needs Debian's tesseract-ocr and tesseract-ocr-chi-tra."""
+    found = shutil.which("tesseract")
+    if found is None:
+        pytest.skip("tesseract not installed (Debian tesseract-ocr): the proofs' Chinese cannot be read back")
+    langs = subprocess.run([found, "--list-langs"], capture_output=True, text=True, check=False).stdout.split()
+    if "chi_tra" not in langs:
+        pytest.skip("tesseract has no Traditional Chinese data (Debian tesseract-ocr-chi-tra)")
+    return found
+
+
+def ocr_lines(tesseract: str, png: Path, work: Path) -> list[str]:
+    """The lines tesseract reads on ``png`` (a white margin added, as on paper), spaces removed."""
+    framed = work / f"ocr-{png.name}"
+    ImageOps.expand(Image.open(png).convert("L"), 20, fill=255).save(framed)
+    out = subprocess.run([tesseract, str(framed), "-", "-l", "chi_tra", "--psm", "6"], capture_output=True,
+                         text=True, check=True).stdout
+    return ["".join(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def test_the_demos_pngs_are_legible_chinese(demo: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
+    """Issue #16: read back with an OCR engine, not by our own decoder: the heading of the proofs (each PNG with
+    the two QR codes) and the item names of the detail and information slips."""
+    tesseract = tesseract_chi_tra()
+    root, conn = demo
+    pngs = sorted((root / "proofs").glob("*.png"))
+    read = {png: ocr_lines(tesseract, png, tmp_path) for png in pngs}
+    proofs = [png for png in pngs if len(zxingcpp.read_barcodes(Image.open(png).convert("L"),
+                                                                formats=zxingcpp.BarcodeFormat.QRCode)) == 2]
+    originals = [png for png in proofs if "電子發票證明聯" in read[png]]  # the heading, alone on its line
+    assert len(originals) >= 3, {png.name: read[png][:4] for png in proofs}  # latte, mixed, business
+    items = {line["description"] for inv in invoices(conn).values() for line in inv["doc"]["items"]}
+    seen = {item for item in items for lines in read.values() if any(item in line for line in lines)}
+    assert len(seen) >= 2, (items, read)

@@ -80,8 +80,16 @@ def test_layout_sizes_wraps_and_right_columns() -> None:
 
 
 def test_right_column_is_padded_to_the_paper_edge() -> None:
-    data = encode(ProofDoc("X", (Slip("proof", (Text("A", right="B"),)),)), PrinterProfile(paper=80))
-    assert b"A" + b" " * 46 + b"B\n" in data
+    data = encode(ProofDoc("X", (Slip("details", (Text("A", right="B"),)),)), PrinterProfile(paper=80))
+    assert b"\x1ba\x00\x1d!\x00A" + b" " * 46 + b"B\n" in data
+
+
+def test_on_80_mm_paper_the_proof_keeps_its_57_mm_frame_centred() -> None:
+    data = encode(ProofDoc("X", (Slip("proof", (Text("A", right="B"), Text("C", align="right"),
+                                                Text("D", large=True))),)), PrinterProfile(paper=80))
+    assert b"\x1ba\x00\x1d!\x00" + b" " * 8 + b"A" + b" " * 30 + b"B\n" in data  # 96 dots in, 384 wide
+    assert b"\x1ba\x00\x1d!\x00" + b" " * 39 + b"C\n" in data  # ends 96 dots before the right edge
+    assert b"\x1ba\x00\x1d!\x11\x1bE\x01" + b" " * 4 + b"D\n" in data  # double width: 4 cells of 24 dots
 
 
 def test_qr_codes_are_at_least_version_6_and_the_same_size() -> None:
