@@ -178,6 +178,11 @@ def ocr_lines(tesseract: str, png: Path, work: Path) -> list[str]:
     return ["".join(line.split()) for line in out.splitlines() if line.strip()]
 
 
+def near(line: str, text: str) -> bool:
+    """``line`` is ``text`` with at most one character read wrong (same length, one position differs)."""
+    return len(line) == len(text) and sum(a != b for a, b in zip(line, text, strict=True)) <= 1
+
+
 def test_the_demos_pngs_are_legible_chinese(demo: tuple[Path, sqlite3.Connection], tmp_path: Path) -> None:
     """Issue #16: read back with an OCR engine, not by our own decoder: the heading of the proofs (each PNG with
     the two QR codes) and the item names of the detail and information slips."""
@@ -187,8 +192,11 @@ def test_the_demos_pngs_are_legible_chinese(demo: tuple[Path, sqlite3.Connection
     read = {png: ocr_lines(tesseract, png, tmp_path) for png in pngs}
     proofs = [png for png in pngs if len(zxingcpp.read_barcodes(Image.open(png).convert("L"),
                                                                 formats=zxingcpp.BarcodeFormat.QRCode)) == 2]
-    originals = [png for png in proofs if "電子發票證明聯" in read[png]]  # the heading, alone on its line
+    # the heading, alone on its line: OCR of a thermal bitmap font misreads a glyph now and then (章 for 電, seen
+    # here), so a line at most one character off counts; empty boxes (no CJK font) read as nothing like it
+    originals = [png for png in proofs if any(near(line, "電子發票證明聯") for line in read[png])]
     assert len(originals) >= 3, {png.name: read[png][:4] for png in proofs}  # latte, mixed, business
+    assert any("電子發票證明聯" in read[png] for png in proofs), {png.name: read[png][:4] for png in proofs}
     items = {line["description"] for inv in invoices(conn).values() for line in inv["doc"]["items"]}
     seen = {item for item in items for lines in read.values() if any(item in line for line in lines)}
     assert len(seen) >= 2, (items, read)
