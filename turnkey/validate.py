@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from turnkey.ban import is_ascii_digits, is_valid_ban
 from turnkey.carrier import MOBILE_BARCODE, carrier_id_problem, is_carrier_type, is_love_code
 from turnkey.errors import InvoiceInvalid, Problem
 from turnkey.model import CONSUMER_ID, DEFAULT_CONSUMER_NAME, Buyer, Carrier, Invoice, InvoiceDraft, Line, Party
-from turnkey.period import Period, taipei
+from turnkey.period import Period, taipei, upload_deadline
 
 TOP_FIELDS = frozenset(
     [
@@ -401,6 +401,42 @@ def parse_document(doc: Any) -> InvoiceDraft:
     if found.problems:
         raise InvoiceInvalid(*found.problems)
     return draft
+
+
+def _span(limit: timedelta) -> str:
+    """``timedelta(minutes=90)`` -> ``90 minutes``; whole hours and days by their name."""
+    seconds = int(limit.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def issue_time_problems(issued_at: datetime, now: datetime, *, business: bool,
+                        backdate_limit: timedelta | None = None) -> list[Problem]:
+    """The clock rules of issuing (issue 15 items 5 and 6), applied to the time read under the issuing lock and by
+    ``invoice validate`` alike.
+
+    - ``issued_at.future``: never after ``now``;
+    - ``issued_at.too_old``: by default nothing whose upload deadline (48 h for a consumer, 7 days for a business
+      buyer, domain.md §7.4) has already passed at ``now``: such an invoice breaks the law the moment it is issued;
+      a configured ``backdate_limit`` replaces that deadline by a fixed age.
+    """
+    if issued_at > now:
+        return [Problem("issued_at.future", "issued_at", "issued_at cannot be in the future")]
+    if backdate_limit is None:
+        deadline = upload_deadline(issued_at, business)
+        if deadline <= now:
+            window = "7 days for a business buyer" if business else "48 hours for a consumer"
+            return [Problem("issued_at.too_old", "issued_at",
+                            f"issued_at {taipei(issued_at).isoformat()} is too far back: its upload deadline "
+                            f"{deadline.isoformat()} ({window}) has passed; issue it with the current time")]
+    elif now - issued_at > backdate_limit:
+        return [Problem("issued_at.too_old", "issued_at",
+                        f"issued_at {taipei(issued_at).isoformat()} is more than {_span(backdate_limit)} back "
+                        "(numbering.backdate_limit); issue it with the current time")]
+    return []
 
 
 def _decimal_text(value: Decimal) -> str:

@@ -677,3 +677,46 @@ def test_build_invoice_donated_zero_rated_business() -> None:
 
 def test_carrier_of_the_draft() -> None:
     assert parse_document(mutated(put("carrier", CITIZEN))).carrier == Carrier("CQ0001", "AB12345678901234")
+
+
+# --- the clock rules of issuing (issue 15 items 5, 6) ----------------------------------------------------------
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=TAIPEI)
+
+
+def time_codes(back: timedelta, business: bool = False, limit: timedelta | None = None) -> list[str]:
+    return [p.code for p in turnkey.validate.issue_time_problems(NOW - back, NOW, business=business,
+                                                                 backdate_limit=limit)]
+
+
+@pytest.mark.parametrize(("back", "business", "limit", "expected"), [
+    (timedelta(seconds=-1), False, None, ["issued_at.future"]),
+    (timedelta(seconds=-1), False, timedelta(days=30), ["issued_at.future"]),
+    (timedelta(0), False, None, []),
+    (timedelta(hours=48) - timedelta(seconds=1), False, None, []),
+    (timedelta(hours=48), False, None, ["issued_at.too_old"]),
+    (timedelta(hours=48), True, None, []),
+    (timedelta(days=7) - timedelta(seconds=1), True, None, []),
+    (timedelta(days=7), True, None, ["issued_at.too_old"]),
+    (timedelta(days=32), False, None, ["issued_at.too_old"]),  # issue 15: 11-01 with the clock at 12-03
+    (timedelta(days=10), False, timedelta(days=10), []),  # a configured limit replaces the deadline
+    (timedelta(days=10, seconds=1), True, timedelta(days=10), ["issued_at.too_old"]),
+], ids=str)
+def test_issue_time_rules(back: timedelta, business: bool, limit: timedelta | None, expected: list[str]) -> None:
+    assert time_codes(back, business, limit) == expected
+
+
+@pytest.mark.parametrize(("limit", "words"), [
+    (timedelta(days=1), "1 day"), (timedelta(days=3), "3 days"), (timedelta(hours=5), "5 hours"),
+    (timedelta(minutes=90), "90 minutes"), (timedelta(minutes=1), "1 minute"), (timedelta(seconds=45), "45 seconds"),
+])
+def test_the_limit_is_named_in_the_message(limit: timedelta, words: str) -> None:
+    problems = turnkey.validate.issue_time_problems(NOW - limit * 2, NOW, business=False, backdate_limit=limit)
+    assert f"more than {words} back" in problems[0].message
+
+
+def test_the_deadline_is_named_in_the_message() -> None:
+    late = turnkey.validate.issue_time_problems(datetime(2026, 11, 1, 10, 0, tzinfo=TAIPEI), NOW, business=False)
+    assert "2026-11-03T10:00:00+08:00" in late[0].message and "48 hours" in late[0].message
+    b2b = turnkey.validate.issue_time_problems(NOW - timedelta(days=8), NOW, business=True)
+    assert "7 days for a business buyer" in b2b[0].message
