@@ -203,7 +203,8 @@ def _no_range(conn: Connection, period: Period, invoice_type: str) -> TrackError
     labels = ", ".join(track_range(r, period).label for r in held)
     if labels:
         return TrackError(Problem("track.exhausted", "issued_at",
-                                  f"every range for period {period.code} type {invoice_type} is used up: {labels}"))
+                                  f"every range for period {period.code} type {invoice_type} is used up (or lies "
+                                  f"below numbers already issued, E0209): {labels}"))
     return TrackError(Problem("track.missing", "issued_at",
                               f"this box holds no number range for period {period.code} type {invoice_type}"))
 

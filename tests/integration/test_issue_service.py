@@ -282,3 +282,24 @@ def test_a_retry_is_answered_from_the_store_whatever_the_clock_says_now(store: S
     assert other.value.problems[0].code == "order_id.conflict"
     with pytest.raises(InvoiceInvalid):
         service.issue(sale("C", issued_at="2026-11-21T09:00:00+08:00"))
+
+
+def test_a_range_imported_below_numbers_already_issued_is_passed_over(store: Store) -> None:
+    """A lower range imported after a higher one was used can never be issued in date order (E0209): numbering
+    goes on above, and the lower numbers stay unused (reported blank in the period's E0402)."""
+    clock = FakeClock(datetime(2026, 11, 22, 12, 0, tzinfo=TAIPEI))
+    hold(store, Period(2026, 12), "AB", 1050, 1050)
+    service = InvoiceService(store, clock, random.Random(1), SELLER, KEY)
+    assert service.issue(sale("A")).body["invoice_number"] == "AB00001050"
+    hold(store, Period(2026, 12), "AB", 1000, 1049)
+    hold(store, Period(2026, 12), "AB", 1100, 1149)
+    clock.advance(seconds=1)
+    assert service.issue(sale("B")).body["invoice_number"] == "AB00001100"
+    assert cursor_of(store, 1000) is None
+    hold(store, Period(2026, 12), "AC", 0, 0)  # another track keeps its own order: its range is used
+    numbers = [service.issue(sale(f"C{n}")).body["invoice_number"] for n in range(50)]
+    assert numbers[-1] == "AC00000000" and "AB00001000" not in numbers
+    with pytest.raises(TrackError) as refused:
+        service.issue(sale("D"))
+    assert refused.value.problems[0].code == "track.exhausted"
+    assert "below numbers already issued" in refused.value.problems[0].message
