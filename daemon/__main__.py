@@ -7,6 +7,7 @@ import argparse
 import random
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from daemon.config import EXIT_CONFIG, ConfigError, Settings, load, pin
 from daemon.store import BackupError, SchemaTooNew, StoreUnavailable
 from turnkey.errors import InvoiceInvalid, Problem, TurnkeyError
 from turnkey.period import Period
-from turnkey.validate import draft_document, parse_document
 
 EXIT_REFUSED = 1
 
@@ -34,9 +34,21 @@ def _refused(problems: Sequence[dict[str, str]]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    doc = jsonio.loads(_read(args.file))
-    _print(draft_document(parse_document(doc)))
+    from daemon.commands import validate_invoice
+
+    _print(validate_invoice(settings, jsonio.loads(_read(args.file)), args.now))
     return 0
+
+
+def _aware(text: str) -> datetime:
+    """``--now``: an ISO 8601 time with its UTC offset (2026-12-03T14:00:00+08:00)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected ISO 8601 like 2026-12-03T14:00:00+08:00: {error}") from error
+    if at.utcoffset() is None:
+        raise argparse.ArgumentTypeError("the time needs its UTC offset, like +08:00")
+    return at
 
 
 def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
@@ -403,6 +415,9 @@ def _parser() -> argparse.ArgumentParser:
         sub = invoice.add_parser(name, help=text)
         sub.add_argument("file", help="JSON document, or - for standard input")
         sub.set_defaults(func=func)
+        if name == "validate":
+            sub.add_argument("--now", type=_aware, metavar="TIME",
+                             help="check as if the clock said TIME (ISO 8601 with offset); default: the clock")
         if name == "issue":
             sub.add_argument("--remote", metavar="URL", help="issue through a running daemon (http://127.0.0.1:8470)")
             sub.add_argument("--key", help="API key id for --remote (secret: $EINVD_API_SECRET or the key file)")

@@ -16,6 +16,7 @@ from daemon.config import ConfigError, Settings, fingerprint
 from daemon.periodic import EXPORT, close_period, queue_merged, record_export, stored_reports
 from daemon.printing import ProofBuilder
 from daemon.reports import write_daily
+from daemon.services import check
 from daemon.store import MIGRATIONS, Store, invoices, stamp
 from daemon.store import alerts as alert_table
 from daemon.store import backup as copies
@@ -83,6 +84,19 @@ def list_tracks(settings: Settings) -> list[dict[str, object]]:
     store = open_store(settings)
     try:
         return [h.as_dict() for h in tracks.held(store)]
+    finally:
+        store.close()
+
+
+def validate_invoice(settings: Settings, doc: object, now: datetime | None = None) -> dict[str, Any]:
+    """``einvd invoice validate``: every rule issue applies at ``now`` (default the clock), read from the store
+    when there is one (none yet: no range is held); nothing is numbered or stored."""
+    at = now or SystemClock().now()
+    if not settings.store_path.exists():
+        return check(None, doc, at, settings.backdate_limit)
+    store = open_store(settings)
+    try:
+        return check(store.connection(), doc, at, settings.backdate_limit)
     finally:
         store.close()
 

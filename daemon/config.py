@@ -7,6 +7,7 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -364,6 +365,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
     compat: CompatSettings = CompatSettings()
+    backdate_limit: timedelta | None = None
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -490,6 +492,20 @@ def _scanner(raw: dict[str, Any]) -> ScannerSettings:
     return ScannerSettings(raw["url"], raw["name"], raw["gap"] or None, tuple(layouts))
 
 
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _backdate_limit(text: str) -> timedelta | None:
+    """``numbering.backdate_limit``: "deadline" (None: the upload deadline) or a whole number of m, h or d."""
+    if text == "deadline":
+        return None
+    count, unit = text[:-1], text[-1:]
+    if not (count.isascii() and count.isdigit() and unit in _SPAN_UNITS and int(count) > 0):
+        raise ConfigError(f'numbering.backdate_limit must be "deadline" or a span like "90m", "12h", "3d", '
+                          f"got {text!r}")
+    return timedelta(**{_SPAN_UNITS[unit]: int(count)})
+
+
 def load(path: Path | None) -> Settings:
     """Defaults, overridden by the TOML file at ``path`` (None: defaults only)."""
     raw = defaults()
@@ -516,4 +532,5 @@ def load(path: Path | None) -> Settings:
         api=_api(raw["api"], base), scanner=_scanner(raw["scanner"]),
         schedule=_schedule(raw, base), alerts=_alerts(raw["alerts"], raw["printer"]["url"]),
         compat=_compat(raw["compat"]),
+        backdate_limit=_backdate_limit(raw["numbering"]["backdate_limit"]),
     )

@@ -30,6 +30,7 @@ SECTIONS = ("turnkey", "printer", "api", "scanner", "schedule", "alerts")
 NAMES = {
     "store_path": "store.path", "qr_key": "qr.key", "qr_encoding": "qr.encoding", "schema_dir": "mig.schema_dir",
     "void_cutoff_day": "numbering.void_cutoff_day", "head_ban": "seller.head_ban", "api.host": "api.listen",
+    "backdate_limit": "numbering.backdate_limit",
     "api.port": "api.listen", "turnkey.key_file": "turnkey.key", "turnkey.layout": "turnkey folder layout",
     "schedule.e0402": "e0402.enabled", "schedule.close_after_hours": "e0402.close_after_hours",
     "schedule.due_day": "e0402.due_day", "schedule.report_dir": "reports.dir",

@@ -2,8 +2,12 @@
 
 ``issue`` validates with the pure core first, then in one ``BEGIN IMMEDIATE`` transaction takes the next number
 of the right range, stores the invoice and its lines, writes the F0401 outbox row, and commits (fsync) before
-anything is printed or answered. Issuance itself is not written to the event log: the invoice row (created_at,
-order id) already records it; events record what happens to an invoice afterwards.
+anything is printed or answered. Under that lock, with the time read there, the clock rules are applied
+(``issued_at.future``, ``issued_at.too_old``: the back-dating limit) and the date order of the whole track in the
+period (``issued_at.out_of_order``, E0209), read in the same query as the range. ``check`` applies the same
+rules without numbering anything (``invoice validate``, ``POST /v1/validate``). Issuance itself is not written
+to the event log: the invoice row (created_at, order id) already records it; events record what happens to an
+invoice afterwards.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from daemon.ports import Clock, RandomSource
@@ -20,13 +24,13 @@ from daemon.store import Connection, Store, invoices, stamp, tracks
 from daemon.store.invoices import InvoiceRecord, LineValues, NewInvoice
 from daemon.store.tracks import TrackRecord
 from daemon.tracks import track_range
-from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError
+from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError, TurnkeyError
 from turnkey.model import CONSUMER_ID, Invoice, InvoiceDraft, Party
 from turnkey.numbers import format_number, next_number
 from turnkey.period import Period, taipei
 from turnkey.proof import ProofFacts, QrCipher, payloads
 from turnkey.stored import load_document
-from turnkey.validate import build_invoice, parse_document
+from turnkey.validate import build_invoice, draft_document, issue_time_problems, parse_document
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,11 @@ class ThreadCiphers:
 
 class InvoiceService:
     def __init__(self, store: Store, clock: Clock, rng: RandomSource, seller: Party, qr_key: bytes,
-                 qr_encoding: str = "1") -> None:
+                 qr_encoding: str = "1", backdate_limit: timedelta | None = None) -> None:
+        """``backdate_limit``: how far back ``issued_at`` may be (None: until the upload deadline has passed)."""
         self.store, self.clock, self.rng = store, clock, rng
         self.seller, self.ciphers, self.qr_encoding = seller, ThreadCiphers(qr_key), qr_encoding
+        self.backdate_limit = backdate_limit
 
     def issue(self, doc: Any) -> Issued:
         return self.prepare(doc)()
@@ -107,12 +113,18 @@ class InvoiceService:
             # against an invoice committed by another thread or process while this one waited.
             now = taipei(self.clock.now())
             issued_at = (draft.issued_at or now).replace(microsecond=0)
-            if issued_at > now:
-                raise InvoiceInvalid(Problem("issued_at.future", "issued_at", "issued_at cannot be in the future"))
             try:
+                _check_time(draft, issued_at, now, self.backdate_limit)
                 record: NewInvoice | None = self._insert(tx, draft, issued_at, stamp(now), text)
             except invoices.DuplicateOrder:
                 found = invoices.by_order_id(tx, draft.order_id)
+                record = None
+            except TurnkeyError:
+                # A retry of an order already issued is answered from the store, whatever the clock or the
+                # ranges say now; looked up only on this path, so the hot path keeps its one range query.
+                found = invoices.by_order_id(tx, draft.order_id)
+                if found is None:
+                    raise
                 record = None
         if record is None:
             assert found is not None
@@ -126,37 +138,17 @@ class InvoiceService:
     def _replay(self, found: InvoiceRecord, text: str) -> dict[str, Any]:
         """The same order again: the stored invoice if the document is the same, else ``order_id.conflict``."""
         if found.document != text:
-            raise Conflict(Problem(
-                "order_id.conflict", "order_id",
-                f"order_id {found.order_id} was already used for invoice {found.number} with another document",
-            ))
+            raise _order_conflict(found)
         return self.stored_body(found)
 
     def stored_body(self, found: InvoiceRecord) -> dict[str, Any]:
         """The contract's issued-invoice JSON of a stored invoice."""
         return self._body(found, datetime.fromisoformat(found.issued_at), stored_draft(found))
 
-    def _take_range(self, tx: Connection, period: Period, invoice_type: str) -> TrackRecord:
-        """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
-        track = tracks.open_range(tx, period.code, invoice_type)
-        if track is not None:
-            return track
-        held = ", ".join(track_range(r, period).label for r in tracks.ranges_of(tx, period.code, invoice_type))
-        if held:
-            raise TrackError(Problem("track.exhausted", "issued_at",
-                                     f"every range for period {period.code} type {invoice_type} is used up: {held}"))
-        raise TrackError(Problem("track.missing", "issued_at",
-                                 f"this box holds no number range for period {period.code} type {invoice_type}"))
-
     def _insert(self, tx: Connection, draft: InvoiceDraft, issued_at: datetime, now: str, text: str) -> NewInvoice:
         period = Period.of(issued_at)
-        track = self._take_range(tx, period, draft.invoice_type)
+        track, number = plan(tx, draft.invoice_type, issued_at)
         at = stamp(issued_at)
-        if track.last_issued_at is not None and track.last_issued_at > at:
-            raise Conflict(Problem("issued_at.out_of_order", "issued_at",
-                                   f"issued_at {at} is before the last invoice of its range "
-                                   f"({track.last_issued_at}); numbers must follow issue time"))
-        number = next_number(track_range(track, period), track.last_no)
         record = NewInvoice(
             number=format_number(track.track, number), period=period.code, order_id=draft.order_id, document=text,
             issued_at=at, random_number=f"{self.rng.randrange(10000):04d}",
@@ -168,6 +160,11 @@ class InvoiceService:
         invoices.insert(tx, record, line_values(draft))
         tracks.advance(tx, track.id, number, at)
         return record
+
+    def validate(self, doc: Any) -> dict[str, Any]:
+        """What ``issue`` would say of ``doc`` now, without taking a number or storing anything: the normalised
+        document, or the refusal issue would raise (``POST /v1/validate``)."""
+        return check(self.store.connection(), doc, self.clock.now(), self.backdate_limit)
 
     def _body(self, row: InvoiceRecord | NewInvoice, issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
         facts = ProofFacts(row.number, issued_at, row.random_number, row.buyer_ban or CONSUMER_ID,
@@ -181,6 +178,72 @@ class InvoiceService:
             "qr_right": proof.qr_right, "status": row.status,
             "print": {"requested": row.print_requested, "status": row.print_status},
         }
+
+
+def _order_conflict(found: InvoiceRecord) -> Conflict:
+    return Conflict(Problem("order_id.conflict", "order_id",
+                            f"order_id {found.order_id} was already used for invoice {found.number} with another "
+                            "document"))
+
+
+def _check_time(draft: InvoiceDraft, issued_at: datetime, now: datetime, backdate_limit: timedelta | None) -> None:
+    refused = issue_time_problems(issued_at, now, business=draft.business, backdate_limit=backdate_limit)
+    if refused:
+        raise InvoiceInvalid(*refused)
+
+
+def _no_range(conn: Connection, period: Period, invoice_type: str) -> TrackError | Conflict:
+    """Why nothing can be numbered in ``period``: its ranges were closed for E0402 (``period.closed``), used up
+    (``track.exhausted``), or never held (``track.missing``)."""
+    held = tracks.ranges_of(conn, period.code, invoice_type)
+    if any(r.closed_at is not None for r in held):
+        return Conflict(Problem("period.closed", "issued_at",
+                                f"period {period.code} is closed: its unused numbers were reported blank (E0402), "
+                                "so nothing more can be issued into it"))
+    labels = ", ".join(track_range(r, period).label for r in held)
+    if labels:
+        return TrackError(Problem("track.exhausted", "issued_at",
+                                  f"every range for period {period.code} type {invoice_type} is used up (or lies "
+                                  f"below numbers already issued, E0209): {labels}"))
+    return TrackError(Problem("track.missing", "issued_at",
+                              f"this box holds no number range for period {period.code} type {invoice_type}"))
+
+
+def plan(conn: Connection, invoice_type: str, issued_at: datetime) -> tuple[TrackRecord, int]:
+    """The range and number an invoice of ``invoice_type`` issued at ``issued_at`` takes (run under the issuing
+    lock by ``issue``): the first range with numbers left, and the date order of its track (E0209
+    發票日期及票號必須依序) across every range of it in the period, in one query."""
+    period = Period.of(issued_at)
+    found = tracks.next_range(conn, period.code, invoice_type)
+    if found is None:
+        raise _no_range(conn, period, invoice_type)
+    track, at = found.record, stamp(issued_at)
+    if found.track_last_issued_at is not None and found.track_last_issued_at > at:
+        raise Conflict(Problem("issued_at.out_of_order", "issued_at",
+                               f"issued_at {at} is before the last invoice of track {track.track} in period "
+                               f"{period.code} ({found.track_last_issued_at}); numbers must follow issue time"))
+    return track, next_number(track_range(track, period), track.last_no)
+
+
+def check(conn: Connection | None, doc: Any, now: datetime, backdate_limit: timedelta | None = None) -> dict[str, Any]:
+    """Every rule ``issue`` applies to ``doc`` at ``now``, the clock and the ranges included, read from ``conn``
+    (None: no store yet, so no range is held); nothing is numbered or stored. The normalised document, or the
+    refusal issue would raise. An order already issued with this document passes (issue would answer it again)."""
+    draft = parse_document(doc)
+    now = taipei(now)
+    issued_at = (draft.issued_at or now).replace(microsecond=0)
+    normalised = draft_document(draft)
+    stored = invoices.by_order_id(conn, draft.order_id) if conn is not None else None
+    if stored is not None:
+        if stored.document != canonical(doc):
+            raise _order_conflict(stored)
+        return normalised
+    _check_time(draft, issued_at, now, backdate_limit)
+    if conn is None:
+        raise TrackError(Problem("track.missing", "issued_at", "this box holds no number range (no store yet) for "
+                                 f"period {Period.of(issued_at).code} type {draft.invoice_type}"))
+    plan(conn, draft.invoice_type, issued_at)
+    return normalised
 
 
 def line_values(draft: InvoiceDraft) -> list[LineValues]:

@@ -1,7 +1,8 @@
 """Number ranges this box holds: add, import (E0501 XML or CSV), list.
 
 A box may own only part of an allocation (``part``), so several boxes share a track without overlap; any
-overlap with a range already held (same period and letters, whatever the invoice type) is refused.
+overlap with a range already held (same period and letters, whatever the invoice type) is refused, and so is a
+range of a period already closed for E0402 (its numbers would be issued but never reported).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from daemon.store import Store, event, stamp
 from daemon.store import tracks as stored_tracks
+from daemon.store.blanks import is_closed
 from daemon.store.tracks import TrackRecord
 from turnkey.errors import Problem, TrackError
 from turnkey.numbers import TrackRange, first_overlap, format_number, remaining
@@ -63,6 +65,9 @@ def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) 
     with store.write() as tx:
         current = [h.range for h in held(store)]
         for span in ranges:
+            if is_closed(tx, span.period.code):
+                raise TrackError(Problem("tracks.closed", "range", f"{span.label}: period {span.period.code} is "
+                                         "closed (its blank numbers were reported, E0402); it takes no new range"))
             clash = first_overlap(span, [*current, *added])
             if clash is not None:
                 raise TrackError(Problem("tracks.overlap", "range", f"{span.label} overlaps {clash.label}"))

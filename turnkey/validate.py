@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from turnkey.ban import is_ascii_digits, is_valid_ban
 from turnkey.carrier import MOBILE_BARCODE, carrier_id_problem, is_carrier_type, is_love_code
 from turnkey.errors import InvoiceInvalid, Problem
 from turnkey.model import CONSUMER_ID, DEFAULT_CONSUMER_NAME, Buyer, Carrier, Invoice, InvoiceDraft, Line, Party
-from turnkey.period import Period, taipei
+from turnkey.period import Period, taipei, upload_deadline
 
 TOP_FIELDS = frozenset(
     [
@@ -32,6 +32,7 @@ AMOUNT_FIELDS = ("sales", "free_tax_sales", "zero_tax_sales", "tax", "total")
 MAX_ITEMS = 9999
 PLACEHOLDER_NAMES = frozenset({"0", "00", "000", "0000"})
 ZERO_REASONS = frozenset(str(n) for n in range(71, 80))
+NO_BAN = "00000000"
 _ORDER_ID = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,38}[\x21-\x7e])?")
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _INDEX = re.compile(r"\[\d+\]")
@@ -163,6 +164,12 @@ def _ban(found: _Found, obj: Mapping[str, Any]) -> str | None:
     if not isinstance(value, str) or not is_ascii_digits(value, 8):
         found.add("buyer.ban", "format", "buyer.ban must be 8 ASCII digits (統一編號)")
         return None
+    if value == NO_BAN:
+        # issue 15: POS software sends 00000000 to mean "no 統編"; its digit sum is 0, so the checksum passes, and
+        # the sale would be priced B2B (tax on top) and get the 7-day window
+        found.add("buyer.ban", "consumer", "buyer.ban 00000000 is not a 統一編號: for a consumer leave buyer out "
+                  "(or give buyer without ban)")
+        return None
     if not is_valid_ban(value):
         found.add("buyer.ban", "checksum", f"buyer.ban {value} fails the 統一編號 checksum")
         return None
@@ -282,19 +289,47 @@ def _lines(found: _Found, doc: Mapping[str, Any], default_tax: str) -> tuple[Lin
     return tuple(line for line in lines if line is not None)
 
 
-def _tax(found: _Found, doc: Mapping[str, Any], lines: Sequence[Line], invoice_type: str) -> tuple[str, Decimal]:
+def _tax(found: _Found, doc: Mapping[str, Any], lines: Sequence[Line], invoice_type: str,
+         business: bool) -> tuple[str, Decimal]:
+    """The invoice's tax type (from its lines) and rate, with the rules that tie them to the invoice type.
+
+    Decided for issue 15 item 10 (sources: the XSD ``TaxTypeEnum``/``TaxRateEnum`` in GenericType_4.0.xsd, the
+    platform's codes E0224-E0227 in Turnkey 3.2.0's ``Turnkey_zh_TW.properties`` (domain.md §3.2), ECPay's B2C
+    Issue field table, the e首發票 seed):
+    - an 08 (special-tax) invoice carries special-tax (4) lines only: E0226 (課稅別需為應稅) wants a taxable type
+      and E0225 (稅率應為 2%,5%,15%,25%) a special rate, which a tax-free (3) or zero-rated (2) line, rate 0, cannot
+      have; such a line is refused on the line (sell it on an 07 invoice). ECPay's table allows TaxType 3 on 08;
+      the platform's own codes are taken over it.
+    - mixed (9) only on a consumer invoice: the XSD allows 9 anywhere, but the e首發票 seed allows it only on
+      consumer invoices and ECPay only for cash-register invoices that cannot tell the tax types apart, with an
+      approval; einvd's lines always carry their type, so a business buyer gets one invoice per tax type.
+    """
     derived = money.invoice_tax_type(line.tax_type for line in lines) if lines else money.TAXABLE
     given = _choice(found, doc, "tax_type", money.INVOICE_TAX_TYPES, None)
     if given is not None and given != derived:
         found.add("tax_type", "mismatch", f"tax_type {given} does not match the items, which give {derived}")
     special = invoice_type == "08"
-    has_special = any(line.tax_type == money.SPECIAL for line in lines)
-    if special != (derived == money.SPECIAL) or (has_special and not special):
+    tax_free = [line for line in lines if special and line.tax_type in (money.EXEMPT, money.ZERO_RATED)]
+    for line in tax_free:
+        field = f"items[{int(line.sequence) - 1}].tax_type"
+        found.add(field, "special_invoice", f"{field} {line.tax_type}: a special-tax (08) invoice carries only "
+                  "special-tax (4) items (E0225, E0226); sell tax-free or zero-rated items on an 07 invoice")
+    kinds = {line.tax_type for line in lines if line not in tax_free}
+    has_special = money.SPECIAL in kinds
+    if kinds - {money.SPECIAL} if special else has_special:
         found.add("invoice_type", "special", "type 08 invoices, and only they, carry special-tax (4) items")
-    return derived, _rate(found, doc, derived)
+    if business and derived == money.MIXED:
+        found.add("tax_type", "business_buyer", "an invoice to a business buyer cannot mix tax types (9): issue "
+                  "one invoice per tax type (mixed is for consumer invoices only)")
+    return derived, _rate(found, doc, money.SPECIAL if tax_free and has_special else derived)
 
 
 def _rate(found: _Found, doc: Mapping[str, Any], tax_type: str) -> Decimal:
+    """The rate of the tax type: implied, or for special tax (4) one of ``money.SPECIAL_RATES``.
+
+    The XSD's ``TaxRateEnum`` also has 0.01; it is refused (``tax_rate.invalid``) because the platform answers
+    E0225 稅率應為 2%,5%,15%,25% for an 08 invoice at any other rate (issue 15 item 10, domain.md §3.2).
+    """
     implied = money.default_rate(tax_type)
     allowed = money.SPECIAL_RATES if implied is None else (implied,)
     if doc.get("tax_rate") is None:
@@ -352,7 +387,7 @@ def parse_document(doc: Any) -> InvoiceDraft:
     printed = _print_flag(found, doc, business or (carrier is None and love_code is None))
     default_tax = str(doc.get("tax_type", money.TAXABLE)) if doc.get("tax_type") != money.MIXED else "1"
     lines = _lines(found, doc, default_tax if default_tax in money.LINE_TAX_TYPES else money.TAXABLE)
-    tax_type, rate = _tax(found, doc, lines, invoice_type)
+    tax_type, rate = _tax(found, doc, lines, invoice_type, business)
     reason, mark = _zero_rated(found, doc, lines)
     tax_on_top = business and invoice_type == "07"
     computed = money.compute_amounts(((line.tax_type, line.amount) for line in lines), tax_on_top=tax_on_top, rate=rate)
@@ -366,6 +401,42 @@ def parse_document(doc: Any) -> InvoiceDraft:
     if found.problems:
         raise InvoiceInvalid(*found.problems)
     return draft
+
+
+def _span(limit: timedelta) -> str:
+    """``timedelta(minutes=90)`` -> ``90 minutes``; whole hours and days by their name."""
+    seconds = int(limit.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
+
+
+def issue_time_problems(issued_at: datetime, now: datetime, *, business: bool,
+                        backdate_limit: timedelta | None = None) -> list[Problem]:
+    """The clock rules of issuing (issue 15 items 5 and 6), applied to the time read under the issuing lock and by
+    ``invoice validate`` alike.
+
+    - ``issued_at.future``: never after ``now``;
+    - ``issued_at.too_old``: by default nothing whose upload deadline (48 h for a consumer, 7 days for a business
+      buyer, domain.md §7.4) has already passed at ``now``: such an invoice breaks the law the moment it is issued;
+      a configured ``backdate_limit`` replaces that deadline by a fixed age.
+    """
+    if issued_at > now:
+        return [Problem("issued_at.future", "issued_at", "issued_at cannot be in the future")]
+    if backdate_limit is None:
+        deadline = upload_deadline(issued_at, business)
+        if deadline <= now:
+            window = "7 days for a business buyer" if business else "48 hours for a consumer"
+            return [Problem("issued_at.too_old", "issued_at",
+                            f"issued_at {taipei(issued_at).isoformat()} is too far back: its upload deadline "
+                            f"{deadline.isoformat()} ({window}) has passed; issue it with the current time")]
+    elif now - issued_at > backdate_limit:
+        return [Problem("issued_at.too_old", "issued_at",
+                        f"issued_at {taipei(issued_at).isoformat()} is more than {_span(backdate_limit)} back "
+                        "(numbering.backdate_limit); issue it with the current time")]
+    return []
 
 
 def _decimal_text(value: Decimal) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from daemon.allowances import AllowanceRequest
 from daemon.api import models
@@ -60,6 +61,19 @@ def _invoices(app: FastAPI, context: ApiContext) -> None:
             return Later(answer)
 
         return await context.batcher.submit(signed, work)
+
+    @app.post("/v1/validate", summary="check an invoice document as issue would; nothing is issued",
+              openapi_extra=_body(models.InvoiceDocument),
+              responses={200: {"model": models.InvoiceDocument, "description": "the normalised document (amounts "
+                                                                              "filled in); no number was taken"},
+                         **responses(400, 401, 403, 409, 413, 422, 503)})
+    async def validate(request: Request) -> JSONResponse:
+        """Every rule of issue, the clock and the ranges included, read from a snapshot: no number is taken and
+        nothing is stored, so it runs beside the writer (issue 15 item 6). Not ``/v1/invoices/validate``: that
+        path is also ``GET /v1/invoices/{number}``'s (a number is any path segment to the router)."""
+        authorised(request, "issue")
+        doc = json_body(request)
+        return await run_in_threadpool(lambda: JSONResponse(context.invoices.validate(doc)))
 
     @app.get("/v1/invoices/{number}", summary="one invoice: state, lines left, allowances, messages, events",
              **_documented(models.InvoiceView, 200, 401, 403, 404, 422, 503))

@@ -33,14 +33,42 @@ def _records(rows: list[Any]) -> list[TrackRecord]:
     return [TrackRecord(*row) for row in rows]
 
 
-def open_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> TrackRecord | None:
-    """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
+@dataclass(frozen=True, slots=True)
+class OpenRange:
+    """The range the next number comes from, and the latest issue time over every range of its track in the
+    period: E0209 wants dates in number order across all of them, not only inside one range. (The MOF gives each
+    invoice type its own letters in a period (domain.md §7.3), so the track is looked up with the type: the
+    whole key of ``tracks_by_period``.)"""
+
+    record: TrackRecord
+    track_last_issued_at: str | None
+
+
+def next_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> OpenRange | None:
+    """The first range of the period and type with numbers left (ranges are used in track/begin order), with its
+    track's latest issue time: one statement, every part on ``tracks_by_period``.
+
+    A range lying below a number of its track already issued is passed over: any number of it, issued now,
+    would break the date order (E0209); its numbers stay unused and go into the period's E0402 as blank. That
+    happens only when a lower range is imported after a higher one was used."""
+    columns = ", ".join(f"t.{name.strip()}" for name in COLUMNS.split(","))
     row = tx.execute(
-        f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND invoice_type = ? "
-        "AND (last_no IS NULL OR last_no < end_no) ORDER BY track, begin_no LIMIT 1",
+        f"SELECT {columns}, (SELECT max(o.last_issued_at) FROM tracks o WHERE o.period = t.period "
+        "AND o.invoice_type = t.invoice_type AND o.track = t.track) "
+        "FROM tracks t WHERE t.period = ? AND t.invoice_type = ? "
+        "AND (t.last_no IS NULL OR t.last_no < t.end_no) AND NOT EXISTS (SELECT 1 FROM tracks h "
+        "WHERE h.period = t.period AND h.invoice_type = t.invoice_type AND h.track = t.track AND h.begin_no > t.end_no "
+        "AND h.last_issued_at IS NOT NULL) "
+        "ORDER BY t.track, t.begin_no LIMIT 1",
         (period, invoice_type),
     ).fetchone()
-    return None if row is None else TrackRecord(*row)
+    return None if row is None else OpenRange(TrackRecord(*row[:-1]), row[-1])
+
+
+def open_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> TrackRecord | None:
+    """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
+    found = next_range(tx, period, invoice_type)
+    return None if found is None else found.record
 
 
 def ranges_of(conn: sqlite3.Connection, period: str, invoice_type: str) -> list[TrackRecord]:

@@ -35,7 +35,7 @@ def invoice_service(settings: Settings, rng: RandomSource, clock: Clock | None =
     """The issue service of the configured seller (a new store unless one is given)."""
     seller, key = settings.require_issuer()
     return InvoiceService(store or open_store(settings), clock or SystemClock(), rng, seller, key,
-                          settings.qr_encoding)
+                          settings.qr_encoding, settings.backdate_limit)
 
 
 def load_schemas(settings: Settings) -> Schemas | None:

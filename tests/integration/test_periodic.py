@@ -32,7 +32,7 @@ from daemon.workers import Pump, Watch
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
 from hw_sim.turnkey import SimTurnkey
-from turnkey.errors import TrackError
+from turnkey.errors import Conflict
 from turnkey.layout import Layout
 from turnkey.mig import parse
 from turnkey.model import BlankReport
@@ -121,9 +121,9 @@ def test_e0402_is_queued_once_after_the_period_and_reaches_turnkey(site: Site) -
     rows = site.store.read("SELECT reference, state FROM outbox WHERE message_type = 'E0402' ORDER BY id")
     assert [(r[0], r[1]) for r in rows] == [("11512-07-AB", "READY"), ("11512-07-AC", "READY")]
 
-    with pytest.raises(TrackError) as refused:
+    with pytest.raises(Conflict) as refused:
         site.service.issue(sale("LATE-2", issued_at="2026-12-31T23:59:30+08:00"))
-    assert refused.value.problems[0].code == "track.exhausted", "nothing is issued into reported numbers"
+    assert refused.value.problems[0].code == "period.closed", "nothing is issued into reported numbers"
     track = site.store.read("SELECT last_no, used_last_no, closed_at FROM tracks WHERE track = 'AB'")[0]
     assert (track[0], track[1]) == (1049, 1003) and track[2] is not None
 
@@ -312,7 +312,9 @@ def test_report_and_archive_verbs(tmp_path: Path, capsys: pytest.CaptureFixture[
     config = tmp_path / "einvd.toml"
     config.write_text('[seller]\nban = "12345676"\nname = "測試商店"\naddress = "台北市信義區測試路1號"\n\n'
                       '[qr]\nkey = "FE05F029154F6AA67A78B338ED2F6601"\n\n[reports]\ndir = "out/reports"\n\n'
-                      '[archive]\ndir = "out/archive"\n', encoding="utf-8")
+                      '[archive]\ndir = "out/archive"\n\n'
+                      '[numbering]\nbackdate_limit = "36500d"\n',  # the sale is dated 2026-11-21, the clock is real
+                      encoding="utf-8")
     assert cli.main(["--config", str(config), "invoice", "issue", str(_doc(tmp_path))]) == 0
     capsys.readouterr()
     assert cli.main(["--config", str(config), "report", "--date", "2026-11-21"]) == 0

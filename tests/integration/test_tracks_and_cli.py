@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,11 @@ def test_cli_validate_prints_normalised_document_or_errors(tmp_path: Path,
     good.write_text('{"order_id": "A", "items": [{"description": "茶", "quantity": 1.50, "unit_price": 20}]}')
     bad.write_text('{"order_id": "A", "print": 1, "items": [{"description": "茶", "quantity": 0, "unit_price": 20}]}')
     junk.write_text('{"order_id": "A", "order_id": "B"}')
-    code, out = run(capsys, "invoice", "validate", str(good))
+    config = str(write_config(tmp_path))
+    store = Store(tmp_path / "db" / "einvd.sqlite3")
+    hold(store, Period.of(START), "AB", 1000, 1049)  # validate applies issue's rules, the ranges included
+    store.close()
+    code, out = run(capsys, "--config", config, "invoice", "validate", str(good), "--now", START.isoformat())
     assert code == 0 and out["amounts"]["total"] == 30 and out["items"][0]["quantity"] == "1.5"
     code, out = run(capsys, "invoice", "validate", str(bad))
     assert code == 1
@@ -141,6 +145,11 @@ def test_bad_configuration_exits_78(tmp_path: Path, capsys: pytest.CaptureFixtur
         ('[qr]\nkey = "ABC"\n', "qr.key"),
         ('[qr]\nencoding = "5"\n', "qr.encoding"),
         ("[numbering]\nvoid_cutoff_day = 16\n", "void_cutoff_day"),
+        ('[numbering]\nbackdate_limit = "2 days"\n', "numbering.backdate_limit"),
+        ('[numbering]\nbackdate_limit = "0h"\n', "numbering.backdate_limit"),
+        ('[numbering]\nbackdate_limit = "h"\n', "numbering.backdate_limit"),
+        ('[numbering]\nbackdate_limit = "３h"\n', "numbering.backdate_limit"),
+        ("[numbering]\nbackdate_limit = 48\n", "numbering.backdate_limit must be a str"),
         ('[store]\npath = 5\n', "store.path must be a str"),
         ('store = "x"\n', "store must be a table"),
         ("[seller\n", "cannot read"),
@@ -151,6 +160,16 @@ def test_configuration_errors_name_the_key(tmp_path: Path, text: str, fragment: 
     config.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=fragment):
         load(config)
+
+
+@pytest.mark.parametrize(("text", "limit"), [
+    ("", None), ('backdate_limit = "deadline"\n', None), ('backdate_limit = "90m"\n', timedelta(minutes=90)),
+    ('backdate_limit = "12h"\n', timedelta(hours=12)), ('backdate_limit = "3d"\n', timedelta(days=3)),
+])
+def test_the_back_dating_limit_is_read(tmp_path: Path, text: str, limit: timedelta | None) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[numbering]\n" + text, encoding="utf-8")
+    assert load(config).backdate_limit == limit
 
 
 def test_qr_key_from_seed_password_or_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

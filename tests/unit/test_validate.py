@@ -181,6 +181,8 @@ RULES = [
     case("buyer phone of 27", put("buyer", {**BUSINESS, "phone": "0" * 27}),
          only("buyer.phone.length", "buyer.phone")),
     case("buyer name not a string", put("buyer", {"name": 0}), only("buyer.name.type", "buyer.name")),
+    # issue 15 item 3: POS software sends 00000000 for "no 統編"; its digit sum 0 passes the checksum
+    case("buyer ban 00000000", put("buyer", {**BUSINESS, "ban": "00000000"}), only("buyer.ban.consumer", "buyer.ban")),
     # items: 1..9999
     case("items missing", drop("items"), only("items.required", "items")),
     case("items empty", put("items", []), only("items.required", "items")),
@@ -222,6 +224,24 @@ RULES = [
                                                   put("tax_rate", "0.01")),
          only("tax_rate.invalid", "tax_rate")),
     case("08 with ordinary items", put("invoice_type", "08"), only("invoice_type.special", "invoice_type")),
+    # issue 15 item 10: an 08 invoice carries special-tax (4) lines only; a tax-free or zero-rated line is refused
+    # on the line (E0225/E0226), with no second complaint about the invoice's type or its rate
+    case("08 with a tax-free item", both(put("invoice_type", "08"), items({"tax_type": "4"}, {"tax_type": "3"}),
+                                         put("tax_rate", "0.15")),
+         only("items.tax_type.special_invoice", "items[1].tax_type")),
+    case("08 with only tax-free items", both(put("invoice_type", "08"), put("items[0].tax_type", "3")),
+         only("items.tax_type.special_invoice", "items[0].tax_type")),
+    case("08 with a zero-rated item", both(put("invoice_type", "08"), items({"tax_type": "4"}, {"tax_type": "2"}),
+                                           put("tax_rate", "0.15"), put("zero_tax_rate_reason", "71"),
+                                           put("customs_clearance_mark", "1")),
+         only("items.tax_type.special_invoice", "items[1].tax_type")),
+    case("08 with a taxable and a tax-free item", both(put("invoice_type", "08"), items({}, {"tax_type": "3"})),
+         only("items.tax_type.special_invoice", "items[1].tax_type"), only("invoice_type.special", "invoice_type")),
+    case("08 without items", both(put("invoice_type", "08"), drop("items")), only("items.required", "items")),
+    # issue 15 item 10: mixed tax type 9 only on consumer invoices
+    case("mixed items for a business buyer", both(items({}, {"tax_type": "3"}), put("buyer", BUSINESS)),
+         only("tax_type.business_buyer", "tax_type")),
+    case("mixed items for a named consumer", both(items({}, {"tax_type": "3"}), put("buyer", {"name": "王小明"}))),
     case("08 with mixed items", both(put("invoice_type", "08"), items({"tax_type": "4"}, {})),
          only("invoice_type.special", "invoice_type")),
     case("07 with special-tax items", both(put("items[0].tax_type", "4"), put("tax_rate", "0.15")),
@@ -500,9 +520,9 @@ def test_zero_rated_and_mixed_drafts() -> None:
     assert (draft.tax_type, draft.tax_rate, draft.zero_tax_rate_reason, draft.customs_clearance_mark) == (
         "2", 0, "71", "1")
     assert draft.amounts == Amounts(0, 0, 130, 0, 130)
-    mixed = parse_document(mutated(items({}, {"tax_type": "3", "amount": 130}), put("buyer", BUSINESS)))
+    mixed = parse_document(mutated(items({}, {"tax_type": "3", "amount": 130})))
     assert (mixed.tax_type, mixed.tax_rate) == ("9", Decimal("0.05"))
-    assert mixed.amounts == Amounts(130, 130, 0, 7, 267)
+    assert mixed.amounts == Amounts(130, 130, 0, 0, 260)
 
 
 def test_special_tax_is_never_on_top() -> None:
@@ -577,7 +597,8 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         doc["invoice_type"], doc["tax_rate"] = "08", draw(st.sampled_from([str(r) for r in SPECIAL_RATES]))
         tax_types = ["4"]
     else:
-        tax_types = draw(st.lists(st.sampled_from("123"), min_size=1, max_size=3, unique=True))
+        # mixed (9) only for consumers (issue 15 item 10)
+        tax_types = draw(st.lists(st.sampled_from("123"), min_size=1, max_size=1 if business else 3, unique=True))
     doc["items"] = [draw(item_documents(t)) for t in draw(st.lists(st.sampled_from(tax_types), min_size=1,
                                                                       max_size=4))]
     if any(item["tax_type"] == "2" for item in doc["items"]):
@@ -656,3 +677,46 @@ def test_build_invoice_donated_zero_rated_business() -> None:
 
 def test_carrier_of_the_draft() -> None:
     assert parse_document(mutated(put("carrier", CITIZEN))).carrier == Carrier("CQ0001", "AB12345678901234")
+
+
+# --- the clock rules of issuing (issue 15 items 5, 6) ----------------------------------------------------------
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=TAIPEI)
+
+
+def time_codes(back: timedelta, business: bool = False, limit: timedelta | None = None) -> list[str]:
+    return [p.code for p in turnkey.validate.issue_time_problems(NOW - back, NOW, business=business,
+                                                                 backdate_limit=limit)]
+
+
+@pytest.mark.parametrize(("back", "business", "limit", "expected"), [
+    (timedelta(seconds=-1), False, None, ["issued_at.future"]),
+    (timedelta(seconds=-1), False, timedelta(days=30), ["issued_at.future"]),
+    (timedelta(0), False, None, []),
+    (timedelta(hours=48) - timedelta(seconds=1), False, None, []),
+    (timedelta(hours=48), False, None, ["issued_at.too_old"]),
+    (timedelta(hours=48), True, None, []),
+    (timedelta(days=7) - timedelta(seconds=1), True, None, []),
+    (timedelta(days=7), True, None, ["issued_at.too_old"]),
+    (timedelta(days=32), False, None, ["issued_at.too_old"]),  # issue 15: 11-01 with the clock at 12-03
+    (timedelta(days=10), False, timedelta(days=10), []),  # a configured limit replaces the deadline
+    (timedelta(days=10, seconds=1), True, timedelta(days=10), ["issued_at.too_old"]),
+], ids=str)
+def test_issue_time_rules(back: timedelta, business: bool, limit: timedelta | None, expected: list[str]) -> None:
+    assert time_codes(back, business, limit) == expected
+
+
+@pytest.mark.parametrize(("limit", "words"), [
+    (timedelta(days=1), "1 day"), (timedelta(days=3), "3 days"), (timedelta(hours=5), "5 hours"),
+    (timedelta(minutes=90), "90 minutes"), (timedelta(minutes=1), "1 minute"), (timedelta(seconds=45), "45 seconds"),
+])
+def test_the_limit_is_named_in_the_message(limit: timedelta, words: str) -> None:
+    problems = turnkey.validate.issue_time_problems(NOW - limit * 2, NOW, business=False, backdate_limit=limit)
+    assert f"more than {words} back" in problems[0].message
+
+
+def test_the_deadline_is_named_in_the_message() -> None:
+    late = turnkey.validate.issue_time_problems(datetime(2026, 11, 1, 10, 0, tzinfo=TAIPEI), NOW, business=False)
+    assert "2026-11-03T10:00:00+08:00" in late[0].message and "48 hours" in late[0].message
+    b2b = turnkey.validate.issue_time_problems(NOW - timedelta(days=8), NOW, business=True)
+    assert "7 days for a business buyer" in b2b[0].message
