@@ -24,6 +24,8 @@ from drivers.printer.device import PrintFailed as DevicePrintFailed
 from drivers.printer.encode import PrinterProfile, encode
 from drivers.printer.fonts import raster_font
 from drivers.printer.profiles import BadProfile, Model, UnknownModel, drawer_kick, find_model
+from drivers.printer.ruler import codec_line, ruler, ruler_mm
+from drivers.printer.status import PrinterStatus
 from drivers.transport import (
     ByteTransport,
     escpos_usb_class,
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TRANSPORTS", "DevicePrintFailed", "DevicePrinter", "OpenedPrinter", "cash_drawer", "open_printer",
            "open_transport", "print_policy", "print_preview", "print_queue", "printer_model", "printer_profile",
-           "printer_settings", "proof_builder", "proof_printer", "slip_encoder"]
+           "printer_settings", "printer_status", "proof_builder", "proof_printer", "selftest_bytes",
+           "selftest_lines", "slip_encoder"]
 
 TransportOpener = Callable[[str, float, Path, Any], ByteTransport]
 
@@ -205,3 +208,49 @@ def cash_drawer(settings: Settings, printer: DevicePrinter) -> Callable[[], None
     model = printer_model(settings)
     kick = GENERIC_KICK if model is None else model.drawer_kick()
     return lambda: printer.print_job(kick) if kick else None
+
+
+# --- the printer self-test slip (``einvd printer test``) ---------------------------------------------------------
+
+GENERIC_DPI = 203  # 8 dots/mm: what a printer without a model is taken to have (58 mm: 384 dots, 80 mm: 576)
+CODEC_SAMPLE = "電子發票 統一編號"
+
+
+def _density(settings: Settings) -> tuple[int, int]:
+    model, conf = printer_model(settings), printer_settings(settings)
+    return (model.dpi, model.dots) if model is not None else (GENERIC_DPI, 576 if conf.paper == 80 else 384)
+
+
+def selftest_lines(settings: Settings) -> tuple[list[str], str]:
+    """The profile in use, in words, and what the ruler shows (for ``turnkey.selftest.selftest_doc``)."""
+    conf, model = printer_settings(settings), printer_model(settings)
+    dpi, dots = _density(settings)
+    lines = model.lines() if model is not None else [
+        "Model: generic ESC/POS (no printer.model)", f"Paper: {conf.paper} mm, {dots} dots, {dpi} dpi (assumed)"]
+    lines += [f"Profile: {conf.profile}, layout {conf.paper} mm", f"URL: {conf.url or '(none)'}"]
+    return lines, f"Ruler above: {ruler_mm(dpi, dots)} mm at {dpi} dpi"
+
+
+def selftest_bytes(settings: Settings, doc: ProofDoc) -> bytes:
+    """The self-test job: the ruler in the printer's own dots, the same Chinese line in Big5 and in GB18030 (raw,
+    whatever the profile: the installer sees which one the firmware prints right; not for ``raster`` printers,
+    which have no Chinese font), then ``doc`` through the production encoder."""
+    dpi, dots = _density(settings)
+    head = b"\x1b@" + ruler(dpi, dots) + f"{ruler_mm(dpi, dots)} mm\n".encode("ascii")
+    if printer_settings(settings).profile != "raster":
+        head += codec_line("Big5:    ", CODEC_SAMPLE, "cp950") + codec_line("GB18030: ", CODEC_SAMPLE, "gb18030")
+    return head + encode(doc, printer_profile(settings))
+
+
+def printer_status(opened: OpenedPrinter) -> tuple[str, PrinterStatus | None]:
+    """The printer's status read back, in words, and as read (None: not asked or not answered)."""
+    try:
+        status = opened.printer.status()
+    except DevicePrintFailed as failure:
+        return f"{failure.code}: {failure}", None
+    if status is None:
+        return "not asked (printer.status_query = false)", None
+    if not status.known:
+        return "no answer (USB printers may not report status)", status
+    words = [status.problem or "ready", "paper near end" if status.paper_near_end else "paper ok"]
+    return ", ".join(words), status
