@@ -120,3 +120,19 @@ class socket_closed:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+def test_open_drawer_over_the_api(service: InvoiceService, clock: FakeClock, sim: SimPrinter,
+                                  tcp: TcpPrinterServer) -> None:
+    from api_harness import running
+
+    with running(service, clock) as api:
+        assert api.codes("POST", "/v1/invoices", sale("D-6", open_drawer="yes")) == (422, ["open_drawer.type"])
+        status, body = api.call("POST", "/v1/invoices", sale("D-6", open_drawer=True))
+        assert status == 201
+        document = api.client.get("/openapi.json").json()
+    schema = document["components"]["schemas"]["InvoiceDocument"]["properties"]["open_drawer"]
+    assert schema["type"] == "boolean" and schema["default"] is False
+    assert queue(service, clock, tcp.url).tick()[0]["state"] == "printed"
+    assert sim.interpreter.drawer_kicks == [(1, 0, 50, 50)]
+    assert events(service, body["invoice_number"]) == [("drawer_opened", "")]
