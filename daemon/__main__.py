@@ -51,11 +51,22 @@ def _aware(text: str) -> datetime:
     return at
 
 
+def _issued(args: argparse.Namespace) -> bytes:
+    """The document to issue; ``--open-drawer`` adds ``"open_drawer": true`` (kick the cash drawer after the slip)."""
+    data = _read(args.file)
+    if not args.open_drawer:
+        return data
+    doc = jsonio.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    if isinstance(doc, dict):
+        doc["open_drawer"] = True
+    return jsonio.dumps(doc).encode("utf-8")
+
+
 def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
     if args.remote:
         from daemon.client import issue_remote
 
-        status, body = issue_remote(settings.api, args.remote, args.key, _read(args.file), pinned=args.pin)
+        status, body = issue_remote(settings.api, args.remote, args.key, _issued(args), pinned=args.pin)
         _print(body)
         return 0 if status in (200, 201) else EXIT_REFUSED
     from daemon.commands import print_after_issue
@@ -63,7 +74,7 @@ def cmd_issue(args: argparse.Namespace, settings: Settings) -> int:
 
     service = invoice_service(settings, random.SystemRandom())
     try:
-        issued = service.issue(jsonio.loads(_read(args.file)))
+        issued = service.issue(jsonio.loads(_issued(args)))
         print_after_issue(settings, service.store, issued.body)
     finally:
         service.store.close()
@@ -182,6 +193,15 @@ def cmd_proof_preview(args: argparse.Namespace, settings: Settings) -> int:
     _print(preview_proof(settings, args.target, Path(args.png), copy=args.copy, number=args.number,
                          random_number=args.random_number))
     return 0
+
+
+def cmd_printer_test(args: argparse.Namespace, settings: Settings) -> int:
+    from daemon.clock import SystemClock
+    from daemon.printer_test import printer_test
+
+    answer = printer_test(settings, Path(args.png) if args.png else None, SystemClock().now())
+    _print(answer)
+    return EXIT_REFUSED if "error" in answer else 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -420,6 +440,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="check as if the clock said TIME (ISO 8601 with offset); default: the clock")
         if name == "issue":
             sub.add_argument("--remote", metavar="URL", help="issue through a running daemon (http://127.0.0.1:8470)")
+            sub.add_argument("--open-drawer", action="store_true", help="open the cash drawer after the slip prints")
             sub.add_argument("--key", help="API key id for --remote (secret: $EINVD_API_SECRET or the key file)")
             sub.add_argument("--pin", type=_pin, metavar="SHA256",
                              help="for an https:// --remote: the certificate's SHA-256 fingerprint (default: "
@@ -449,6 +470,7 @@ def _parser() -> argparse.ArgumentParser:
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)
+    _printer_verbs(verbs)
     _tls_verbs(verbs)
     _schedule_verbs(verbs)
     doctor = verbs.add_parser("doctor", help="check configuration, clock, store, ranges, Turnkey, printer, scanner")
@@ -517,6 +539,13 @@ def _proof_verbs(verbs: Any) -> None:
     preview.add_argument("--number", help="number for a FILE preview (default AA00000000)")
     preview.add_argument("--random-number", help="random number for a FILE preview (default 0000)")
     preview.set_defaults(func=cmd_proof_preview)
+
+
+def _printer_verbs(verbs: Any) -> None:
+    printer = verbs.add_parser("printer", help="the receipt printer").add_subparsers(dest="action", required=True)
+    test = printer.add_parser("test", help="print the self-test slip (profile, status, Big5, codes, a ruler)")
+    test.add_argument("--png", metavar="FILE", help="print into the virtual printer and save the slip as a PNG")
+    test.set_defaults(func=cmd_printer_test)
 
 
 def _track_verbs(verbs: Any) -> None:

@@ -57,9 +57,11 @@ class PrinterSettings:
     info_slip_window: int = 300
     test_mode: bool = False
     font: Path | None = None
+    model: str = ""  # a model of drivers/printer/profiles.toml (checked by daemon.wiring.printer)
+    given: frozenset[str] = frozenset()  # the keys the configuration file set (a model fills in the others)
 
 
-def _printer(raw: dict[str, Any], base: Path) -> PrinterSettings:
+def _printer(raw: dict[str, Any], base: Path, given: frozenset[str] = frozenset()) -> PrinterSettings:
     url = raw["url"]
     if url and url.partition(":")[0] not in PRINTER_SCHEMES:
         raise ConfigError(f"printer.url {url!r} must start with one of {', '.join(s + ':' for s in PRINTER_SCHEMES)}")
@@ -70,7 +72,8 @@ def _printer(raw: dict[str, Any], base: Path) -> PrinterSettings:
     for key in ("timeout", "status_timeout", "retry_delay", "max_attempts"):
         if raw[key] <= 0:
             raise ConfigError(f"printer.{key} must be more than 0")
-    values = {**raw, "font": base / raw["font"] if raw["font"] else None}
+    values = {**raw, "font": base / raw["font"] if raw["font"] else None, "model": raw["model"].strip(),
+              "given": given}
     return PrinterSettings(**values)
 
 
@@ -510,9 +513,11 @@ def load(path: Path | None) -> Settings:
     """Defaults, overridden by the TOML file at ``path`` (None: defaults only)."""
     raw = defaults()
     base = Path.cwd()
+    given: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = _merge(raw, tomllib.loads(path.read_text(encoding="utf-8")))
+            given = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = _merge(raw, given)
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"cannot read configuration {path}: {error}") from error
         base = path.parent
@@ -528,7 +533,7 @@ def load(path: Path | None) -> Settings:
     return Settings(
         _seller(raw["seller"]), base / raw["store"]["path"], _qr_key(raw["qr"]), raw["qr"]["encoding"], cutoff, path,
         head_ban or raw["seller"]["ban"], schema_dir, turnkey=_turnkey(raw["turnkey"], base),
-        printer=_printer(raw["printer"], base),
+        printer=_printer(raw["printer"], base, frozenset(given.get("printer", {}))),
         api=_api(raw["api"], base), scanner=_scanner(raw["scanner"]),
         schedule=_schedule(raw, base), alerts=_alerts(raw["alerts"], raw["printer"]["url"]),
         compat=_compat(raw["compat"]),

@@ -16,7 +16,9 @@ job's ``note`` says so, so whoever reads the job sees why the slip differs from 
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -116,9 +118,10 @@ def _invoice(conn: Connection, number: str) -> InvoiceRecord:
 
 class PrintQueue:
     def __init__(self, store: Store, builder: ProofBuilder, printer: Printer, clock: Clock,
-                 policy: PrintPolicy | None = None) -> None:
+                 policy: PrintPolicy | None = None, drawer: Callable[[], None] | None = None) -> None:
         self.store, self.builder, self.printer, self.clock = store, builder, printer, clock
         self.policy = policy or builder.policy
+        self.drawer = drawer  # kicks the cash drawer (ESC p through the printer); None: no drawer
         self._printing = threading.Lock()
 
     def _now(self, now: datetime | None) -> datetime:
@@ -187,7 +190,25 @@ class PrintQueue:
         with self.store.write() as tx:
             print_jobs.printed(tx, job.id, when, note or None)
             self._settle(tx, job, invoice, when, rules.PRINTED)
+        self._open_drawer(job, invoice, when)
         return rules.PRINTED
+
+    # --- cash drawer (#16) ---------------------------------------------------------------------------------------
+    def _open_drawer(self, job: JobRecord, invoice: InvoiceRecord, when: str) -> None:
+        """After the sale's first slip printed (never before, never on a reprint): kick the drawer if the document
+        asked for it (``open_drawer``). A failed kick is an event on the invoice; it never fails the job."""
+        if self.drawer is None or not wants_drawer(invoice.document):
+            return
+        printed = [j.id for j in print_jobs.jobs_of(self.store.connection(), invoice.id) if j.state == rules.PRINTED]
+        if printed != [job.id]:
+            return
+        kind, reason = "drawer_opened", ""
+        try:
+            self.drawer()
+        except (PrintFailed, OSError) as failure:
+            kind, reason = "drawer_failed", str(failure)
+        with self.store.write() as tx:
+            event(tx, when, "invoice", invoice.number, kind, reason)
 
     def _failed(self, job: JobRecord, invoice: InvoiceRecord, at: datetime, code: str, message: str, sent: bool,
                 final: bool = False, note: str = "") -> str:
@@ -219,3 +240,11 @@ class PrintQueue:
         return [{"job": j.id, "kind": j.kind, "copy": j.copy, "state": j.state, "attempts": j.attempts,
                  "last_error": j.last_error, "note": j.note, "updated_at": j.updated_at}
                 for j in print_jobs.jobs_of(self.store.connection(), found.id)]
+
+
+def wants_drawer(document: str) -> bool:
+    """Whether a stored invoice document asks for the cash drawer (``"open_drawer": true``)."""
+    try:
+        return json.loads(document).get("open_drawer") is True
+    except (ValueError, AttributeError):
+        return False

@@ -90,6 +90,7 @@ class Interpreter:
         self.mode = Mode()
         self.slips: list[Slip] = []
         self.kanji_segments: list[bytes] = []
+        self.drawer_kicks: list[tuple[int, int, int, int]] = []  # (slips cut before it, m, t1, t2) per ESC p
         self._buf = bytearray()
         self._bands: list[Image.Image] = []
         self._lines: list[str] = []
@@ -151,6 +152,12 @@ class Interpreter:
         if cmd == ord("2"):
             self.mode.spacing = 30
             return pos + 2
+        if cmd == ord("p"):  # ESC p m t1 t2: drawer kick pulse, m 0/48 pin 2, 1/49 pin 5 (Epson ESC/POS reference)
+            _, _, m, t1, t2 = self._need(pos, 5)
+            if m not in (0, 1, 48, 49):
+                raise UnknownCommand(f"ESC p with m = {m}")
+            self.drawer_kicks.append((len(self.slips), m % 48, t1, t2))
+            return pos + 5
         if cmd not in ONE_ARG_ESC:
             raise UnknownCommand(f"ESC {chr(cmd)!r}")
         self._esc_arg(chr(cmd), self._need(pos, 3)[2])

@@ -23,7 +23,7 @@ from turnkey.period import Period, taipei, upload_deadline
 TOP_FIELDS = frozenset(
     [
         "order_id", "issued_at", "invoice_type", "buyer", "carrier", "donation", "print", "tax_type", "tax_rate",
-        "zero_tax_rate_reason", "customs_clearance_mark", "items", "amounts", "remark",
+        "zero_tax_rate_reason", "customs_clearance_mark", "items", "amounts", "remark", "open_drawer",
     ]
 )
 BUYER_FIELDS = frozenset({"ban", "name", "address", "email", "phone"})
@@ -212,6 +212,12 @@ def _print_flag(found: _Found, doc: Mapping[str, Any], default: bool) -> bool:
     return value
 
 
+def _open_drawer(found: _Found, doc: Mapping[str, Any]) -> None:
+    """``open_drawer``: kick the cash drawer after the sale's slip prints (read by ``daemon.printing``)."""
+    if not isinstance(doc.get("open_drawer", False), bool):
+        found.add("open_drawer", "type", "open_drawer must be true or false")
+
+
 def _check_matrix(found: _Found, draft: InvoiceDraft) -> None:
     """The print / carrier / donation / buyer matrix (domain §3.1, §7.5)."""
     donated, carrier, printed = draft.love_code is not None, draft.carrier, draft.print_proof
@@ -398,6 +404,7 @@ def parse_document(doc: Any) -> InvoiceDraft:
         tax_type, rate, reason, mark, lines, computed, _text(found, doc, "remark", "", 200),
     )
     _check_matrix(found, draft)
+    _open_drawer(found, doc)
     if found.problems:
         raise InvoiceInvalid(*found.problems)
     return draft

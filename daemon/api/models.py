@@ -91,6 +91,7 @@ class InvoiceDocument(Strict):
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=9999)]
     amounts: AmountsIn | None = None
     remark: Annotated[str | None, Field(max_length=200)] = None
+    open_drawer: Annotated[bool, Field(description="kick the cash drawer after the sale's slip prints")] = False
 
 
 # --- other requests ------------------------------------------------------------------------------------------------

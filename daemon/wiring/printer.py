@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import ports
 from daemon.clock import SystemClock
-from daemon.config import Settings
+from daemon.config import ConfigError, PrinterSettings, Settings
 from daemon.ports import Clock, Encoder
 from daemon.printing import PrintPolicy, PrintQueue, ProofBuilder
 from daemon.store import Store
@@ -23,6 +23,9 @@ from drivers.printer.device import EscposPrinter
 from drivers.printer.device import PrintFailed as DevicePrintFailed
 from drivers.printer.encode import PrinterProfile, SlipEncoder, encode
 from drivers.printer.fonts import fallback_font, raster_font
+from drivers.printer.profiles import BadProfile, Model, UnknownModel, drawer_kick, find_model
+from drivers.printer.ruler import codec_line, ruler, ruler_mm
+from drivers.printer.status import PrinterStatus
 from drivers.transport import (
     ByteTransport,
     escpos_usb_class,
@@ -37,9 +40,10 @@ from turnkey.proof_layout import ProofDoc
 if TYPE_CHECKING:
     from hw_sim.printer import SimPrinter
 
-__all__ = ["TRANSPORTS", "DevicePrintFailed", "DevicePrinter", "OpenedPrinter", "open_printer", "open_transport",
-           "print_policy", "print_preview", "print_queue", "printer_profile", "proof_builder", "proof_printer",
-           "slip_encoder"]
+__all__ = ["TRANSPORTS", "DevicePrintFailed", "DevicePrinter", "OpenedPrinter", "cash_drawer", "open_printer",
+           "open_transport", "print_policy", "print_preview", "print_queue", "printer_model", "printer_profile",
+           "printer_settings", "printer_status", "proof_builder", "proof_printer", "selftest_bytes",
+           "selftest_lines", "slip_encoder"]
 
 TransportOpener = Callable[[str, float, Path, Any], ByteTransport]
 
@@ -76,7 +80,7 @@ class OpenedPrinter:
 def _sim_printer(settings: Settings, url: str) -> OpenedPrinter:
     from hw_sim.printer import SimPrinter, SimTransport
 
-    conf = settings.printer
+    conf = printer_settings(settings)
     base = settings.source.parent if settings.source else Path.cwd()
     out = base / url[4:] if url[4:] else None
     sim = SimPrinter(576 if conf.paper == 80 else 384, "gb18030" if conf.profile == "gb18030" else "cp950", out)
@@ -134,7 +138,7 @@ def print_preview(settings: Settings, doc: ProofDoc, png: Path) -> int:
 
 
 def printer_profile(settings: Settings) -> PrinterProfile:
-    conf = settings.printer
+    conf = printer_settings(settings)
     font = raster_font(conf.font) if conf.profile == "raster" else fallback_font(conf.font)
     return PrinterProfile(conf.profile, conf.paper, font)
 
@@ -156,8 +160,9 @@ def print_queue(settings: Settings, store: Store, clock: Clock | None = None,
     """The print queue of the configured printer; None when no printer is configured."""
     if not settings.printer.url:
         return None
-    return PrintQueue(store, proof_builder(settings), DevicePrinter(open_printer(settings, None, usb_backend).printer),
-                      clock or SystemClock())
+    printer = DevicePrinter(open_printer(settings, None, usb_backend).printer)
+    return PrintQueue(store, proof_builder(settings), printer, clock or SystemClock(),
+                      drawer=cash_drawer(settings, printer))
 
 
 def proof_printer(settings: Settings, store: Store, clock: Clock | None = None) -> Callable[[str, bool], str] | None:
@@ -165,3 +170,87 @@ def proof_printer(settings: Settings, store: Store, clock: Clock | None = None) 
     job's state (printed, queued or failed); None when no printer is configured."""
     queue = print_queue(settings, store, clock)
     return queue.request if queue is not None else None
+
+
+# --- printer models (drivers/printer/profiles.toml) and the cash drawer (#16) -----------------------------------
+
+GENERIC_KICK = drawer_kick(2, 50, 50)
+"""The drawer kick without a model: pin 2, 100 ms on, 100 ms off (python-escpos's ``CD_KICK_2``)."""
+
+
+def printer_model(settings: Settings) -> Model | None:
+    """The configured ``[printer] model`` (None: none configured); ``ConfigError`` naming the key otherwise."""
+    if not settings.printer.model:
+        return None
+    try:
+        return find_model(settings.printer.model)
+    except (UnknownModel, BadProfile) as error:
+        raise ConfigError(str(error)) from error
+
+
+def printer_settings(settings: Settings) -> PrinterSettings:
+    """The ``[printer]`` table with the model's values for what the configuration file left out: ``profile`` (how
+    the firmware takes Chinese) and ``paper``. ``paper`` is the layout width of the encoder (58: 384 dots,
+    80: 576 dots): a model that prints fewer dots on 80 mm paper than 576 (Epson's 180 dpi TM-T88VI and
+    TM-T82III: 512) is laid out at 384 dots, which it prints whole, rather than have it wrap every long line."""
+    conf, model = settings.printer, printer_model(settings)
+    if model is None:
+        return conf
+    paper = conf.paper if "paper" in conf.given else model.paper
+    if paper == 80 and model.paper == 80 and model.dots < 576:
+        paper = 58
+    return replace(conf, profile=conf.profile if "profile" in conf.given else model.text, paper=paper)
+
+
+def cash_drawer(settings: Settings, printer: DevicePrinter) -> Callable[[], None]:
+    """Kicks the drawer through ``printer``: ``ESC p`` with the model's pin and pulse (``ports.PrintFailed`` when
+    the printer cannot be reached; ``PrintQueue`` logs it and the sale stands)."""
+    model = printer_model(settings)
+    kick = GENERIC_KICK if model is None else model.drawer_kick()
+    return lambda: printer.print_job(kick) if kick else None
+
+
+# --- the printer self-test slip (``einvd printer test``) ---------------------------------------------------------
+
+GENERIC_DPI = 203  # 8 dots/mm: what a printer without a model is taken to have (58 mm: 384 dots, 80 mm: 576)
+CODEC_SAMPLE = "電子發票 統一編號"
+
+
+def _density(settings: Settings) -> tuple[int, int]:
+    model, conf = printer_model(settings), printer_settings(settings)
+    return (model.dpi, model.dots) if model is not None else (GENERIC_DPI, 576 if conf.paper == 80 else 384)
+
+
+def selftest_lines(settings: Settings) -> tuple[list[str], str]:
+    """The profile in use, in words, and what the ruler shows (for ``turnkey.selftest.selftest_doc``)."""
+    conf, model = printer_settings(settings), printer_model(settings)
+    dpi, dots = _density(settings)
+    lines = model.lines() if model is not None else [
+        "Model: generic ESC/POS (no printer.model)", f"Paper: {conf.paper} mm, {dots} dots, {dpi} dpi (assumed)"]
+    lines += [f"Profile: {conf.profile}, layout {conf.paper} mm", f"URL: {conf.url or '(none)'}"]
+    return lines, f"Ruler above: {ruler_mm(dpi, dots)} mm at {dpi} dpi"
+
+
+def selftest_bytes(settings: Settings, doc: ProofDoc) -> bytes:
+    """The self-test job: the ruler in the printer's own dots, the same Chinese line in Big5 and in GB18030 (raw,
+    whatever the profile: the installer sees which one the firmware prints right; not for ``raster`` printers,
+    which have no Chinese font), then ``doc`` through the production encoder."""
+    dpi, dots = _density(settings)
+    head = b"\x1b@" + ruler(dpi, dots) + f"{ruler_mm(dpi, dots)} mm\n".encode("ascii")
+    if printer_settings(settings).profile != "raster":
+        head += codec_line("Big5:    ", CODEC_SAMPLE, "cp950") + codec_line("GB18030: ", CODEC_SAMPLE, "gb18030")
+    return head + encode(doc, printer_profile(settings))
+
+
+def printer_status(opened: OpenedPrinter) -> tuple[str, PrinterStatus | None]:
+    """The printer's status read back, in words, and as read (None: not asked or not answered)."""
+    try:
+        status = opened.printer.status()
+    except DevicePrintFailed as failure:
+        return f"{failure.code}: {failure}", None
+    if status is None:
+        return "not asked (printer.status_query = false)", None
+    if not status.known:
+        return "no answer (USB printers may not report status)", status
+    words = [status.problem or "ready", "paper near end" if status.paper_near_end else "paper ok"]
+    return ", ".join(words), status
