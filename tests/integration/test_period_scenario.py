@@ -44,7 +44,7 @@ from daemon.store import Store
 from daemon.workers import Pump, Watch
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
-from hw_sim.turnkey import FAMILIES, SimTurnkey
+from hw_sim.turnkey import FAMILIES, MemoryTurnkeyLog, SimTurnkey
 from hw_sim.turnkey_checks import XsdSet, inspect
 from turnkey.layout import Layout
 from turnkey.lifecycle import Requested
@@ -294,6 +294,11 @@ def test_a_period_end_to_end(box: Box, tmp_path: Path, capsys: pytest.CaptureFix
     assert [r[0] for r in seen] == ["applied", "cross-checked"]  # nothing quarantined or unreadable
     assert seen[1][1] == 3  # the -Final summaries of 11-21, 11-22 and 11-23
 
+    assert box.store.read("SELECT kind, reason FROM events WHERE entity = 'result'") == []  # no final.mismatch
+    log = box.turnkey.log
+    assert isinstance(log, MemoryTurnkeyLog)  # Turnkey's database: each document's STATUS agrees with einvd
+    statuses = sorted(row.status for row in log.rows.values() if row.identifier[:5] in ("F0501", "F0701", "G0501"))
+    assert statuses == ["C"] * 4 + ["E"] * 4  # F0501 S-4/S-6, F0701 S-3, G0501 R-2; three rejected, one refused
     check_files(box, locals())
     check_states(box, locals())
     check_alerts(box, b_config, locals())
