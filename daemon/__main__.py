@@ -112,18 +112,33 @@ def _period_arg(text: str | None) -> Period | None:
         raise InvoiceInvalid(Problem("period.format", "period", str(error))) from error
 
 
+def _now_arg(text: str | None) -> datetime | None:
+    """``--now``: an ISO 8601 time with its UTC offset that stands for the clock (a test or an installer pins it)."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise InvoiceInvalid(Problem("now.format", "now", f"--now takes an ISO 8601 time, got {text!r}")) from error
+    if at.tzinfo is None:
+        raise InvoiceInvalid(Problem("now.format", "now", f"--now needs a UTC offset (e.g. +08:00), got {text!r}"))
+    return at
+
+
 def cmd_blank_report(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.commands import blank_report, export_blanks, merge_blanks
 
     period = _period_arg(args.period)
+    now = _now_arg(args.now)
     if args.export:
-        doc = export_blanks(settings, period, Path(args.out) if args.out else None)
+        doc = export_blanks(settings, period, Path(args.out) if args.out else None, now)
         _print({"file": args.out, **doc} if args.out else doc)
         return 0
     if args.merge:
         if args.queue and args.out:
             raise SystemExit("einvd: --merge takes --queue or -o DIR, not both")
-        merged = merge_blanks(settings, [Path(f) for f in args.merge], args.allocation or (), queue=args.queue)
+        merged = merge_blanks(settings, [Path(f) for f in args.merge], args.allocation or (), queue=args.queue,
+                              now=now)
         _print({"period": merged[0][0].period.code if merged else None, "queued": args.queue,
                 "messages": _blank_entries(merged, args.out)})
         return 0
@@ -467,6 +482,9 @@ def _parser() -> argparse.ArgumentParser:
     blank.add_argument("--allocation", action="append", metavar="BEGIN-END",
                        help="with --merge: a track's allocated numbers, e.g. AB00001000-AB00001249 (repeatable; "
                             "default: the whole 50-number booklets the exports touch)")
+    blank.add_argument("--now", metavar="TIME",
+                       help="with --export / --merge --queue: the time to act at, ISO 8601 with its offset "
+                            "(default: the system clock)")
     blank.set_defaults(func=cmd_blank_report)
     _track_verbs(verbs)
     _proof_verbs(verbs)

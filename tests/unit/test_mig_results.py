@@ -239,3 +239,14 @@ def test_process_result_malformed(xml: bytes, field: str) -> None:
 
 def test_result_info_ok_needs_a_code() -> None:
     assert not ResultInfo("").ok and ResultInfo("0000").ok and not ResultInfo("E0001").ok
+
+
+def test_summary_documents_without_a_date() -> None:
+    """An E0402 has no date of its own: Turnkey lists it by INVOICE_IDENTIFIER with an empty InvoiceDate. That
+    document has no date; the whole SummaryResult (other messages' verdicts too) must not be refused for it."""
+    result = """<ResultType><Total><Count>2</Count><Invoices>
+      <Invoice><ReferenceNumber>12345676-AB07</ReferenceNumber><InvoiceDate></InvoiceDate></Invoice>
+      <Invoice><ReferenceNumber>12345676-AC07</ReferenceNumber><InvoiceDate> </InvoiceDate></Invoice>
+      </Invoices></Total><Good><Count>2</Count></Good></ResultType>"""
+    (message,) = parse_summary_result(summary(result)).messages
+    assert message.total.invoices == (ResultInvoice("12345676-AB07", None), ResultInvoice("12345676-AC07", None))

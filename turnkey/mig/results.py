@@ -156,8 +156,11 @@ def _detail(result: Node, name: str) -> ResultDetail:
 
 
 def _invoice(node: Node) -> ResultInvoice:
-    """ReferenceNumber and InvoiceDate (``yyyyMMdd`` as seen, or ``yyyy-MM-dd`` as the XSD says)."""
-    return ResultInvoice(node.opt("ReferenceNumber").strip(), node.opt_value("InvoiceDate", _lenient_date))
+    """ReferenceNumber and InvoiceDate (``yyyyMMdd`` as seen, or ``yyyy-MM-dd`` as the XSD says). An absent or
+    empty InvoiceDate is no date: an E0402 has none (it is listed by its INVOICE_IDENTIFIER, domain.md §5.5a)."""
+    dated = node.opt("InvoiceDate").strip()
+    return ResultInvoice(node.opt("ReferenceNumber").strip(),
+                         node.value("InvoiceDate", _lenient_date) if dated else None)
 
 
 def _lenient_date(text: str) -> date:
