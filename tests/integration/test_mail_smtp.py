@@ -1,0 +1,203 @@
+"""The consumer's e-mail notice end to end: issued with buyer.email, queued in the issue transaction, sent by
+``MailSender`` through the real SMTP driver to a real SMTP server (aiosmtpd) on loopback, read back, and its QR
+images decoded (zxing-cpp) to the proof's payloads; an outage then recovery; a refused recipient; the resend."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import random
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import zxingcpp
+from aiosmtpd.controller import Controller
+from conftest import KEY, SELLER, sale
+from PIL import Image
+
+from daemon.mail import MailSender, notify_again, outcome
+from daemon.services import InvoiceService
+from daemon.store import Store
+from daemon.store import mails as table
+from drivers.smtp import SmtpRelay, qr_png
+from hw_sim.clock import FakeClock
+from turnkey.errors import InvoiceInvalid
+
+SENDER = "shop@example.tw"
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it accepts and refuses the addresses in ``refused`` with a 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 (aiosmtpd)
+                          options: list[str]) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK queued"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def server(mailbox: Mailbox, port: int) -> Iterator[Controller]:
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def sender(store: Store, port: int, max_attempts: int = 5) -> MailSender:
+    relay = SmtpRelay("127.0.0.1", port, "none", timeout=5.0)
+    return MailSender(store, SELLER, KEY, "1", SENDER, relay.send, qr_png, max_attempts, random.Random(3))
+
+
+def qr_texts(message: EmailMessage) -> dict[str, str]:
+    """The text of each QR image of the message, by file name."""
+    found = {}
+    for part in message.walk():
+        if part.get_content_type() == "image/png":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            codes = zxingcpp.read_barcodes(Image.open(io.BytesIO(payload)).convert("L"))
+            assert len(codes) == 1 and codes[0].format == zxingcpp.BarcodeFormat.QRCode
+            found[str(part.get_filename())] = codes[0].text
+    return found
+
+
+def mail_rows(store: Store) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in store.read("SELECT address, reason, state, attempts, last_error FROM mails ORDER BY id")]
+
+
+def test_the_notice_is_queued_with_the_sale_and_arrives_with_the_proofs_qr_codes(
+        service: InvoiceService, store: Store, clock: FakeClock, server: Controller, mailbox: Mailbox,
+        port: int) -> None:
+    items = [{"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65, "amount": 130},
+             {"description": "可頌", "quantity": 1, "unit_price": 55, "amount": 55}]
+    body = service.issue(sale("M-1", items=items, buyer={"name": "王小明", "email": "wang@example.tw"},
+                              carrier={"type": "3J0002", "id": "/ABC+123"})).body
+    service.issue(sale("M-2"))  # no address: no notice
+    assert mail_rows(store) == [("wang@example.tw", "issue", "READY", 0, "")]
+
+    assert sender(store, port).tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 0}
+    assert mailbox.envelopes == [(SENDER, ["wang@example.tw"])]
+    message = mailbox.messages[0]
+    number = body["invoice_number"]
+    assert number in str(message["Subject"]) and message["To"] == "wang@example.tw"
+    assert message["Message-ID"] == f"<einvd.{number}.v1.m1@example.tw>"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    plain = text.get_content()
+    for shown in (f"{number[:2]}-{number[2:]}", body["random_number"], "2026-11-21 14:03:00", "NT$ 185", "拿鐵",
+                  "可頌", "手機條碼 /ABC+123", "115年11-12月"):
+        assert shown in plain
+    assert 'src="cid:qr-left@einvd"' in html.get_content()
+    assert qr_texts(message) == {"qr-left.png": body["qr_left"], "qr-right.png": body["qr_right"]}
+    assert mail_rows(store) == [("wang@example.tw", "issue", "SENT", 1, "")]
+    assert sender(store, port).tick(clock.now()) == {"sent": 0, "retry": 0, "failed": 0}  # exactly once
+    assert len(mailbox.messages) == 1
+
+
+def test_an_smtp_outage_is_retried_with_backoff_and_sent_once_the_relay_is_back(
+        service: InvoiceService, store: Store, clock: FakeClock, mailbox: Mailbox, port: int) -> None:
+    service.issue(sale("M-1", buyer={"email": "a@example.tw"}))
+    service.issue(sale("M-2", buyer={"email": "b@example.tw"}))
+    mailer = sender(store, port)
+    assert mailer.tick(clock.now()) == {"sent": 0, "retry": 1, "failed": 0}  # refused connection: the rest wait
+    rows = mail_rows(store)
+    assert rows[0][2:4] == ("READY", 1) and "ConnectionRefusedError" in rows[0][4]
+    assert rows[1][2:4] == ("READY", 0)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()  # the relay is back
+    try:
+        clock.advance(seconds=10)  # the first waits 15-30 s after its first try; the second was never tried
+        assert mailer.tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 0}
+        assert [m["To"] for m in mailbox.messages] == ["b@example.tw"]
+        clock.advance(seconds=30)
+        assert mailer.tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 0}
+    finally:
+        controller.stop()
+    assert [r[2] for r in mail_rows(store)] == ["SENT", "SENT"]
+    assert sorted(m["To"] for m in mailbox.messages) == ["a@example.tw", "b@example.tw"]
+    first = next(m for m in mailbox.messages if m["To"] == "a@example.tw")
+    assert first["X-Einvd-Attempt"] == "2"
+
+
+def test_a_refused_recipient_fails_for_good_and_raises_an_alert(
+        service: InvoiceService, store: Store, clock: FakeClock, server: Controller, mailbox: Mailbox,
+        port: int) -> None:
+    mailbox.refused.add("gone@example.tw")
+    service.issue(sale("M-1", buyer={"email": "gone@example.tw"}))
+    service.issue(sale("M-2", buyer={"email": "here@example.tw"}))
+    assert sender(store, port).tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 1}
+    rows = mail_rows(store)
+    assert rows[0][2:4] == ("FAILED", 1) and "550" in rows[0][4]
+    assert rows[1][2] == "SENT"
+    alerts = store.read("SELECT kind, entity, entity_id, message FROM alerts")
+    assert [(a[0], a[1], a[2]) for a in alerts] == [("mail.failed", "mail", "1")]
+    assert "gone@example.tw" in alerts[0][3]
+
+
+def test_resend_queues_a_new_request_with_its_own_message_id(
+        service: InvoiceService, store: Store, clock: FakeClock, server: Controller, mailbox: Mailbox,
+        port: int) -> None:
+    number = service.issue(sale("M-1", buyer={"email": "a@example.tw"})).body["invoice_number"]
+    other = service.issue(sale("M-2")).body["invoice_number"]
+    mailer = sender(store, port)
+    mailer.tick(clock.now())
+    assert notify_again(store, number, clock.now())["address"] == "a@example.tw"
+    assert notify_again(store, number, clock.now(), "c@example.tw")["mail_id"] == 3
+    with pytest.raises(InvoiceInvalid) as missing:
+        notify_again(store, other, clock.now())
+    assert missing.value.problems[0].code == "email.missing"
+    with pytest.raises(InvoiceInvalid) as bad:
+        notify_again(store, other, clock.now(), "not an address")
+    assert bad.value.problems[0].code == "email.format"
+    assert mailer.tick(clock.now())["sent"] == 2
+    assert [m["Message-ID"] for m in mailbox.messages] == [
+        f"<einvd.{number}.v1.m{n}@example.tw>" for n in (1, 2, 3)]
+    assert str(mailbox.messages[1]["Subject"]).startswith("(補寄)")
+    assert [(r.reason, r.state, r.address) for r in table.of_invoice(store.connection(), 1)] == [
+        ("issue", "SENT", "a@example.tw"), ("resend", "SENT", "a@example.tw"), ("resend", "SENT", "c@example.tw")]
+
+
+def test_outcome_classifies_smtp_answers() -> None:
+    import smtplib
+    assert outcome(smtplib.SMTPRecipientsRefused({"a@b.tw": (450, b"busy")})) == ("recipient refused: a@b.tw: 450 busy",
+                                                                                  False)
+    assert outcome(smtplib.SMTPDataError(554, b"spam"))[1] is True
+    assert outcome(smtplib.SMTPDataError(451, "later"))[1] is False
+    assert outcome(smtplib.SMTPAuthenticationError(535, b"bad login")) == (
+        "SMTPAuthenticationError: 535 bad login", False)  # the relay's settings: a person fixes them, then it goes
+    assert outcome(smtplib.SMTPServerDisconnected("gone")) == ("SMTPServerDisconnected: gone", False)
