@@ -15,7 +15,7 @@ from html import escape
 
 from turnkey.carrier import CITIZEN_CERTIFICATE, MOBILE_BARCODE
 from turnkey.model import Carrier, Line
-from turnkey.money import Amounts
+from turnkey.money import Amounts, plain
 from turnkey.period import Period, taipei
 
 LEFT_CID = "qr-left@einvd"
@@ -50,7 +50,10 @@ class MailContent:
 
 
 def _amount(value: Decimal | int) -> str:
-    return f"{value:,}"
+    """With thousands separators, no exponent, no trailing zeros: 1,630 and 1.5."""
+    text = plain(value)
+    whole, dot, fraction = text.lstrip("-").partition(".")
+    return f"{'-' if text.startswith('-') else ''}{int(whole):,}{dot}{fraction}"
 
 
 def carrier_text(carrier: Carrier | None, love_code: str | None) -> str:
@@ -78,8 +81,8 @@ def summary_rows(facts: MailFacts) -> list[tuple[str, str]]:
 
 def item_rows(items: Sequence[Line]) -> list[tuple[str, str, str, str]]:
     """(description, quantity, unit price, amount) per line."""
-    return [(line.description, f"{line.quantity.normalize():f}{line.unit}", _amount(line.unit_price.normalize()),
-             _amount(line.amount.normalize())) for line in items]
+    return [(line.description, f"{plain(line.quantity)}{line.unit}", _amount(line.unit_price), _amount(line.amount))
+            for line in items]
 
 
 def compose(facts: MailFacts) -> MailContent:
