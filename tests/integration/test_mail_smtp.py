@@ -7,22 +7,28 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import json
 import random
 import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 import zxingcpp
 from aiosmtpd.controller import Controller
+from api_harness import running
 from conftest import KEY, SELLER, sale
 from PIL import Image
 
+from daemon.__main__ import main
+from daemon.config import ConfigError, load
 from daemon.mail import MailSender, notify_again, outcome
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.store import mails as table
+from daemon.wiring.mail import mail_sender
 from drivers.smtp import SmtpRelay, qr_png
 from hw_sim.clock import FakeClock
 from turnkey.errors import InvoiceInvalid
@@ -201,3 +207,67 @@ def test_outcome_classifies_smtp_answers() -> None:
     assert outcome(smtplib.SMTPAuthenticationError(535, b"bad login")) == (
         "SMTPAuthenticationError: 535 bad login", False)  # the relay's settings: a person fixes them, then it goes
     assert outcome(smtplib.SMTPServerDisconnected("gone")) == ("SMTPServerDisconnected: gone", False)
+
+
+def test_the_api_and_the_cli_queue_a_resend(service: InvoiceService, store: Store, clock: FakeClock,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    number = service.issue(sale("M-1", buyer={"email": "a@example.tw"})).body["invoice_number"]
+    plain = service.issue(sale("M-2")).body["invoice_number"]
+    with running(service, clock) as api:
+        status, answer = api.call("POST", f"/v1/invoices/{number}/notify", key="pos")
+        assert (status, answer) == (202, {"invoice_number": number, "mail_id": 2, "address": "a@example.tw",
+                                          "state": "READY"})
+        assert api.call("POST", f"/v1/invoices/{plain}/notify", {"email": "b@example.tw"})[1]["mail_id"] == 3
+        assert api.codes("POST", f"/v1/invoices/{plain}/notify") == (422, ["email.missing"])
+        assert api.codes("POST", f"/v1/invoices/{plain}/notify", {"email": "b@x.tw\r\nBcc: c@x.tw"}) == (
+            422, ["email.format"])
+        assert api.codes("POST", f"/v1/invoices/{plain}/notify", {"to": "b@x.tw"})[0] == 422
+        assert api.codes("POST", "/v1/invoices/AB99999999/notify")[0] == 404
+    config = tmp_path / "einvd.toml"
+    config.write_text('[store]\npath = "einvd.sqlite3"\n')
+    assert main(["--config", str(config), "invoice", "notify", number, "--to", "c@example.tw"]) == 0
+    assert json.loads(capsys.readouterr().out)["address"] == "c@example.tw"
+    assert main(["--config", str(config), "invoice", "notify", plain]) == 1
+    assert [(r[0], r[1], r[2]) for r in mail_rows(store)] == [
+        ("a@example.tw", "issue", "READY"), ("a@example.tw", "resend", "READY"), ("b@example.tw", "resend", "READY"),
+        ("c@example.tw", "resend", "READY")]
+
+
+def test_the_sender_is_built_from_notify_smtp(tmp_path: Path, store: Store, port: int, server: Controller,
+                                              mailbox: Mailbox, service: InvoiceService, clock: FakeClock) -> None:
+    config = tmp_path / "einvd.toml"
+    base = (f'[seller]\nban = "{SELLER.identifier}"\nname = "{SELLER.name}"\naddress = "{SELLER.address}"\n'
+            f'[qr]\nkey = "{KEY.hex().upper()}"\n')
+    config.write_text(base)
+    assert mail_sender(load(config), store, random.Random(1)) is None  # no relay: the notices wait
+    config.write_text(base + f'[notify.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                             'from = "shop@example.tw"\nmax_attempts = 2\n')
+    mailer = mail_sender(load(config), store, random.Random(1))
+    assert mailer is not None and mailer.max_attempts == 2
+    service.issue(sale("M-1", buyer={"email": "a@example.tw"}))
+    assert mailer.tick(clock.now())["sent"] == 1
+    assert str(mailbox.messages[0]["From"]) == f"{SELLER.name} <shop@example.tw>"
+
+
+@pytest.mark.parametrize(("table_text", "error"), [
+    ('host = "relay"\n', "notify.smtp.from"),
+    ('security = "tls"\n', "notify.smtp.security"),
+    ("port = 0\n", "notify.smtp.port"),
+    ("timeout = 0\n", "notify.smtp.timeout"),
+    ("max_attempts = 0\n", "notify.smtp.max_attempts"),
+])
+def test_bad_smtp_settings_name_the_key(tmp_path: Path, table_text: str, error: str) -> None:
+    config = tmp_path / "einvd.toml"
+    config.write_text("[notify.smtp]\n" + table_text)
+    with pytest.raises(ConfigError, match=error):
+        load(config)
+
+
+def test_the_password_may_come_from_the_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "einvd-smtp").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = tmp_path / "einvd.toml"
+    config.write_text('[notify.smtp]\nhost = "relay"\nfrom = "a@b.tw"\nuser = "shop"\n')
+    assert load(config).smtp.password == "s3cret"
+    config.write_text('[notify.smtp]\nhost = "relay"\nfrom = "a@b.tw"\nuser = "shop"\npassword = "given"\n')
+    assert load(config).smtp.password == "given"
