@@ -38,7 +38,7 @@ from daemon.ports import RandomSource
 from daemon.services import ThreadCiphers, stored_draft
 from daemon.store import Store, event, stamp
 from daemon.store import mails as table
-from daemon.store.mails import DueMail, MailRecord
+from daemon.store.mails import DueMail
 from turnkey.errors import InvoiceInvalid, Problem
 from turnkey.mail import LEFT_CID, RIGHT_CID, MailFacts, compose
 from turnkey.model import CONSUMER_ID, Party
@@ -188,8 +188,3 @@ def notify_again(store: Store, number: str, now: datetime, address: str | None =
         event(tx, stamp(now), "invoice", number, "mail_requested", address)
     return {"invoice_number": number, "mail_id": mail_id, "address": address, "state": "READY"}
 
-
-def mail_view(record: MailRecord) -> dict[str, Any]:
-    return {"id": record.id, "address": record.address, "reason": record.reason, "state": record.state,
-            "attempts": record.attempts, "created_at": record.created_at, "sent_at": record.sent_at,
-            "last_error": record.last_error}

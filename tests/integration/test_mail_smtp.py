@@ -10,6 +10,7 @@ import io
 import json
 import random
 import socket
+import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import zxingcpp
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from api_harness import running
 from conftest import KEY, SELLER, sale
 from PIL import Image
@@ -271,3 +273,69 @@ def test_the_password_may_come_from_the_credential(tmp_path: Path, monkeypatch: 
     assert load(config).smtp.password == "s3cret"
     config.write_text('[notify.smtp]\nhost = "relay"\nfrom = "a@b.tw"\nuser = "shop"\npassword = "given"\n')
     assert load(config).smtp.password == "given"
+
+
+def tls_pair(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts for a self-signed 127.0.0.1 certificate made by ``einvd tls cert``."""
+    assert main(["tls", "cert", "--out", str(tmp_path), "--host", "127.0.0.1"]) == 0
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(tmp_path / "einvd-api.crt", tmp_path / "einvd-api.key")
+    return served, ssl.create_default_context(cafile=str(tmp_path / "einvd-api.crt"))
+
+
+def login_check(logins: list[tuple[bytes, bytes]]) -> Any:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        logins.append((data.login, data.password))
+        ok = data.password == b"s3cret"
+        return AuthResult(success=ok, handled=ok)  # handled=False: aiosmtpd answers the refusal (535)
+
+    return check
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_the_relay_is_reached_over_tls_with_a_login(
+        security: str, service: InvoiceService, store: Store, clock: FakeClock, mailbox: Mailbox, port: int,
+        tmp_path: Path) -> None:
+    served, client = tls_pair(tmp_path)
+    logins: list[tuple[bytes, bytes]] = []
+    # aiosmtpd offers AUTH only after its own STARTTLS when auth_require_tls is set: over implicit TLS the
+    # connection is encrypted from the start, so the flag is off there
+    tls: dict[str, Any] = ({"tls_context": served, "require_starttls": True, "auth_require_tls": True}
+                           if security == "starttls" else {"ssl_context": served, "auth_require_tls": False})
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=login_check(logins),
+                            auth_required=True, server_hostname="127.0.0.1", **tls)
+    controller.start()
+    try:
+        service.issue(sale("M-1", buyer={"email": "a@example.tw"}))
+        wrong = SmtpRelay("127.0.0.1", port, security, "shop", "wrong", 5.0, client)
+        refused = MailSender(store, SELLER, KEY, "1", SENDER, wrong.send, qr_png, 5, random.Random(3))
+        assert refused.tick(clock.now()) == {"sent": 0, "retry": 1, "failed": 0}  # a bad login is retried
+        assert "535" in refused.last_error
+        right = SmtpRelay("127.0.0.1", port, security, "shop", "s3cret", 5.0, client)
+        clock.advance(seconds=60)
+        mailer = MailSender(store, SELLER, KEY, "1", SENDER, right.send, qr_png, 5, random.Random(3))
+        assert mailer.tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 0}
+    finally:
+        controller.stop()
+    assert set(logins[:-1]) == {(b"shop", b"wrong")} and logins[-1] == (b"shop", b"s3cret")  # smtplib tries
+    # each mechanism the relay offers (PLAIN, then LOGIN) before it gives up a login
+    assert [m["To"] for m in mailbox.messages] == ["a@example.tw"]
+
+
+def test_a_crash_after_the_relay_accepted_sends_again_with_the_same_message_id(
+        service: InvoiceService, store: Store, clock: FakeClock, server: Controller, mailbox: Mailbox,
+        port: int) -> None:
+    relay = SmtpRelay("127.0.0.1", port, "none", timeout=5.0)
+
+    def accepted_then_crash(message: EmailMessage) -> None:
+        relay.send(message)
+        raise KeyboardInterrupt  # the process dies before the row is marked SENT
+
+    service.issue(sale("M-1", buyer={"email": "a@example.tw"}))
+    crashing = MailSender(store, SELLER, KEY, "1", SENDER, accepted_then_crash, qr_png, 5, random.Random(3))
+    with pytest.raises(KeyboardInterrupt):
+        crashing.tick(clock.now())
+    assert mail_rows(store)[0][2:4] == ("READY", 0)
+    assert sender(store, port).tick(clock.now())["sent"] == 1  # after the restart
+    assert len(mailbox.messages) == 2
+    assert mailbox.messages[0]["Message-ID"] == mailbox.messages[1]["Message-ID"]  # a recognisable duplicate
