@@ -9,9 +9,14 @@ import email.policy
 import io
 import json
 import random
+import signal
 import socket
 import ssl
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from conftest import KEY, SELLER, sale
 from PIL import Image
 
 from daemon.__main__ import main
+from daemon.client import Client
 from daemon.config import ConfigError, load
 from daemon.mail import MailSender, notify_again, outcome
 from daemon.services import InvoiceService
@@ -34,6 +40,7 @@ from daemon.wiring.mail import mail_sender
 from drivers.smtp import SmtpRelay, qr_png
 from hw_sim.clock import FakeClock
 from turnkey.errors import InvoiceInvalid
+from turnkey.period import TAIPEI, Period
 
 SENDER = "shop@example.tw"
 
@@ -339,3 +346,61 @@ def test_a_crash_after_the_relay_accepted_sends_again_with_the_same_message_id(
     assert sender(store, port).tick(clock.now())["sent"] == 1  # after the restart
     assert len(mailbox.messages) == 2
     assert mailbox.messages[0]["Message-ID"] == mailbox.messages[1]["Message-ID"]  # a recognisable duplicate
+
+
+def test_einvd_run_mails_the_sale_and_the_resend(tmp_path: Path, mailbox: Mailbox, server: Controller,
+                                                port: int) -> None:
+    """The mail job of a real ``einvd run`` process, the invoice issued and the resend asked through the API."""
+    api_port = free_port()
+    secret = "mail-run-secret-0123456789-abcdefghij"
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'[keys.pos]\nsecret = "{secret}"\npermissions = ["issue"]\n', encoding="utf-8")
+    keys.chmod(0o600)
+    config = tmp_path / "einvd.toml"
+    config.write_text(
+        f'[seller]\nban = "{SELLER.identifier}"\nname = "{SELLER.name}"\naddress = "{SELLER.address}"\n'
+        f'[qr]\nkey = "{KEY.hex().upper()}"\n[turnkey]\ndrop = "sim:turnkey"\n'
+        f'[api]\nlisten = "127.0.0.1:{api_port}"\nkeys_file = "keys.toml"\n'
+        f'[notify.smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nfrom = "{SENDER}"\n', encoding="utf-8")
+    period = Period.of(datetime.now(TAIPEI)).code
+    assert main(["--config", str(config), "tracks", "add", "--period", period, "--track", "AB", "--begin",
+                 "00000000", "--end", "00000049"]) == 0
+    process = subprocess.Popen([sys.executable, "-m", "daemon", "--config", str(config), "run"],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        client = Client(f"http://127.0.0.1:{api_port}", "pos", secret.encode())
+        issued = until(lambda: client_call(client, "POST", "/v1/invoices",
+                                           sale("RUN-1", buyer={"email": "run@example.tw"}, print=False,
+                                                carrier={"type": "3J0002", "id": "/ABC+123"})))
+        number = issued["invoice_number"]
+        until(lambda: len(mailbox.messages) == 1)
+        assert client.request("POST", f"/v1/invoices/{number}/notify", {"email": "again@example.tw"})[0] == 202
+        until(lambda: len(mailbox.messages) == 2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        assert process.stderr is not None
+        print(process.stderr.read())  # shown when the test fails
+    assert [m["To"] for m in mailbox.messages] == ["run@example.tw", "again@example.tw"]
+    assert qr_texts(mailbox.messages[0])["qr-left.png"] == issued["qr_left"]
+
+
+def client_call(client: Client, method: str, path: str, document: Any) -> Any:
+    try:
+        status, body = client.request(method, path, document)
+    except OSError:
+        return None  # not listening yet
+    assert status in (200, 201), (status, body)
+    return body
+
+
+def until(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
