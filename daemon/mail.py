@@ -39,7 +39,7 @@ from daemon.services import ThreadCiphers, stored_draft
 from daemon.store import Store, event, stamp
 from daemon.store import mails as table
 from daemon.store.mails import DueMail
-from turnkey.errors import InvoiceInvalid, Problem
+from turnkey.errors import InvoiceInvalid, Problem, TurnkeyError
 from turnkey.mail import LEFT_CID, RIGHT_CID, MailFacts, compose
 from turnkey.model import CONSUMER_ID, Party
 from turnkey.proof import ProofFacts, payloads
@@ -100,7 +100,11 @@ class MailSender:
         if not table.any_due(self.store.connection(), stamp(now)):
             return counts  # the common case: no read of the invoices, no write
         for row in table.due(self.store.connection(), stamp(now), self.batch):
-            message = self.message(row, now)
+            try:
+                message = self.message(row, now)
+            except (ValueError, TypeError, KeyError, AttributeError, TurnkeyError) as problem:  # unreadable document
+                counts[self._failed(row, now, f"cannot write the notice: {problem}", True)] += 1
+                continue
             try:
                 self.send(message)
             except (smtplib.SMTPException, OSError) as problem:

@@ -154,7 +154,7 @@ class Daemon:
         self.jobs.append(Job("notify", 10.0, self.notifier.tick))
         mailer = mail_sender(conf, store, self.rng)  # MAIL: the consumer's notices ([notify.smtp])
         if mailer is not None:
-            self.jobs.append(Job("mail", 10.0, mailer.tick))
+            self.jobs.append(Job("mail", 10.0, self._guarded("mail", mailer.tick)))
 
     def _guarded(self, name: str, tick: Callable[[datetime], object]) -> Callable[[datetime], object]:
         """A calendar job's failure (a full disk for the archive, say) is logged and raised as a ``job.failed``

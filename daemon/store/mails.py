@@ -86,6 +86,3 @@ def of_invoice(conn: sqlite3.Connection, invoice_id: int) -> list[MailRecord]:
         "SELECT id, invoice_id, address, reason, state, attempts, not_before, created_at, sent_at, last_error "
         "FROM mails WHERE invoice_id = ? ORDER BY id", (invoice_id,))]
 
-
-def state_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    return {r[0]: r[1] for r in conn.execute("SELECT state, count(*) FROM mails GROUP BY state")}

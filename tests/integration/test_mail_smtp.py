@@ -404,3 +404,15 @@ def until(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
             return value
         time.sleep(0.2)
     raise AssertionError("timed out")
+
+
+def test_a_notice_that_cannot_be_written_fails_alone(service: InvoiceService, store: Store, clock: FakeClock,
+                                                     server: Controller, mailbox: Mailbox, port: int) -> None:
+    service.issue(sale("M-1", buyer={"email": "a@example.tw"}))
+    service.issue(sale("M-2", buyer={"email": "b@example.tw"}))
+    with store.write() as tx:  # a stored document this release cannot read (written by hand, say)
+        tx.execute("UPDATE invoices SET document = ? WHERE order_id = 'M-1'", ('{"items": 7}',))
+    assert sender(store, port).tick(clock.now()) == {"sent": 1, "retry": 0, "failed": 1}
+    assert [r[2] for r in mail_rows(store)] == ["FAILED", "SENT"]
+    assert "cannot write the notice" in mail_rows(store)[0][4]
+    assert [m["To"] for m in mailbox.messages] == ["b@example.tw"]
