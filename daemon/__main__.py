@@ -96,6 +96,21 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    """``einvd invoice notify NUMBER [--to ADDRESS]``: queue the consumer's e-mail notice again (daemon/mail.py);
+    the running daemon's mail job sends it."""
+    from daemon.clock import SystemClock
+    from daemon.mail import notify_again
+    from daemon.wiring import open_store
+
+    store = open_store(settings)
+    try:
+        _print(notify_again(store, args.number, SystemClock().now(), args.to))
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.commands import render_invoice
 
@@ -463,6 +478,10 @@ def _parser() -> argparse.ArgumentParser:
     show = invoice.add_parser("show", help="a stored invoice: state, lines, allowances, messages, every version")
     show.add_argument("number", help="invoice number, e.g. AB12345678")
     show.set_defaults(func=cmd_show)
+    notify = invoice.add_parser("notify", help="e-mail the invoice to the buyer again (queued; sent by einvd run)")
+    notify.add_argument("number", help="invoice number, e.g. AB12345678")
+    notify.add_argument("--to", help="the address to send to (default: the document's buyer.email)")
+    notify.set_defaults(func=cmd_notify)
     render = invoice.add_parser("render", help="print the F0401 XML the daemon would drop (nothing is stored)")
     render.add_argument("file", help="JSON document, or - for standard input")
     render.add_argument("--number", required=True, help="invoice number, e.g. AB12345678")

@@ -351,6 +351,44 @@ def _compat(raw: dict[str, Any]) -> CompatSettings:
     return CompatSettings(**{name: _compat_section(name, raw[name]) for name in _COMPAT_MERCHANT})
 
 
+# --- the consumer's e-mail notice: [notify.smtp] (daemon/mail.py) ----------------------------------------
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The ``[notify.smtp]`` table: the merchant's SMTP relay; ``host`` empty: no notices are sent (they wait)."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    password: str = ""
+    sender: str = ""
+    timeout: float = 30.0
+    max_attempts: int = 10
+
+
+def _smtp(raw: dict[str, Any]) -> SmtpSettings:
+    if raw["security"] not in SMTP_SECURITY:
+        raise ConfigError("notify.smtp.security must be none, starttls or ssl")
+    if not 0 < raw["port"] < 65536:
+        raise ConfigError("notify.smtp.port must be 1-65535")
+    if raw["timeout"] <= 0:
+        raise ConfigError("notify.smtp.timeout must be more than 0")
+    if raw["max_attempts"] < 1:
+        raise ConfigError("notify.smtp.max_attempts must be 1 or more")
+    if raw["host"] and "@" not in raw["from"]:
+        raise ConfigError("notify.smtp.from must be the sender's e-mail address when notify.smtp.host is set")
+    password = raw["password"]
+    passed = credential(raw["credential"])
+    if not password and passed is not None:
+        password = passed.read_text(encoding="utf-8").strip()
+    return SmtpSettings(raw["host"], raw["port"], raw["security"], raw["user"], password, raw["from"],
+                        raw["timeout"], raw["max_attempts"])
+
+
 @dataclass(frozen=True)
 class Settings:
     seller: Party
@@ -369,6 +407,7 @@ class Settings:
     alerts: AlertSettings = AlertSettings()
     compat: CompatSettings = CompatSettings()
     backdate_limit: timedelta | None = None
+    smtp: SmtpSettings = SmtpSettings()  # MAIL: [notify.smtp]
 
     def require_issuer(self) -> tuple[Party, bytes]:
         """The seller and QR key, or ConfigError naming what is missing."""
@@ -538,4 +577,5 @@ def load(path: Path | None) -> Settings:
         schedule=_schedule(raw, base), alerts=_alerts(raw["alerts"], raw["printer"]["url"]),
         compat=_compat(raw["compat"]),
         backdate_limit=_backdate_limit(raw["numbering"]["backdate_limit"]),
+        smtp=_smtp(raw["notify"]["smtp"]),  # MAIL
     )

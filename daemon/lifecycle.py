@@ -20,7 +20,7 @@ from typing import Any
 
 from daemon.deliveries import deliveries
 from daemon.services import InvoiceService, canonical, line_values
-from daemon.store import Connection, allowances, event, invoices, stamp
+from daemon.store import Connection, allowances, event, invoices, mails, stamp
 from daemon.store.invoices import InvoiceRecord, NewInvoice
 from turnkey import lifecycle as rules
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TurnkeyError
@@ -202,6 +202,8 @@ def _reissue(tx: Connection, row: InvoiceRecord, draft: InvoiceDraft, issued_at:
     except invoices.DuplicateOrder as error:
         raise Conflict(Problem("order_id.conflict", "reissue.order_id",
                                f"order_id {draft.order_id} belongs to another invoice")) from error
+    if draft.buyer is not None and draft.buyer.email:  # the re-issue is mailed like a sale
+        mails.enqueue(tx, invoice_id, draft.buyer.email, "issue", now)
     return invoice_id, invoices.f0401_of(tx, invoice_id)
 
 

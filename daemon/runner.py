@@ -38,6 +38,7 @@ from daemon.scans import ScanHub
 from daemon.store import jobs as job_runs
 from daemon.store import stamp
 from daemon.systemd import notify, watchdog_interval
+from daemon.wiring.mail import mail_sender
 from daemon.wiring.turnkeydb import turnkey_watcher
 from turnkey.period import TAIPEI, taipei
 
@@ -156,6 +157,9 @@ class Daemon:
         printer = self.print_queue.printer if self.print_queue is not None else None
         self.notifier = wiring.notifier(conf, store, printer, self.rng)
         self.jobs.append(Job("notify", 10.0, self.notifier.tick))
+        mailer = mail_sender(conf, store, self.rng)  # MAIL: the consumer's notices ([notify.smtp])
+        if mailer is not None:
+            self.jobs.append(Job("mail", 10.0, self._guarded("mail", mailer.tick)))
 
     def _guarded(self, name: str, tick: Callable[[datetime], object]) -> Callable[[datetime], object]:
         """A calendar job's failure (a full disk for the archive, say) is logged and raised as a ``job.failed``

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from daemon.ports import Clock, RandomSource
-from daemon.store import Connection, Store, invoices, stamp, tracks
+from daemon.store import Connection, Store, invoices, mails, stamp, tracks
 from daemon.store.invoices import InvoiceRecord, LineValues, NewInvoice
 from daemon.store.tracks import TrackRecord
 from daemon.tracks import track_range
@@ -157,7 +157,9 @@ class InvoiceService:
             print_status="pending" if draft.print_proof else "not_requested", status="queued", track_id=track.id,
             created_at=now,
         )
-        invoices.insert(tx, record, line_values(draft))
+        invoice_id = invoices.insert(tx, record, line_values(draft))
+        if draft.buyer is not None and draft.buyer.email:  # MAIL: the consumer's notice, queued with the sale
+            mails.enqueue(tx, invoice_id, draft.buyer.email, "issue", now)
         tracks.advance(tx, track.id, number, at)
         return record
 

@@ -38,6 +38,11 @@ _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _INDEX = re.compile(r"\[\d+\]")
 _SEVEN_PLACES = Decimal("1e-7")
 _AMOUNT_LIMIT = Decimal(10) ** 13
+_EMAIL = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+")  # MAIL
+
+
+def is_email_address(value: str) -> bool:  # MAIL: one address, local@domain, no spaces or brackets
+    return _EMAIL.fullmatch(value) is not None
 
 
 class _Found:
@@ -151,7 +156,7 @@ def _buyer(found: _Found, doc: Mapping[str, Any]) -> Buyer | None:
     if ban is None and name in PLACEHOLDER_NAMES:
         found.add("buyer.name", "placeholder", "a consumer's name may not be 0, 00, 000 or 0000 (Turnkey rule)")
     email = _text(found, obj, "email", "buyer.", 400)
-    if email and "@" not in email:
+    if email and not is_email_address(email):  # MAIL: the notice's address (MIG Buyer EmailAddress, max 400)
         found.add("buyer.email", "format", "buyer.email must be an e-mail address")
     address = _text(found, obj, "address", "buyer.", 100)
     return Buyer(ban, name, address, email, _text(found, obj, "phone", "buyer.", 26))

@@ -289,6 +289,17 @@ class ReprintOut(BaseModel):
     status: str
 
 
+class NotifyIn(Strict):  # MAIL: POST /v1/invoices/{n}/notify
+    email: Annotated[str | None, Field(max_length=400, description="default: the document's buyer.email")] = None
+
+
+class NotifyOut(BaseModel):  # MAIL
+    invoice_number: str
+    mail_id: int
+    address: str
+    state: str
+
+
 class TrackOut(BaseModel):
     period: str
     invoice_type: str

@@ -17,6 +17,7 @@ from daemon.api.context import ApiContext
 from daemon.api.docs import SECURITY
 from daemon.api.errors import responses
 from daemon.api.handling import authorised, change, json_body, read
+from daemon.mail import notify_again
 from daemon.store import invoices
 from turnkey.lifecycle import Requested
 
@@ -136,6 +137,18 @@ def _changes(app: FastAPI, context: ApiContext) -> None:
             if request.scope["einvd.body"].strip() not in (b"", b"{}"):
                 models.ReasonIn.model_validate(json_body(request))  # no body is expected: refuse what was sent
             return JSONResponse(context.lifecycle.reprint(number), status_code=202)
+
+        return await change(request, "issue", work)
+
+    @app.post("/v1/invoices/{number}/notify", summary="e-mail the invoice to the buyer again (queued, 補寄)",
+              responses={202: {"model": models.NotifyOut}, **responses(400, 401, 403, 404, 413, 422, 503)},
+              openapi_extra={"security": [SECURITY]})
+    async def notify(request: Request, number: Number) -> JSONResponse:  # MAIL: daemon/mail.py notify_again
+        def work() -> JSONResponse:
+            raw = request.scope["einvd.body"].strip()
+            given = models.NotifyIn.model_validate(json_body(request)) if raw else models.NotifyIn()
+            now = context.invoices.clock.now()
+            return JSONResponse(notify_again(context.invoices.store, number, now, given.email), status_code=202)
 
         return await change(request, "issue", work)
 

@@ -357,6 +357,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE print_jobs ADD COLUMN note TEXT;
     """,
+    # mails: the consumer's e-mail notice of an invoice (daemon/mail.py), one row per request (the issue, each
+    # resend), written in the transaction that issues or asks again: READY -> SENT | FAILED.
+    """
+    CREATE TABLE mails (
+        id INTEGER PRIMARY KEY,
+        invoice_id INTEGER NOT NULL REFERENCES invoices (id),
+        address TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (reason IN ('issue', 'resend')),
+        state TEXT NOT NULL DEFAULT 'READY' CHECK (state IN ('READY', 'SENT', 'FAILED')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX mails_ready ON mails (not_before, id) WHERE state = 'READY';
+    CREATE INDEX mails_by_invoice ON mails (invoice_id);
+    """,
 )
 
 

@@ -143,3 +143,13 @@ def test_invoice_show_prints_every_version(service: InvoiceService, clock: FakeC
         (1, "cancelled", FIRST_BUYER), (2, "issued", SECOND_BUYER)]
     assert cli.main(["--config", str(config), "invoice", "show", "ZZ99999999"]) == 1
     assert json.loads(capsys.readouterr().out)["errors"][0]["code"] == "invoice.not_found"
+
+
+def test_a_reissue_with_an_email_is_mailed_like_a_sale(service: InvoiceService, clock: FakeClock) -> None:
+    number = service.issue(b2b("R-9", FIRST_BUYER)).body["invoice_number"]
+    life = LifecycleService(service, 13)
+    reissue = sale("R-9", buyer={"ban": SECOND_BUYER, "name": "買方公司", "email": "buyer@example.com"},
+                   items=[{"description": "筆電", "quantity": 2, "unit_price": 100, "amount": 200}])
+    life.cancel(number, "買方統編錯誤", reissue)
+    mailed = service.store.read("SELECT m.address, i.version FROM mails m JOIN invoices i ON i.id = m.invoice_id")
+    assert [tuple(row) for row in mailed] == [("buyer@example.com", 2)]
