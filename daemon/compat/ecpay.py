@@ -30,7 +30,7 @@ from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.compat import ecpay_wire as wire
 from daemon.compat.ecpay_wire import Keys, Refused, WireError, refused
-from daemon.config import CompatSection
+from daemon.config import CompatSection, ConfigError
 from daemon.services import Issued, stored_draft
 from daemon.store import StoreUnavailable, allowances, invoices
 from daemon.store.invoices import InvoiceRecord
@@ -162,6 +162,7 @@ class EcpayLayer:
         view = self.context.lifecycle.view(row.number)
         business = row.buyer_ban is not None and row.invoice_type == "07"
         wanted = _allowance_lines(payload, view["lines"], business)
+        notify = wire.choice(payload, "AllowanceNotify", ("S", "E", "A", "N"), "N")
         total = wire.number(payload, "AllowanceAmount")
         if not business and sum((Decimal(str(w.amount)) for w in wanted), Decimal(0)) != total:
             raise refused(wire.AMOUNT_MISMATCH, "AllowanceAmount must be the sum of the items' ItemAmount")
@@ -170,7 +171,9 @@ class EcpayLayer:
         except TurnkeyError as error:
             raise _refusal(error, _COMMON) from None
         body = issued.body
-        return {"RtnCode": wire.OK, "RtnMsg": "開立折讓成功", "IA_Allow_No": body["allowance_number"],
+        message = "開立折讓成功" + ("" if notify == "N" else " (通知未寄出: mail is not configured on this box, so no "
+                                                         "allowance notice was sent)")
+        return {"RtnCode": wire.OK, "RtnMsg": message, "IA_Allow_No": body["allowance_number"],
                 "IA_Invoice_No": row.number, "IA_Date": body["date"],
                 "IA_Remain_Allowance_Amt": _remaining(self.context, row)}
 
@@ -358,7 +361,11 @@ ANSWER = {"type": "object", "properties": {
 
 def build(context: ApiContext, settings: CompatSection) -> FastAPI:
     """The sub-application mounted at ``/ecpay`` (its document at ``/ecpay/openapi.json``)."""
-    layer = EcpayLayer(context, Keys.of(settings.merchant, settings.key, settings.iv))
+    try:
+        keys = Keys.of(settings.merchant, settings.key, settings.iv)
+    except (ValueError, UnicodeError) as error:
+        raise ConfigError(f"compat.ecpay: {error} (the ones ECPay gave for MerchantID {settings.merchant})") from None
+    layer = EcpayLayer(context, keys)
     app = FastAPI(title="einvd: ECPay B2C e-invoice API", version="1", description=DESCRIPTION, docs_url=None,
                   redoc_url=None)
     for name in layer.operations:

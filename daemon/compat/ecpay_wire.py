@@ -88,8 +88,8 @@ class Keys:
 
     @classmethod
     def of(cls, merchant: str, key: str, iv: str) -> Keys:
-        raw_key, raw_iv = key.encode("ascii"), iv.encode("ascii")
-        if len(raw_key) != 16 or len(raw_iv) != 16:
+        raw_key, raw_iv = key.encode("utf-8"), iv.encode("utf-8")
+        if len(raw_key) != 16 or len(raw_iv) != 16 or not (key + iv).isascii():
             raise ValueError("ECPay HashKey and HashIV are 16 ASCII characters each")
         return cls(merchant, raw_key, raw_iv)
 
@@ -280,7 +280,7 @@ def _item(raw: Any, index: int, line_tax: str, mixed: bool, factor: Decimal | No
     if not isinstance(raw, dict):
         raise Refused(FAILED, f"{where} 格式錯誤 (each item is an object)")
     count, price, amount = number(raw, "ItemCount"), number(raw, "ItemPrice"), number(raw, "ItemAmount")
-    tax_type = choice(raw, "ItemTaxType", ("1", "2", "3"), "") if mixed else line_tax
+    tax_type = choice(raw, "ItemTaxType", ("", "1", "2", "3"), "") if mixed else line_tax
     if mixed and not tax_type:
         raise Refused(FAILED, f"{where}.ItemTaxType 不可為空 (TaxType 9 needs ItemTaxType on every item)")
     item: dict[str, Any] = {"description": text(raw, "ItemName", required=True, limit=500), "quantity": _exact(count),

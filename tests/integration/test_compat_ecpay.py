@@ -27,6 +27,7 @@ from daemon import compat
 from daemon.api.app import ServerThread, create_app
 from daemon.api.context import ApiContext
 from daemon.client import Client
+from daemon.clock import SystemClock
 from daemon.config import CompatSection, CompatSettings
 from daemon.services import InvoiceService
 from daemon.store import Store
@@ -412,10 +413,9 @@ def test_issued_invoices_drain_to_turnkey_as_valid_f0401(box: tuple[EcpayClient,
 
 def test_an_einvd_client_and_an_ecpay_client_issue_into_the_same_box_at_once(store: Store, tmp_path: Path) -> None:
     """Two integrations on one real server at once: distinct consecutive numbers, one ordered outbox."""
-    from bench.issue_core import WallClock
-    now = WallClock().now()
+    now = SystemClock().now()
     hold(store, Period.of(now), "CD", 0, 999)
-    service = InvoiceService(store, WallClock(), random.Random(2), SELLER, KEY)
+    service = InvoiceService(store, SystemClock(), random.Random(2), SELLER, KEY)
     context = ApiContext.build(service, KEYS)
     app = create_app(context)
     compat.mount(app, context, SETTINGS)
@@ -465,3 +465,30 @@ def test_an_einvd_client_and_an_ecpay_client_issue_into_the_same_box_at_once(sto
     assert {r[1][:2] for r in rows} == {"EC", "V1"}
     outbox = store.read("SELECT reference FROM outbox WHERE message_type = 'F0401' ORDER BY id")
     assert [r[0] for r in outbox] == [r[0] for r in rows]
+
+
+def test_keys_that_are_not_ecpays_are_a_configuration_error(service: InvoiceService, clock: FakeClock) -> None:
+    from daemon.compat import ecpay
+    from daemon.config import ConfigError
+    context = _context(service, clock)
+    try:
+        with pytest.raises(ConfigError, match="16 ASCII characters"):
+            ecpay.build(context, CompatSection("ecpay", MERCHANT, "short", HASH_IV))
+    finally:
+        context.close()
+
+
+def test_an_allowance_notice_that_cannot_be_mailed_says_so(box: tuple[EcpayClient, ApiContext, TestClient]) -> None:
+    ecpay = box[0]
+    issued = ecpay.call("Issue", sale("N1"))
+    base = {"InvoiceNo": issued["InvoiceNo"], "InvoiceDate": issued["InvoiceDate"][:10], "AllowanceAmount": 55,
+            "Items": [{"ItemName": "可頌", "ItemCount": 1, "ItemPrice": 55, "ItemAmount": 55}]}
+    mailed = ecpay.call("Allowance", {**base, "AllowanceNotify": "E", "NotifyMail": "b@x.com"})
+    assert mailed["RtnCode"] == 1 and "mail is not configured" in mailed["RtnMsg"]
+    assert ecpay.call("Allowance", {**base, "AllowanceNotify": "Q"})["RtnCode"] == 0
+    over = ecpay.call("Allowance", {**base, "AllowanceAmount": 60, "Items": [
+        {"ItemName": "拿鐵", "ItemCount": 1, "ItemPrice": 65, "ItemAmount": 65}]})
+    assert over["RtnCode"] == 1200031
+    unknown = ecpay.call("Allowance", {**base, "Items": [{"ItemName": "蛋糕", "ItemCount": 1, "ItemPrice": 55,
+                                                           "ItemAmount": 55}]})
+    assert unknown["RtnCode"] == 0 and "蛋糕" in unknown["RtnMsg"]
