@@ -286,7 +286,7 @@ def _allowance_lines(payload: Mapping[str, Any], lines: list[dict[str, Any]], bu
                                        "invoice with that name has that much left)")
         left[match[0]["sequence"]] -= count
         if business:  # the business invoice's lines are untaxed; ECPay's allowance amounts include the tax
-            amount = Decimal(wire._exact(amount / wire.TAX_INCLUSIVE))
+            amount = Decimal(wire.exact(amount / wire.TAX_INCLUSIVE))
         wanted.append(Requested(match[0]["sequence"], count, amount))
     return wanted
 

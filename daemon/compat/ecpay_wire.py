@@ -209,7 +209,7 @@ def choice(payload: Mapping[str, Any], name: str, allowed: tuple[str, ...], defa
 
 # --- Issue -> einvd's invoice document ---------------------------------------------------------------------
 
-def _exact(value: Decimal) -> str:
+def exact(value: Decimal) -> str:
     """A decimal as the document takes it, cut to the 7 places einvd keeps (half up)."""
     quantized = value.quantize(Decimal("1e-7")).normalize()
     return format(quantized, "f")
@@ -283,11 +283,11 @@ def _item(raw: Any, index: int, line_tax: str, mixed: bool, factor: Decimal | No
     tax_type = choice(raw, "ItemTaxType", ("", "1", "2", "3"), "") if mixed else line_tax
     if mixed and not tax_type:
         raise Refused(FAILED, f"{where}.ItemTaxType 不可為空 (TaxType 9 needs ItemTaxType on every item)")
-    item: dict[str, Any] = {"description": text(raw, "ItemName", required=True, limit=500), "quantity": _exact(count),
+    item: dict[str, Any] = {"description": text(raw, "ItemName", required=True, limit=500), "quantity": exact(count),
                             "unit": text(raw, "ItemWord", limit=6), "tax_type": tax_type}
     if factor is not None and tax_type == "1":  # vat converts taxable prices only (zero/exempt carry no tax)
         price, amount = price * factor, amount * factor
-    item["unit_price"], item["amount"] = _exact(price), _exact(amount)
+    item["unit_price"], item["amount"] = exact(price), exact(amount)
     if factor is not None and tax_type == "1" and Decimal(item["amount"]) != Decimal(item["unit_price"]) * count:
         del item["amount"]  # converted figures rounded apart: einvd derives the line amount from count x price
     remark = text(raw, "ItemRemark", limit=120)

@@ -492,3 +492,47 @@ def test_an_allowance_notice_that_cannot_be_mailed_says_so(box: tuple[EcpayClien
     unknown = ecpay.call("Allowance", {**base, "Items": [{"ItemName": "蛋糕", "ItemCount": 1, "ItemPrice": 55,
                                                            "ItemAmount": 55}]})
     assert unknown["RtnCode"] == 0 and "蛋糕" in unknown["RtnMsg"]
+
+
+def test_the_other_refusals_of_each_operation(box: tuple[EcpayClient, ApiContext, TestClient]) -> None:
+    ecpay = box[0]
+    other = EcpayClient(ecpay.post, ecpay.now)
+    status, body = other.raw("GetIssue", {**other.envelope({}), "Data": aes_encrypt(
+        HASH_KEY, HASH_IV, php_urlencode(json.dumps({"MerchantID": "3085676", "RelateNumber": "x"})))})
+    inner = json.loads(urllib.parse.unquote_plus(aes_decrypt(HASH_KEY, HASH_IV, body["Data"])))
+    assert status == 200 and inner["RtnCode"] == 0 and "特店編號不存在" in inner["RtnMsg"]
+    carrier = ecpay.call("Issue", sale("O1", Print="0", CarrierType="3", CarrierNum="/ABC+123"))
+    number, date = carrier["InvoiceNo"], carrier["InvoiceDate"][:10]
+    assert ecpay.call("VoidWithReIssue", {"VoidModel": {"InvoiceNo": number}})["RtnCode"] == 0
+    no_proof = ecpay.call("InvoicePrint", {"InvoiceNo": number, "InvoiceDate": date})
+    assert no_proof["RtnCode"] == 0 and "print.not_requested" in no_proof["RtnMsg"]
+    not_voided = ecpay.call("GetInvalid", {"InvoiceNo": number, "InvoiceDate": date})
+    assert not_voided["RtnCode"] == 2 and "issued" in not_voided["RtnMsg"]
+    assert ecpay.call("GetInvalid", {"RelateNumber": "O2", "InvoiceNo": number, "InvoiceDate": date})["RtnCode"] == 2
+    assert ecpay.call("GetAllowanceList", {"InvoiceNo": number, "InvoiceDate": date})["RtnCode"] == 2000039
+    assert ecpay.call("GetAllowanceList", {"AllowanceNo": "AL404"})["RtnCode"] == 2000039
+    assert ecpay.call("Invalid", {"InvoiceNo": number, "InvoiceDate": date, "Reason": "退貨"})["RtnCode"] == 1
+    again = ecpay.call("VoidWithReIssue", {"VoidModel": {"InvoiceNo": number, "VoidReason": "x"},
+                                           "IssueModel": sale("O3")})
+    assert again["RtnCode"] == 5070453 and "state.voided" in again["RtnMsg"]
+    late = ecpay.call("Allowance", {"InvoiceNo": number, "InvoiceDate": date, "AllowanceAmount": 55, "Items": [
+        {"ItemName": "可頌", "ItemCount": 1, "ItemPrice": 55, "ItemAmount": 55}]})
+    assert late["RtnCode"] == 0 and "state.voided" in late["RtnMsg"]
+    for items in ([], ["x"]):
+        assert ecpay.call("Allowance", {"InvoiceNo": number, "InvoiceDate": date, "AllowanceAmount": 1,
+                                        "Items": items})["RtnCode"] == 0
+    status, body = ecpay.post("/ecpay/B2CInvoice/Issue", b"{" + b" " * (1024 * 1024) + b"}")
+    assert status == 413 and body["TransCode"] == 0
+
+
+def test_an_allowance_on_a_business_invoice(box: tuple[EcpayClient, ApiContext, TestClient]) -> None:
+    ecpay = box[0]
+    issued = ecpay.call("Issue", sale("BA", CustomerIdentifier="53538851", CustomerName="測試公司"))
+    allowance = ecpay.call("Allowance", {"InvoiceNo": issued["InvoiceNo"], "InvoiceDate": issued["InvoiceDate"][:10],
+                                         "AllowanceAmount": 55, "Items": [
+                                             {"ItemName": "可頌", "ItemCount": 1, "ItemPrice": 55, "ItemAmount": 55}]})
+    assert allowance["RtnCode"] == 1, allowance
+    (info,) = ecpay.call("GetAllowanceList", {"AllowanceNo": allowance["IA_Allow_No"]})["AllowanceInfo"]
+    # the business invoice's lines are untaxed: 55 with the tax is 52.38 untaxed and 3 of tax (G0401)
+    assert (info["IA_Total_Amount"], info["IA_Tax_Amount"]) == ("52.3809524", 3)
+    assert allowance["IA_Remain_Allowance_Amt"] == 185 - 55
