@@ -14,6 +14,7 @@ answers the invoice already issued, with other content ECPay's 5070357 (自訂�
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -39,6 +40,7 @@ from turnkey.errors import Problem, TurnkeyError
 from turnkey.lifecycle import Requested
 from turnkey.numbers import is_invoice_number
 
+log = logging.getLogger("einvd.compat.ecpay")
 KEY_ID = "compat.ecpay"
 """The key id the issue batch records the layer's requests under (a fresh nonce each: ECPay has none)."""
 MAX_BODY = 1024 * 1024
@@ -101,6 +103,9 @@ class EcpayLayer:
             data = {"RtnCode": error.code, "RtnMsg": error.message}
         except StoreUnavailable as error:
             data = {"RtnCode": wire.FAILED, "RtnMsg": f"系統忙碌中，請稍後再試 ({error})"}
+        except Exception:  # a defect: logged, and answered in ECPay's shape rather than as a bare HTTP 500
+            log.exception("ECPay %s failed", name)
+            data = {"RtnCode": wire.FAILED, "RtnMsg": "系統錯誤 (einvd could not complete the request: see its log)"}
         return JSONResponse(wire.answer(self.keys, self.context.now(), data))
 
     # --- issue, void, cancel with re-issue -------------------------------------------------------------------

@@ -58,6 +58,8 @@ special-tax form in einvd and are refused by name."""
 CARRIERS = {"2": "CQ0001", "3": "3J0002"}
 """ECPay CarrierType -> MIG carrier type: 2 citizen certificate (自然人憑證), 3 mobile barcode (手機條碼)."""
 TAX_INCLUSIVE = Decimal("1.05")
+LARGEST = Decimal(10) ** 13
+"""Amounts, counts and prices are below 10^13 (the MIG's 13 integer digits)."""
 
 
 class WireError(Exception):
@@ -185,6 +187,8 @@ def number(payload: Mapping[str, Any], name: str) -> Decimal:
         raise Refused(FAILED, f"{name} 格式錯誤 ({name} must be a number)") from None
     if not result.is_finite():
         raise Refused(FAILED, f"{name} 格式錯誤 ({name} must be a number)")
+    if abs(result) >= LARGEST:
+        raise Refused(FAILED, f"{name} 超過上限 ({name} must be below 10^13)")
     return result
 
 

@@ -30,7 +30,7 @@ from daemon.client import Client
 from daemon.clock import SystemClock
 from daemon.config import CompatSection, CompatSettings
 from daemon.services import InvoiceService
-from daemon.store import Store
+from daemon.store import Store, StoreUnavailable
 from daemon.workers import Pump
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
@@ -536,3 +536,25 @@ def test_an_allowance_on_a_business_invoice(box: tuple[EcpayClient, ApiContext, 
     # the business invoice's lines are untaxed: 55 with the tax is 52.38 untaxed and 3 of tax (G0401)
     assert (info["IA_Total_Amount"], info["IA_Tax_Amount"]) == ("52.3809524", 3)
     assert allowance["IA_Remain_Allowance_Amt"] == 185 - 55
+
+
+@pytest.mark.parametrize(("error", "text"), [(RuntimeError("bug"), "系統錯誤"),
+                                             (StoreUnavailable("store.full", "the disk is full"), "系統忙碌中")])
+def test_a_failure_inside_is_answered_in_ecpays_shape(service: InvoiceService, clock: FakeClock,
+                                                      error: Exception, text: str) -> None:
+    import asyncio
+
+    from daemon.compat import ecpay, ecpay_wire
+    context = _context(service, clock)
+    layer = ecpay.EcpayLayer(context, ecpay_wire.Keys.of(MERCHANT, HASH_KEY, HASH_IV))
+
+    async def broken(payload: dict[str, Any]) -> dict[str, Any]:
+        raise error
+
+    layer.operations["CheckLoveCode"] = broken
+    client = EcpayClient(lambda path, body: (0, None), lambda: clock.now().timestamp())
+    response = asyncio.run(layer.handle("CheckLoveCode", json.dumps(client.envelope({"LoveCode": "1"})).encode()))
+    context.close()
+    answer = json.loads(response.body)
+    data = json.loads(urllib.parse.unquote_plus(aes_decrypt(HASH_KEY, HASH_IV, answer["Data"])))
+    assert (response.status_code, answer["TransCode"], data["RtnCode"]) == (200, 1, 0) and text in data["RtnMsg"]
