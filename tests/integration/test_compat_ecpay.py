@@ -6,6 +6,7 @@ documentation (field notes §1.6/§3.1: PHP SDK AesService, .NET and JS encoding
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import random
 import re
@@ -464,7 +465,7 @@ def test_an_einvd_client_and_an_ecpay_client_issue_into_the_same_box_at_once(sto
     assert numbers == list(range(numbers[0], numbers[0] + 2 * count))  # distinct, consecutive, in commit order
     kinds = [r[1][:2] for r in rows]
     assert sorted(kinds) == ["EC"] * count + ["V1"] * count
-    assert sum(a != b for a, b in zip(kinds, kinds[1:], strict=False)) >= 2  # the two tills did run at once
+    assert sum(a != b for a, b in itertools.pairwise(kinds)) >= 2  # the two tills did run at once
     outbox = store.read("SELECT reference FROM outbox WHERE message_type = 'F0401' ORDER BY id")
     assert [r[0] for r in outbox] == [r[0] for r in rows]
 
