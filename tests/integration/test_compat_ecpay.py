@@ -561,3 +561,28 @@ def test_a_failure_inside_is_answered_in_ecpays_shape(service: InvoiceService, c
     answer = json.loads(response.body)
     data = json.loads(urllib.parse.unquote_plus(aes_decrypt(HASH_KEY, HASH_IV, answer["Data"])))
     assert (response.status_code, answer["TransCode"], data["RtnCode"]) == (200, 1, 0) and text in data["RtnMsg"]
+
+
+def test_the_configuration_switches_the_layer_on_with_the_secrets_as_a_credential(
+        tmp_path: Path, service: InvoiceService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[compat.ecpay] merchant_id`` alone, HashKey and HashIV passed as the systemd credential einvd-ecpay."""
+    from daemon.config import load
+    config = tmp_path / "einvd.toml"
+    config.write_text(f'[seller]\nban = "{SELLER.identifier}"\nname = "測試商店"\naddress = "{SELLER.address}"\n'
+                      f'[qr]\nkey = "{KEY.hex()}"\n[compat.ecpay]\nmerchant_id = "{MERCHANT}"\n', encoding="utf-8")
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "einvd-ecpay").write_text(f"{HASH_KEY}\n{HASH_IV}\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "credentials"))
+    settings = load(config)
+    context = _context(service, clock)
+    app = create_app(context)
+    assert compat.mount(app, context, settings.compat) == ["/ecpay"]
+    with TestClient(app) as http:
+        def post(path: str, body: bytes) -> tuple[int, Any]:
+            response = http.post(path, content=body)
+            return response.status_code, response.json()
+
+        answer = EcpayClient(post, lambda: clock.now().timestamp()).call("CheckLoveCode", {"LoveCode": "168001"})
+    context.close()
+    assert answer["IsExist"] == "Y"
+    assert compat.mount(create_app(context), context, load(None).compat) == []  # off by default
