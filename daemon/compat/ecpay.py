@@ -10,6 +10,20 @@ The operations call the services ``/v1`` calls: Issue goes through ``context.inv
 commit (``context.batcher``), the other changes run on the event loop's thread like ``/v1``'s (the API's one SQLite
 writer), reads in a worker thread. RelateNumber is einvd's order id: the same RelateNumber with the same content
 answers the invoice already issued, with other content ECPay's 5070357 (自訂編號重覆).
+
+Where einvd differs from ECPay, and why (the README's ``compat`` section says the same):
+
+* A repeated Issue with the same RelateNumber and content answers the invoice already issued (ECPay answers
+  5070357 to every repeat): a POS that retries after a timeout gets its invoice instead of a second one or an error.
+* CarrierType 1 (綠界會員載具) is refused by name: that carrier is ECPay's own account, which a box cannot hold.
+* RelateNumber is einvd's order id: 1-40 printable ASCII characters (ECPay allows 50).
+* Zero-rated sales (TaxType 2) need ZeroTaxRateReason (MIG 4.1 requires it; older ECPay payloads lack it).
+  SpecialTaxType 4 (1 %) and 8 (exempt under InvType 08) have no special-tax form in einvd and are refused.
+* CheckBarcode and CheckLoveCode answer from the format rules: the box cannot ask the platform, and says so.
+* InvoicePrint prints the proof again (補印) on the box's printer; there is no HTML proof (InvoiceHtml is empty).
+* InvoiceNotify, and AllowanceNotify other than N, cannot mail yet (no mail queue in this build): said in RtnMsg.
+* Allowance items are matched to the invoice's lines by ItemName (and ItemSeq when sent).
+* Operations einvd does not serve (DelayIssue, GetIssueList, ...) answer RtnCode 0 naming the ones it serves.
 """
 
 from __future__ import annotations
@@ -98,7 +112,7 @@ class EcpayLayer:
         except Refused as error:
             return JSONResponse(wire.answer(self.keys, now, {"RtnCode": error.code, "RtnMsg": error.message}))
         try:
-            data = await self.operations[name](payload)
+            data = await self.operations.get(name, self.unsupported(name))(payload)
         except Refused as error:
             data = {"RtnCode": error.code, "RtnMsg": error.message}
         except StoreUnavailable as error:
@@ -107,6 +121,13 @@ class EcpayLayer:
             log.exception("ECPay %s failed", name)
             data = {"RtnCode": wire.FAILED, "RtnMsg": "系統錯誤 (einvd could not complete the request: see its log)"}
         return JSONResponse(wire.answer(self.keys, self.context.now(), data))
+
+    def unsupported(self, name: str) -> Operation:
+        async def refuse(payload: Payload) -> Payload:
+            raise Refused(wire.FAILED, f"{name} 不支援 (einvd does not serve ECPay's B2CInvoice/{name}; it serves "
+                                       f"{', '.join(self.operations)})")
+
+        return refuse
 
     # --- issue, void, cancel with re-issue -------------------------------------------------------------------
 
@@ -382,7 +403,16 @@ def build(context: ApiContext, settings: CompatSection) -> FastAPI:
                                   "application/json": {"schema": ANSWER}}},
                                   "500": {"description": "transport refusal (TransCode 104/110/111/115)",
                                           "content": {"application/json": {"schema": ANSWER}}}}})
+    # another of ECPay's operations (DelayIssue, GetIssueList, ...): answered in ECPay's shape that it is not served
+    app.add_api_route("/B2CInvoice/{operation}", _other(layer), methods=["POST"], include_in_schema=False)
     return app
+
+
+def _other(layer: EcpayLayer) -> Callable[[Request, str], Awaitable[JSONResponse]]:
+    async def other(request: Request, operation: str) -> JSONResponse:
+        return await _endpoint(layer, operation[:40])(request)
+
+    return other
 
 
 def _endpoint(layer: EcpayLayer, name: str) -> Callable[[Request], Awaitable[JSONResponse]]:

@@ -586,3 +586,10 @@ def test_the_configuration_switches_the_layer_on_with_the_secrets_as_a_credentia
     context.close()
     assert answer["IsExist"] == "Y"
     assert compat.mount(create_app(context), context, load(None).compat) == []  # off by default
+
+
+def test_an_operation_einvd_does_not_serve_is_answered_in_ecpays_shape(
+        box: tuple[EcpayClient, ApiContext, TestClient]) -> None:
+    answer = box[0].call("DelayIssue", sale("DL1", DelayFlag="1", DelayDay=1, Tsr="T1", PayType="2", PayAct="ECPAY"))
+    assert answer["RtnCode"] == 0 and "DelayIssue" in answer["RtnMsg"] and "Issue" in answer["RtnMsg"]
+    assert "/B2CInvoice/{operation}" not in box[2].get("/ecpay/openapi.json").json()["paths"]
