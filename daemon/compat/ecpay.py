@@ -112,7 +112,7 @@ class EcpayLayer:
         except Refused as error:
             return JSONResponse(wire.answer(self.keys, now, {"RtnCode": error.code, "RtnMsg": error.message}))
         try:
-            data = await self.operations.get(name, self.unsupported(name))(payload)
+            data = await (self.operations.get(name) or self.unsupported(name))(payload)
         except Refused as error:
             data = {"RtnCode": error.code, "RtnMsg": error.message}
         except StoreUnavailable as error:
