@@ -83,9 +83,14 @@ class _EcpayTill:
         envelope = {"MerchantID": ECPAY_KEYS.merchant, "RqHeader": {"Timestamp": int(time.time()),
                                                                      "Revision": "3.0.0"},
                     "Data": ecpay_wire.encrypt(ECPAY_KEYS, sale)}
-        self.conn.request("POST", "/ecpay/B2CInvoice/Issue", json.dumps(envelope),
-                          {"Content-Type": "application/json"})
-        response = self.conn.getresponse()
+        body, headers = json.dumps(envelope).encode(), {"Content-Type": "application/json"}
+        try:
+            self.conn.request("POST", "/ecpay/B2CInvoice/Issue", body, headers)
+            response = self.conn.getresponse()
+        except (ConnectionError, http.client.HTTPException):
+            self.conn.close()  # the server closed the kept-alive connection while the other blocks ran: reconnect
+            self.conn.request("POST", "/ecpay/B2CInvoice/Issue", body, headers)
+            response = self.conn.getresponse()
         answer = json.loads(response.read())
         data = ecpay_wire.decrypt(ECPAY_KEYS, answer["Data"]) if answer.get("Data") else {}
         if response.status != 200 or data.get("RtnCode") != 1:
