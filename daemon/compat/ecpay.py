@@ -21,7 +21,8 @@ Where einvd differs from ECPay, and why (the README's ``compat`` section says th
   SpecialTaxType 4 (1 %) and 8 (exempt under InvType 08) have no special-tax form in einvd and are refused.
 * CheckBarcode and CheckLoveCode answer from the format rules: the box cannot ask the platform, and says so.
 * InvoicePrint prints the proof again (補印) on the box's printer; there is no HTML proof (InvoiceHtml is empty).
-* InvoiceNotify, and AllowanceNotify other than N, cannot mail yet (no mail queue in this build): said in RtnMsg.
+* InvoiceNotify mails the invoice notice again (InvoiceTag I, Notify E or A; no SMS); AllowanceNotify other than N
+  sends nothing (einvd mails invoices, not allowances): said in RtnMsg.
 * Allowance items are matched to the invoice's lines by ItemName (and ItemSeq when sent).
 * Operations einvd does not serve (DelayIssue, GetIssueList, ...) answer RtnCode 0 naming the ones it serves.
 """
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +48,7 @@ from daemon.api.keys import ApiKey
 from daemon.compat import ecpay_wire as wire
 from daemon.compat.ecpay_wire import Keys, Refused, WireError, refused
 from daemon.config import CompatSection, ConfigError
+from daemon.mail import notify_again
 from daemon.services import Issued, stored_draft
 from daemon.store import StoreUnavailable, allowances, invoices
 from daemon.store.invoices import InvoiceRecord
@@ -53,6 +56,7 @@ from turnkey.carrier import is_love_code, is_mobile_barcode
 from turnkey.errors import Problem, TurnkeyError
 from turnkey.lifecycle import Requested
 from turnkey.numbers import is_invoice_number
+from turnkey.period import TAIPEI
 
 log = logging.getLogger("einvd.compat.ecpay")
 KEY_ID = "compat.ecpay"
@@ -280,10 +284,29 @@ class EcpayLayer:
         return {"RtnCode": wire.OK, "RtnMsg": message, "InvoiceHtml": ""}
 
     async def invoice_notify(self, payload: Payload) -> Payload:
+        """InvoiceNotify for an invoice (InvoiceTag I) by e-mail (Notify E, or A: einvd sends no SMS): the notice
+        queued again through the mail queue, to NotifyMail or else the invoice's buyer.email."""
+        tag, notify = wire.text(payload, "InvoiceTag") or "I", wire.text(payload, "Notify") or "E"
+        if tag != "I" or notify not in ("E", "A"):
+            raise Refused(wire.FAILED, f"通知類別不支援 (InvoiceTag {tag} / Notify {notify}: this box mails the "
+                                       "invoice notice only, InvoiceTag I with Notify E or A; it sends no SMS)")
         if wire.text(payload, "InvoiceDate"):
-            self._invoice(payload)  # an unknown invoice is answered as such first
-        raise Refused(wire.FAILED, "通知未設定 (mail is not configured on this box: einvd has no [notify.smtp] mail "
-                                   "queue in this build, so no notice was sent)")
+            row = self._invoice(payload)
+        else:
+            number = wire.text(payload, "InvoiceNo", required=True, limit=10)
+            found = invoices.by_number(self.context.invoices.store.connection(), number) \
+                if is_invoice_number(number) else None
+            if found is None:
+                raise refused(wire.NO_INVOICE, number)
+            row = found
+        at = datetime.fromtimestamp(self.context.now(), TAIPEI)
+        try:
+            queued = notify_again(self.context.invoices.store, row.number, at,
+                                  wire.text(payload, "NotifyMail", limit=100) or None)
+        except TurnkeyError as error:
+            raise _refusal(error, _COMMON) from None
+        return {"RtnCode": wire.OK, "RtnMsg": f"發送通知成功 (the notice is queued to {queued['address']}; the box "
+                                              "mails it through its SMTP relay, retrying while the relay is away)"}
 
 
 def _uploaded(message: Mapping[str, Any] | None) -> str:

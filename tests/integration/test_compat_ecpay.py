@@ -378,9 +378,16 @@ def test_void_with_reissue_print_and_notify(box: tuple[EcpayClient, ApiContext, 
     assert [m["type"] for m in context.lifecycle.view(number)["messages"]] == ["F0401", "F0701", "F0401"]
     printed = ecpay.call("InvoicePrint", {"InvoiceNo": number, "InvoiceDate": issued["InvoiceDate"][:10]})
     assert printed["RtnCode"] == 1 and "printer" in printed["RtnMsg"]
-    notify = ecpay.call("InvoiceNotify", {"InvoiceNo": number, "InvoiceDate": issued["InvoiceDate"][:10],
-                                          "NotifyMail": "a@b.tw", "Notify": "E", "InvoiceTag": "I", "Notified": "C"})
-    assert notify["RtnCode"] == 0 and "mail is not configured" in notify["RtnMsg"]
+    notify = ecpay.call("InvoiceNotify", {"InvoiceNo": number, "NotifyMail": "a@b.tw", "Notify": "E",
+                                          "InvoiceTag": "I", "Notified": "C"})
+    assert notify["RtnCode"] == 1 and "a@b.tw" in notify["RtnMsg"], notify
+    queued = context.invoices.store.read("SELECT address, reason, state FROM mails ORDER BY id")
+    assert [tuple(row) for row in queued][-1] == ("a@b.tw", "resend", "READY")
+    assert ("buyer@example.com", "issue", "READY") in [tuple(row) for row in queued]  # CustomerEmail mails the sale
+    sms = ecpay.call("InvoiceNotify", {"InvoiceNo": number, "Phone": "0912345678", "Notify": "S", "InvoiceTag": "I"})
+    assert sms["RtnCode"] == 0 and "SMS" in sms["RtnMsg"]
+    again = ecpay.call("InvoiceNotify", {"InvoiceNo": number, "Notify": "E", "InvoiceTag": "I"})
+    assert again["RtnCode"] == 1 and "buyer@example.com" in again["RtnMsg"], again  # to the CustomerEmail on file
 
 
 def test_openapi_document_is_served(box: tuple[EcpayClient, ApiContext, TestClient]) -> None:
