@@ -200,12 +200,10 @@ def number(value: str, name: str, code: tuple[str, str] = AMOUNTS) -> Decimal:
     return result
 
 
-def whole(fields: Mapping[str, str], name: str, required: bool = True) -> int | None:
+def whole(fields: Mapping[str, str], name: str) -> int:
     raw = fields.get(name, "").strip()
     if not raw:
-        if required:
-            raise Refused(AMOUNTS, f"{name} 必填 ({name} is required: a whole NT$ amount)")
-        return None
+        raise Refused(AMOUNTS, f"{name} 必填 ({name} is required: a whole NT$ amount)")
     value = number(raw, name)
     if value != value.to_integral_value() or value < 0:
         raise Refused(AMOUNTS, f"{name} 格式錯誤 ({name} is a whole NT$ amount, 0 or more)")
@@ -279,6 +277,9 @@ def _tax(fields: Mapping[str, str], doc: dict[str, Any]) -> str:
     doc["tax_type"] = tax_type
     if tax_type == "2":
         doc["customs_clearance_mark"] = choice(fields, "CustomsClearance", ("1", "2"), "")
+    reason = text(fields, "ZeroTaxRateReason", limit=2)
+    if reason:  # MIG 4.1 needs it on zero-rated sales; ezPay's 1.5 form has no such field, so einvd takes this one
+        doc["zero_tax_rate_reason"] = reason
     return tax_type
 
 
@@ -310,7 +311,6 @@ def _amounts(fields: Mapping[str, str], business: bool) -> dict[str, int]:
     consumer's amounts tax-inclusive with no separate tax, so a B2C invoice is given its total only (einvd checks it
     against the items); a B2B invoice its tax too."""
     amt, tax, total = whole(fields, "Amt"), whole(fields, "TaxAmt"), whole(fields, "TotalAmt")
-    assert amt is not None and tax is not None and total is not None
     if amt + tax != total:
         raise Refused(AMOUNTS, f"Amt + TaxAmt != TotalAmt ({amt} + {tax} != {total})")
     return {"tax": tax, "total": total} if business else {"total": total}
@@ -348,7 +348,8 @@ EZPAY_FIELDS = {
     "order_id": "MerchantOrderNo", "buyer.ban": "BuyerUBN", "buyer.name": "BuyerName", "buyer.address": "BuyerAddress",
     "buyer.email": "BuyerEmail", "buyer.phone": "BuyerPhone", "carrier.id": "CarrierNum", "carrier.type": "CarrierType",
     "donation.love_code": "LoveCode", "donation": "LoveCode", "print": "PrintFlag", "tax_type": "TaxType",
-    "customs_clearance_mark": "CustomsClearance", "amounts.total": "TotalAmt", "amounts.tax": "TaxAmt",
+    "customs_clearance_mark": "CustomsClearance", "zero_tax_rate_reason": "ZeroTaxRateReason",
+    "amounts.total": "TotalAmt", "amounts.tax": "TaxAmt",
     "amounts.sales": "Amt", "remark": "Comment", "items": "ItemName", "items.description": "ItemName",
     "items.quantity": "ItemCount", "items.unit": "ItemUnit", "items.unit_price": "ItemPrice", "items.amount": "ItemAmt",
     "items.tax_type": "ItemTaxType",

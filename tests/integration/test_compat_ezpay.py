@@ -412,3 +412,19 @@ def test_issued_invoices_drain_to_turnkey_as_valid_f0401(box: tuple[EzpayClient,
     assert all("/F0401/BAK/" in m.path for m in done)
     found = ezpay.call("invoice_search", {"SearchType": "1", "MerchantOrderNo": "DR0", "TotalAmt": 185})["Result"]
     assert found["UploadStatus"] == "1"
+
+
+def test_mixed_and_zero_rated_invoices(box: tuple[EzpayClient, ApiContext, TestClient]) -> None:
+    ezpay = box[0]
+    mixed = ezpay.call("invoice_issue", sale("M1", TaxType="9", ItemTaxType="1|3", AmtSales=124, AmtFree=55,
+                                             Amt=179, TaxAmt=6))
+    assert mixed["Status"] == "SUCCESS", mixed
+    found = ezpay.call("invoice_search", {"SearchType": "1", "MerchantOrderNo": "M1", "TotalAmt": 185})["Result"]
+    assert [i["ItemTaxType"] for i in json.loads(found["ItemDetail"])] == ["1", "3"] and found["TaxType"] == "9"
+    untyped = ezpay.call("invoice_issue", sale("M2", TaxType="9"))
+    assert untyped["Status"] == "INV10003" and "ItemTaxType" in untyped["Message"]
+    zero = sale("Z1", TaxType="2", TaxRate="0", CustomsClearance="1", Amt=185, TaxAmt=0)
+    no_reason = ezpay.call("invoice_issue", zero)  # MIG 4.1's ZeroTaxRateReason, a field ezPay's 1.5 form lacks
+    assert no_reason["Status"] == "INV10004" and "ZeroTaxRateReason" in no_reason["Message"]
+    assert ezpay.call("invoice_issue", {**zero, "ZeroTaxRateReason": "71"})["Status"] == "SUCCESS"
+    assert ezpay.call("invoice_issue", sale("Z2", TaxType="2", TaxRate="5"))["Status"] == "INV10004"
