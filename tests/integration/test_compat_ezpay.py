@@ -6,8 +6,10 @@ SQLite, the real app (``compat.mount`` as ``einvd run`` does), the simulated Tur
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from api_harness import KEYS
-from conftest import SELLER, SPEC, spec_dir, spec_schemas
+from conftest import KEY, SELLER, SPEC, hold, spec_dir, spec_schemas
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fastapi.testclient import TestClient
@@ -26,7 +28,7 @@ from daemon.api.app import create_app
 from daemon.api.context import ApiContext
 from daemon.config import CompatSection, CompatSettings, ConfigError
 from daemon.services import InvoiceService
-from daemon.store import Store
+from daemon.store import Store, StoreUnavailable
 from daemon.workers import Pump
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
@@ -428,3 +430,128 @@ def test_mixed_and_zero_rated_invoices(box: tuple[EzpayClient, ApiContext, TestC
     assert no_reason["Status"] == "INV10004" and "ZeroTaxRateReason" in no_reason["Message"]
     assert ezpay.call("invoice_issue", {**zero, "ZeroTaxRateReason": "71"})["Status"] == "SUCCESS"
     assert ezpay.call("invoice_issue", sale("Z2", TaxType="2", TaxRate="5"))["Status"] == "INV10004"
+
+
+@pytest.mark.parametrize(("error", "text"), [(StoreUnavailable("store.full", "the disk is full"), "系統忙碌中"),
+                                             (RuntimeError("a defect"), "see einvd's log")])
+def test_a_failure_inside_is_answered_in_ezpays_shape(service: InvoiceService, clock: FakeClock,
+                                                      error: Exception, text: str) -> None:
+    import asyncio
+
+    from daemon.compat import ezpay, ezpay_wire
+    context = ApiContext.build(service, KEYS, now=lambda: clock.now().timestamp())
+    layer = ezpay.EzpayLayer(context, ezpay_wire.Keys.of(MERCHANT, HASH_KEY, HASH_IV))
+
+    async def broken(fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        raise error
+
+    layer.operations["invoice_search"] = broken
+    client = EzpayClient(None, lambda: clock.now().timestamp())  # type: ignore[arg-type]
+    form = urllib.parse.urlencode({"MerchantID_": MERCHANT, "PostData_": client.post_data({"SearchType": "0"})})
+    response = asyncio.run(layer.handle("invoice_search", form.encode()))
+    context.close()
+    answer = json.loads(response.body)
+    assert (response.status_code, answer["Status"], answer["Result"]) == (200, "EIN10002", "") and text in answer[
+        "Message"]
+
+
+def test_an_allowance_names_the_invoice_and_its_order(box: tuple[EzpayClient, ApiContext, TestClient]) -> None:
+    ezpay, _, http = box
+    number = ezpay.call("invoice_issue", sale("AO1"))["Result"]["InvoiceNumber"]
+    lines = {"ItemName": "可頌", "ItemCount": "1", "ItemUnit": "個", "ItemPrice": "52", "ItemAmt": "52",
+             "ItemTaxAmt": "3", "TotalAmt": 55, "Status": "1"}
+    assert ezpay.call("allowance_issue", {"InvoiceNo": number, "MerchantOrderNo": "OTHER", **lines})[
+        "Status"] == "INV20006"
+    assert ezpay.call("allowance_issue", {"InvoiceNo": "ZZ00000001", **lines})["Status"] == "INV20006"
+    assert ezpay.call("allowance_issue", {"InvoiceNo": number, **lines, "ItemName": "紅茶"})["Status"] == "INV10003"
+    for path in ("/ezpay/Api/invoice_issue", "/ezpay/Api_inv_application/checkLoveCode"):
+        big = http.post(path, content=b"x", headers={"content-length": str(2 * 1024 * 1024)})
+        assert big.json()["Status"] == "INV10004" and "larger than" in big.json()["Message"]
+    assert ezpay.call("invoice_invalid", {"InvoiceNumber": number, "InvalidReason": "取消"})["Status"] == "SUCCESS"
+    on_voided = ezpay.call("allowance_issue", {"InvoiceNo": number, **lines})
+    assert on_voided["Status"] == "LIB10005" and "[state.voided]" in on_voided["Message"]
+
+
+def test_the_configuration_switches_the_layer_on_with_the_secrets_as_a_credential(
+        tmp_path: Path, service: InvoiceService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[compat.ezpay] merchant_id`` alone, HashKey and HashIV passed as the systemd credential einvd-ezpay."""
+    from daemon.config import load
+    config = tmp_path / "einvd.toml"
+    config.write_text(f'[seller]\nban = "{SELLER.identifier}"\nname = "測試商店"\naddress = "{SELLER.address}"\n'
+                      f'[qr]\nkey = "{KEY.hex()}"\n[compat.ezpay]\nmerchant_id = "{MERCHANT}"\n', encoding="utf-8")
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "einvd-ezpay").write_text(f"{HASH_KEY}\n{HASH_IV}\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "credentials"))
+    settings = load(config)
+    context = ApiContext.build(service, KEYS, now=lambda: clock.now().timestamp())
+    app = create_app(context)
+    assert compat.mount(app, context, settings.compat) == ["/ezpay"]
+    with TestClient(app) as http:
+        answer = EzpayClient(http, lambda: clock.now().timestamp()).call("invoice_issue", sale("CRED1"))
+        assert answer["Status"] == "SUCCESS", answer
+    context.close()
+
+
+def test_an_einvd_client_and_an_ezpay_client_issue_into_the_same_box_at_once(store: Store) -> None:
+    """Two integrations on one real server (uvicorn on loopback) at once: distinct consecutive numbers, one ordered
+    outbox."""
+    import http.client
+    import threading
+
+    from api_harness import SECRETS
+
+    from daemon.api.app import ServerThread
+    from daemon.client import Client
+    from daemon.clock import SystemClock
+    from turnkey.period import Period
+    now = SystemClock().now()
+    hold(store, Period.of(now), "CD", 0, 999)
+    service = InvoiceService(store, SystemClock(), random.Random(2), SELLER, KEY)
+    context = ApiContext.build(service, KEYS)
+    app = create_app(context)
+    compat.mount(app, context, SETTINGS)
+    server = ServerThread(app)
+    url = server.start()
+    count, errors = 40, []
+
+    def ezpay_till() -> None:
+        parts = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        client = EzpayClient(None, time.time)  # type: ignore[arg-type]
+        for n in range(count):
+            post = client.post_data(sale(f"EZ{n:03d}"))
+            form = urllib.parse.urlencode({"MerchantID_": MERCHANT, "PostData_": post})
+            conn.request("POST", "/ezpay/Api/invoice_issue", form,
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+            answer = json.loads(conn.getresponse().read())
+            if answer["Status"] != "SUCCESS":
+                errors.append(answer)
+        conn.close()
+
+    def einvd_till() -> None:
+        client = Client(url, "pos", SECRETS["pos"].encode())
+        for n in range(count):
+            status, body = client.request("POST", "/v1/invoices", {"order_id": f"V1-{n:03d}", "items": [
+                {"description": "拿鐵", "quantity": 2, "unit_price": 65, "amount": 130}]})
+            if status != 201:
+                errors.append(body)
+        client.close()
+
+    threads = [threading.Thread(target=ezpay_till), threading.Thread(target=einvd_till)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        server.stop()
+        context.close()
+    assert errors == []
+    rows = store.read("SELECT number, order_id FROM invoices ORDER BY id")
+    numbers = [int(r[0][2:]) for r in rows]
+    assert numbers == list(range(numbers[0], numbers[0] + 2 * count))  # distinct, consecutive, in commit order
+    kinds = [r[1][:2] for r in rows]
+    assert sorted(kinds) == ["EZ"] * count + ["V1"] * count
+    assert sum(a != b for a, b in itertools.pairwise(kinds)) >= 2  # the two tills did run at once
+    outbox = store.read("SELECT reference FROM outbox WHERE message_type = 'F0401' ORDER BY id")
+    assert [r[0] for r in outbox] == [r[0] for r in rows]
