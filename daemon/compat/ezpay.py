@@ -307,10 +307,14 @@ def _remaining(context: ApiContext, row: InvoiceRecord) -> int:
 
 
 def _upload(status: str) -> str:
-    """ezPay's UploadStatus: 0 waiting in the outbox, 1 handed to Turnkey / accepted, 3 refused by the platform."""
+    """ezPay's UploadStatus (0 not uploaded, 1 uploaded, 2 uploading, 3 failed; the manual's values as recalled in
+    field notes §3.2, verify) from einvd's delivery state: queued 0; handed to Turnkey and not yet answered by the
+    platform (dropped, accepted_local, unknown) 2; confirmed 1; rejected or rejected_local 3."""
     if status == "queued":
         return "0"
-    return "3" if status.startswith("rejected") else "1"
+    if status == "confirmed":
+        return "1"
+    return "3" if status.startswith("rejected") else "2"
 
 
 def _search_view(context: ApiContext, keys: Keys, row: InvoiceRecord) -> dict[str, Any]:

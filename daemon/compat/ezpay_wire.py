@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -151,10 +151,16 @@ def check_value(keys: Keys, post_data: str) -> str:
 
 def form(plain: str) -> dict[str, str]:
     """The decrypted ``http_build_query`` text as fields (``+`` or ``%20`` a space; the last of a repeated name)."""
+    fields: dict[str, str] = {}
     try:
-        return dict(parse_qsl(plain, keep_blank_values=True, strict_parsing=bool(plain), errors="strict"))
+        for part in plain.split("&") if plain else ():
+            name, equals, value = part.partition("=")
+            if not equals:
+                raise ValueError(part)
+            fields[unquote_plus(name, errors="strict")] = unquote_plus(value, errors="strict")
     except (ValueError, UnicodeError):
         raise Refused(DECRYPT, "PostData_ does not decrypt to a form (name=value&...)") from None
+    return fields
 
 
 def check_time(fields: Mapping[str, str], now: float) -> None:

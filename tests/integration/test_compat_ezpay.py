@@ -28,7 +28,7 @@ from daemon.api.app import create_app
 from daemon.api.context import ApiContext
 from daemon.config import CompatSection, CompatSettings, ConfigError
 from daemon.services import InvoiceService
-from daemon.store import Store, StoreUnavailable
+from daemon.store import Store, StoreUnavailable, invoices
 from daemon.workers import Pump
 from drivers.drop.local import LocalDrop
 from hw_sim.clock import FakeClock
@@ -413,7 +413,14 @@ def test_issued_invoices_drain_to_turnkey_as_valid_f0401(box: tuple[EzpayClient,
         ("F0401", n, True, ()) for n in sorted(numbers)]
     assert all("/F0401/BAK/" in m.path for m in done)
     found = ezpay.call("invoice_search", {"SearchType": "1", "MerchantOrderNo": "DR0", "TotalAmt": 185})["Result"]
-    assert found["UploadStatus"] == "1"
+    assert found["UploadStatus"] == "2"  # with Turnkey, the platform's verdict not yet read back
+    for status, shown in (("confirmed", "1"), ("rejected", "3"), ("queued", "0")):  # the platform's verdicts
+        row = invoices.by_order_id(store.connection(), "DR0")
+        assert row is not None
+        with store.write() as tx:
+            invoices.set_status(tx, row.id, status, "2026-11-22T01:00:00+08:00", "", "")
+        again = ezpay.call("invoice_search", {"SearchType": "1", "MerchantOrderNo": "DR0", "TotalAmt": 185})
+        assert again["Result"]["UploadStatus"] == shown
 
 
 def test_mixed_and_zero_rated_invoices(box: tuple[EzpayClient, ApiContext, TestClient]) -> None:
