@@ -13,6 +13,10 @@ The single till's three cases run in alternating blocks (echo, commit, issue, ec
 as bench/issue_core.py alternates its floor and issue: on a shared machine whose speed drifts from minute to
 minute, a case measured in one stretch and its floor in another would compare two different machines.
 
+The ezPay layer (#18) is measured in the same alternation: ``ezpay issue x1`` issues the same sale through
+``POST /ezpay/Api/invoice_issue`` (ezPay's form with the AES-256 PostData_, the JSON answer and its Result parsed)
+from the same client process; its p50 must stay within 0.5 ms of einvd's own ``issue x1`` p50 in the same run.
+
     python -m bench.api [--count 4000] [--seconds 10] [--rounds 8] [--dir DIR]
 """
 
@@ -37,7 +41,7 @@ from daemon.api.app import ServerThread, create_app
 from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.client import Client
-from daemon.compat import ecpay_wire
+from daemon.compat import ecpay_wire, ezpay_wire
 from daemon.config import CompatSection, CompatSettings
 from daemon.services import InvoiceService
 from daemon.store import Store
@@ -49,6 +53,8 @@ KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 SECRET = b"bench-secret-0123456789-0123456789"
 ECHO, COMMIT, ISSUE, ECPAY = "echo x1", "durable commit", "issue x1", "ecpay issue x1"
 ECPAY_KEYS = ecpay_wire.Keys.of("2000132", "ejCk326UnaZWKisg", "q9jcZX8Ib9LM8wYk")  # ECPay's public stage account
+EZPAY = "ezpay issue x1"
+EZPAY_KEYS = ezpay_wire.Keys.of("3622183", "abcdefghijklmnopqrstuvwxyzabcdef", "1234567891234567")  # manual's example
 
 
 def _document(run: str, n: int) -> dict[str, Any]:
@@ -97,6 +103,43 @@ class _EcpayTill:
             raise SystemExit(f"/ecpay/B2CInvoice/Issue answered {response.status} {answer.get('TransMsg')} {data}")
 
 
+class _EzpayTill:
+    """An ezPay client on one kept-alive connection: the form, the AES-256 PostData_, the JSON Result parsed."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+
+    def issue(self, run: str, n: int) -> None:
+        sale = {"RespondType": "JSON", "Version": "1.5", "TimeStamp": int(time.time()),
+                "MerchantOrderNo": f"{run[-11:]}_{n:07d}", "Status": "1", "Category": "B2C", "BuyerName": "王小明",
+                "PrintFlag": "Y", "TaxType": "1", "TaxRate": "5", "Amt": 176, "TaxAmt": 9, "TotalAmt": 185,
+                "ItemName": "拿鐵|可頌", "ItemCount": "2|1", "ItemUnit": "杯|個", "ItemPrice": "65|55",
+                "ItemAmt": "130|55"}
+        form = urllib.parse.urlencode({"MerchantID_": EZPAY_KEYS.merchant, "PostData_": ezpay_wire.encrypt(
+            EZPAY_KEYS, ezpay_wire.build_query(sale))})
+        self.conn.request("POST", "/ezpay/Api/invoice_issue", form,
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+        response = self.conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or answer.get("Status") != "SUCCESS" or not json.loads(answer["Result"]):
+            raise SystemExit(f"/ezpay/Api/invoice_issue answered {response.status} {answer}")
+
+
+def _ezpay_actions(url: str, run: str) -> dict[str, Callable[[int], object]]:
+    ezpay = _EzpayTill(url)
+    ezpay.issue(f"{run}w", 0)
+    return {EZPAY: lambda n: ezpay.issue(f"{run}z", n)}
+
+
+def _ezpay_checks(by: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], tuple[str, bool]]:
+    """The ezPay layer's row and verdict: issue p50 through it <= einvd's own issue x1 p50 + 0.5 ms."""
+    value, floor = by[EZPAY]["p50_ms"], by[ISSUE]["p50_ms"]
+    ok = value <= floor + 0.5
+    return ({"figure": "ezpay issue x1 p50 (ms)", "value": value, "floor": floor, "target": "<= issue x1 + 0.5 ms",
+             "ok": ok}, (f"ezpay issue x1 p50 {value:.2f} ms <= issue x1 p50 + 0.5 ms = {floor + 0.5:.2f} ms", ok))
+
+
 def _till(url: str, floor_path: Path, run: str, count: int, rounds: int, seconds: float, out: Any) -> None:
     """One client: ``rounds`` rounds of an echo block, a durable-commit block and an issue block."""
     client = Client(url, "bench", SECRET)
@@ -104,11 +147,12 @@ def _till(url: str, floor_path: Path, run: str, count: int, rounds: int, seconds
     floor = Floor(floor_path)
     ecpay = _EcpayTill(url)
     ecpay.issue(f"{run}w", 0)
-    latencies: dict[str, list[float]] = {ECHO: [], COMMIT: [], ISSUE: [], ECPAY: []}
-    spent = dict.fromkeys(latencies, 0.0)
     actions: dict[str, Callable[[int], object]] = {
         ECHO: lambda n: _request(client, "/v1/echo", run, n), COMMIT: lambda n: floor(),
         ISSUE: lambda n: _request(client, "/v1/invoices", run, n), ECPAY: lambda n: ecpay.issue(f"{run}e", n)}
+    actions.update(_ezpay_actions(url, run))
+    latencies: dict[str, list[float]] = {name: [] for name in actions}
+    spent = dict.fromkeys(latencies, 0.0)
     deadline = time.monotonic() + seconds
     block = max(count // rounds, 1)
     for first in range(0, block * rounds, block):
@@ -190,9 +234,10 @@ def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
     service = InvoiceService(store, WallClock(), random.Random(1), SELLER, KEY)
     context = ApiContext.build(service, {"bench": ApiKey("bench", SECRET, frozenset({"issue"}))}, echo=True)
     app = create_app(context)
-    keys = ECPAY_KEYS
-    compat.mount(app, context, CompatSettings(ecpay=CompatSection("ecpay", keys.merchant, keys.key.decode(),
-                                                                  keys.iv.decode())))
+    ecpay, ezpay = ECPAY_KEYS, EZPAY_KEYS
+    compat.mount(app, context, CompatSettings(
+        ecpay=CompatSection("ecpay", ecpay.merchant, ecpay.key.decode(), ecpay.iv.decode()),
+        ezpay=CompatSection("ezpay", ezpay.merchant, ezpay.key_text, ezpay.iv_text)))
     server = ServerThread(app)
     return server, server.start(), context
 
@@ -211,6 +256,7 @@ def figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
          "ok": x8["per_s"] >= 500},
         {"figure": "ecpay issue x1 p50 (ms)", "value": by[ECPAY]["p50_ms"], "floor": x1["p50_ms"],
          "target": "<= issue x1 + 0.5 ms", "ok": by[ECPAY]["p50_ms"] <= x1["p50_ms"] + 0.5},
+        _ezpay_checks(by)[0],
         {"figure": "issue x8 p50 (ms)", "value": x8["p50_ms"], "floor": echo8["p50_ms"], "target": "reported"},
         {"figure": "issue x8 p99 (ms)", "value": x8["p99_ms"], "floor": echo8["p99_ms"], "target": "reported"},
     ]
@@ -226,6 +272,7 @@ def _verdicts(rows: list[dict[str, Any]]) -> list[str]:
         (f"issue x8 {by['issue x8']['per_s']:.0f} invoices/s >= 500", by["issue x8"]["per_s"] >= 500),
         (f"ecpay issue x1 p50 {by[ECPAY]['p50_ms']:.2f} ms <= issue x1 p50 + 0.5 ms = "
          f"{by[ISSUE]['p50_ms'] + 0.5:.2f} ms", by[ECPAY]["p50_ms"] <= by[ISSUE]["p50_ms"] + 0.5),
+        _ezpay_checks(by)[1],
     ]
     # The latency targets are the single till's (x1). With 8 clients that never pause, a request waits for the
     # other seven: by Little's law mean latency = 8 / throughput, so p99 <= 10 ms would need well over 1,000
@@ -257,7 +304,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"{'':16} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
     for row in rows:
         print(f"{row['name']:16} {row['count']:7d} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['per_s']:8.0f}")
-    print(f"(x1: {args.rounds} rounds of echo, commit, issue and ecpay issue blocks from one client; "
+    print(f"(x1: {args.rounds} rounds of echo, commit, issue, ecpay issue and ezpay issue blocks from one client; "
           "per s = back to back)")
     for line in _verdicts(rows):
         print(line)

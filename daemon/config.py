@@ -306,6 +306,8 @@ class CompatSection:
     key: str
     iv: str = ""
     pos: str = ""
+    love_codes: str = ""
+    """ezPay: a file of love codes (捐贈碼) the checkLoveCode answer is taken from (empty: the format alone)."""
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,7 @@ def _compat_section(name: str, raw: dict[str, Any]) -> CompatSection | None:
     if not key or (iv_name and not iv):
         raise ConfigError(f"compat.{name}: {key_name}{' and ' + iv_name if iv_name else ''} must be set (or passed "
                           f"as the systemd credential {raw['credential']})")
-    return CompatSection(name, merchant, key, iv, raw.get("pos", ""))
+    return CompatSection(name, merchant, key, iv, raw.get("pos", ""), raw.get("love_codes", ""))
 
 
 def _compat(raw: dict[str, Any]) -> CompatSettings:
