@@ -66,10 +66,16 @@ def local_lister(root: Path) -> Lister:
     """``os.scandir`` below ``root``; symbolic links are listed as what they are, never followed."""
 
     def entries(folder: str) -> Iterator[Entry]:
-        with os.scandir(root / folder) as scan:
+        with os.scandir(root / folder) as scan:  # FileNotFoundError here: the folder itself is absent
             for item in scan:
-                is_dir = item.is_dir(follow_symlinks=False)
-                yield Entry(item.name, is_dir, 0 if is_dir else item.stat(follow_symlinks=False).st_size)
+                try:
+                    is_dir = item.is_dir(follow_symlinks=False)
+                    size = 0 if is_dir else item.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    # moved away while the folder was read (Turnkey taking it from SRC): it is not here any more.
+                    # Raising would make the whole folder look absent, and a file still in it look lost.
+                    continue
+                yield Entry(item.name, is_dir, size)
 
     return entries
 

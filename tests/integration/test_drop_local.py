@@ -161,3 +161,22 @@ def test_layout_is_configurable_and_checked() -> None:
         Layout(src="UpCast/{folder}/SRC")
     with pytest.raises(ValueError):
         Layout(codes=("X0000",))
+
+
+def test_a_file_taken_while_its_folder_is_read_is_skipped_not_the_whole_folder(tmp_path: Path) -> None:
+    """Turnkey moves files out of SRC while einvd lists it: the one that vanished between the directory read and its
+    stat is not there any more; the folder and the files still in it are (a FileNotFoundError for the whole folder
+    made a file still in SRC look lost, and the crash recovery dropped it a second time)."""
+    from drivers.drop.watch import local_lister
+
+    folder = tmp_path / "SRC"
+    folder.mkdir()
+    for n in range(5):
+        (folder / f"F0401_AB0000100{n}_{n}.xml").write_bytes(b"<x/>")
+    entries = local_lister(tmp_path)("SRC")
+    first = next(iter(entries))
+    for path in folder.iterdir():
+        if path.name != first.name:
+            path.unlink()  # taken by Turnkey after the directory was read, before each entry's stat
+    assert list(entries) == []
+    assert [e.name for e in local_lister(tmp_path)("SRC")] == [first.name]

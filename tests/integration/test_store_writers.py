@@ -92,9 +92,9 @@ def test_background_checkpoint_keeps_the_wal_short(tmp_path: Path) -> None:
     """SQLite's own checkpoint is held off to 10,000 pages, so only the checkpointer thread brings committed pages
     back into the database: with it the WAL is reused from its start between batches instead of growing."""
     store = Store(tmp_path / "bg.sqlite3", background_checkpoint=True)
-    pages = _batches(store, rest=1.5)
+    pages = _batches(store, rest=3.0)  # a loaded CI box may run the 0.5 s checkpointer late
     store.close()
-    assert pages < 1000
+    assert pages < 1200  # about one batch; the control below (no checkpoints) keeps all three, 1500 or more
 
 
 def test_without_the_thread_the_wal_grows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
