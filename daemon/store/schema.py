@@ -334,6 +334,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN turnkey_status_at TEXT;
     CREATE INDEX outbox_turnkey_open ON outbox (dropped_at) WHERE state = 'DONE';
     """,
+    # Ranges a POS numbers from itself (issue 18, helper SL: e首發票's invoice mode, ``tracks add --numbered-by``):
+    # einvd's own allocation never takes a number from a range with ``numbered_by`` set.
+    """
+    ALTER TABLE tracks ADD COLUMN numbered_by TEXT;
+    """,
 )
 
 

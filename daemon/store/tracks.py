@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 COLUMNS = ("id, period, invoice_type, track, begin_no, end_no, last_no, last_issued_at, source, created_at, "
-           "closed_at, used_last_no")
+           "closed_at, used_last_no, numbered_by")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class TrackRecord:
     created_at: str
     closed_at: str | None
     used_last_no: int | None
+    numbered_by: str | None = None
+    """The POS that numbers this range itself (e首發票's invoice mode); None: einvd numbers it."""
 
 
 def _records(rows: list[Any]) -> list[TrackRecord]:
@@ -37,7 +39,7 @@ def open_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> TrackR
     """The first range of the period and type with numbers left (ranges are used in track/begin order)."""
     row = tx.execute(
         f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND invoice_type = ? "
-        "AND (last_no IS NULL OR last_no < end_no) ORDER BY track, begin_no LIMIT 1",
+        "AND (last_no IS NULL OR last_no < end_no) AND numbered_by IS NULL ORDER BY track, begin_no LIMIT 1",
         (period, invoice_type),
     ).fetchone()
     return None if row is None else TrackRecord(*row)
@@ -59,12 +61,46 @@ def advance(tx: sqlite3.Connection, track_id: int, last_no: int, last_issued_at:
 
 
 def insert(tx: sqlite3.Connection, period: str, invoice_type: str, track: str, begin: int, end: int, source: str,
-           created_at: str) -> int:
-    """Add a range (the caller has checked that it overlaps none held); its id."""
+           created_at: str, numbered_by: str | None = None) -> int:
+    """Add a range (the caller has checked that it overlaps none held); its id. ``numbered_by``: the POS that
+    numbers it itself (einvd's own allocation then never takes from it)."""
     cursor = tx.execute(
-        "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (period, invoice_type, track, begin, end, source, created_at),
+        "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at, numbered_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (period, invoice_type, track, begin, end, source, created_at, numbered_by),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def holding(conn: sqlite3.Connection, period: str, track: str, number: int) -> TrackRecord | None:
+    """The range of ``period`` and letters ``track`` that contains ``number`` (ranges never overlap), if any."""
+    row = conn.execute(
+        f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND track = ? AND begin_no <= ? AND end_no >= ? LIMIT 1",
+        (period, track, number, number),
+    ).fetchone()
+    return None if row is None else TrackRecord(*row)
+
+
+def numbered_by(conn: sqlite3.Connection, pos: str) -> list[TrackRecord]:
+    """The ranges POS ``pos`` numbers itself, by period, type, letters and first number."""
+    return _records(conn.execute(f"SELECT {COLUMNS} FROM tracks WHERE numbered_by = ? "
+                                 "ORDER BY period, invoice_type, track, begin_no", (pos,)).fetchall())
+
+
+def raise_cursor(tx: sqlite3.Connection, track_id: int, number: int, issued_at: str) -> None:
+    """A POS-numbered range: the cursor moves up to ``number`` (never down), the latest issue time likewise."""
+    tx.execute("UPDATE tracks SET last_no = max(coalesce(last_no, -1), ?), "
+               "last_issued_at = max(coalesce(last_issued_at, ''), ?) WHERE id = ?", (number, issued_at, track_id))
+
+
+def track_dates(conn: sqlite3.Connection, period: str, track: str, number: int) -> tuple[str | None, str | None]:
+    """The latest issue time of the numbers of ``track`` below ``number`` and the earliest of those above it, in
+    ``period``: E0209 wants dates in number order over the whole track."""
+    lowest, at, highest = f"{track}00000000", f"{track}{number:08d}", f"{track}99999999"
+    row = conn.execute(
+        "SELECT (SELECT max(issued_at) FROM invoices WHERE period = ? AND number >= ? AND number < ?), "
+        "(SELECT min(issued_at) FROM invoices WHERE period = ? AND number > ? AND number <= ?)",
+        (period, lowest, at, period, at, highest),
+    ).fetchone()
+    return row[0], row[1]
