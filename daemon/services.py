@@ -264,6 +264,9 @@ def pos_range(tx: Connection, period: Period, number: str, invoice_type: str, po
         raise TrackError(Problem("invoice_number.range", "invoice_number",
                                  f"{number} lies in no range of period {period.code} type {invoice_type} "
                                  f"numbered by {pos!r} (einvd tracks add ... --numbered-by {pos})"))
+    if track.closed_at is not None:
+        raise Conflict(Problem("period.closed", "issued_at", f"period {period.code} was closed for E0402 at "
+                               f"{track.closed_at}: its unused numbers were reported blank"))
     following = track.begin_no if track.last_no is None else track.last_no + 1
     if value < following:
         raise Conflict(Problem("invoice_number.used", "invoice_number",

@@ -21,7 +21,9 @@ Where einvd differs from e首發票, and why (the README's ``compat`` section sa
 * The Timestamp is not checked against a clock window: the centre documents none (field notes §3.3).
 * An allowance covers the lines of one invoice (einvd's G0401 is per invoice); AllowanceNumberPrefix is the
   idempotency key and einvd numbers the allowance.
-* /Append/Order(s), /Update/Invoices, /Append/PrintInvoices, /Append/TrackBlank and /Append/BlankCancel are not
+* /Append/Order(s) (order mode: the centre numbers) numbers from einvd's own ranges and answers InvoiceID,
+  InvoiceDateTime and RandomNumber with the AuthCode (the seed shows no answer for it).
+* /Update/Invoices, /Append/PrintInvoices, /Append/TrackBlank and /Append/BlankCancel are not
   served: each item answers a Message naming what is.
 """
 
@@ -75,7 +77,8 @@ class SystemLeadLayer:
     def __init__(self, context: ApiContext, settings: CompatSection) -> None:
         self.context, self.company, self.salt, self.pos = context, settings.merchant, settings.key, settings.pos
         self.operations: dict[str, Operation] = {
-            "Append/Invoices": self.append_invoice, "Update/CancelInvoices": self.cancel_invoice,
+            "Append/Invoices": self.append_invoice, "Append/Order": self.append_order,
+            "Append/Orders": self.append_order, "Update/CancelInvoices": self.cancel_invoice,
             "Update/AllowanceInvoice": self.allowance, "Update/CancelAllowances": self.cancel_allowance,
             "Inquire/GetInvoicesStatus": self.status, "Inquire/GetInvoiceIDList": self.id_list,
         }
@@ -123,6 +126,24 @@ class SystemLeadLayer:
         body = issued.body
         return {"InvoiceID": body["invoice_number"],
                 "InvoiceDateTime": f"{body['invoice_date']}T{body['invoice_time']}",
+                "AuthCode": wire.auth_code(self.company, "invoice", body["period"], body["invoice_number"])}
+
+    async def append_order(self, data: Payload, timestamp: str) -> Payload:
+        """Order mode: einvd numbers the invoice from its own ranges; RelateNumber is the idempotency key."""
+        doc = wire.order_document(data)
+        signed = Signed(ApiKey(KEY_ID, b"", frozenset({"issue"})), int(self.context.now()), secrets.token_hex(16))
+
+        def work() -> Later[Issued]:
+            return Later(self.context.invoices.prepare(doc))
+
+        try:
+            issued: Issued = await self.context.batcher.submit(signed, work)
+        except TurnkeyError as error:
+            raise _refusal(error) from None
+        body = issued.body
+        return {"RelateNumber": body["order_id"], "InvoiceID": body["invoice_number"],
+                "InvoiceDateTime": f"{body['invoice_date']}T{body['invoice_time']}",
+                "RandomNumber": body["random_number"],
                 "AuthCode": wire.auth_code(self.company, "invoice", body["period"], body["invoice_number"])}
 
     # --- void, allowance, allowance void ----------------------------------------------------------------------
@@ -239,7 +260,8 @@ def _id_entry(company: str, record: stored_tracks.TrackRecord) -> Payload:
 
 def _echo(name: str, data: Payload) -> Payload:
     """The keys of the item a failure answer repeats, as the seed's examples do."""
-    keys = {"Append/Invoices": ("InvoiceID", "InvoiceDateTime"), "Update/CancelInvoices": ("InvoiceNumber",),
+    keys = {"Append/Invoices": ("InvoiceID", "InvoiceDateTime"), "Append/Order": ("RelateNumber",),
+            "Append/Orders": ("RelateNumber",), "Update/CancelInvoices": ("InvoiceNumber",),
             "Update/CancelAllowances": ("AllowanceNumber",), "Inquire/GetInvoicesStatus": ("InvoiceID",),
             "Inquire/GetInvoiceIDList": ("CompanyID", "StageYear")}.get(name, ())
     return {key: data[key] for key in keys if isinstance(data.get(key), (str, int))}

@@ -124,9 +124,20 @@ def local_time(data: Mapping[str, Any], name: str) -> str:
 _TAX_SALES = {"1": "sales", "2": "zero_tax_sales", "3": "free_tax_sales"}
 
 
+def order_document(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``/Append/Order(s)`` Data: an invoice body without InvoiceID (the centre numbers it; RelateNumber unique,
+    field notes §1.7), InvoiceDateTime optional (default: now)."""
+    relate = text(data, "RelateNumber", required=True, limit=40)
+    return _document(data, relate, local_time(data, "InvoiceDateTime") if data.get("InvoiceDateTime") else None)
+
+
 def invoice_document(data: Mapping[str, Any]) -> dict[str, Any]:
     """``/Append/Invoices`` Data (b2cJsonSample.md, b2bJsonSample.md) as einvd's invoice document."""
     number = text(data, "InvoiceID", required=True, limit=10)
+    return _document(data, text(data, "RelateNumber", limit=40) or number, local_time(data, "InvoiceDateTime"))
+
+
+def _document(data: Mapping[str, Any], order_id: str, issued_at: str | None) -> dict[str, Any]:
     tax_type = text(data, "TaxType", limit=1) or "1"
     if tax_type not in _TAX_SALES:
         raise Refused("TaxType 格式錯誤 (1 taxable, 2 zero-rated, 3 exempt)")
@@ -144,13 +155,14 @@ def invoice_document(data: Mapping[str, Any]) -> dict[str, Any]:
     items = [_item(line, tax_type) for line in details]
     sales = amount(data, "SalesAmount")
     doc: dict[str, Any] = {
-        "order_id": text(data, "RelateNumber", limit=40) or number,
-        "issued_at": local_time(data, "InvoiceDateTime"),
+        "order_id": order_id,
         "print": text(data, "PrintMark", limit=1).upper() == "Y",
         "tax_type": tax_type, "items": items,
         "amounts": {"sales": 0, "zero_tax_sales": 0, "free_tax_sales": 0, _TAX_SALES[tax_type]: plain(sales),
                     "tax": plain(amount(data, "TaxAmount", Decimal(0))), "total": plain(amount(data, "TotalAmount"))},
     }
+    if issued_at is not None:
+        doc["issued_at"] = issued_at
     if any(value is not None for value in buyer.values()):
         doc["buyer"] = {key: value for key, value in buyer.items() if value is not None}
     remark = text(data, "MainRemark", limit=200)

@@ -25,6 +25,7 @@ from daemon.api.app import create_app
 from daemon.api.context import ApiContext
 from daemon.compat import systemlead_wire
 from daemon.config import CompatSection, CompatSettings
+from daemon.periodic import close_period
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.tracks import add as add_ranges
@@ -223,7 +224,7 @@ def test_the_error_cases(box: tuple[SystemLeadClient, TestClient], service: Invo
     assert body[2]["InvoiceID"] == "AA00000002" and "AuthCode" in body[2]
     status, body = client.post("/systemlead/Append/Invoices", b"{not json")
     assert status == 400 and "Message" in body[0]
-    unserved = client.one("Append/Orders", {"RelateNumber": "O1"})
+    unserved = client.one("Append/PrintInvoices", {"RelateNumber": "O1"})
     assert "不支援" in unserved["Message"] and "/Append/Invoices" in unserved["Message"]
     wrong_seller = client.one("Update/CancelInvoices", {"SellerID": "89430377", "InvoiceNumber": "AA00000000",
                                                        "CancelReason": "x"})
@@ -305,7 +306,8 @@ def test_issued_invoices_drain_to_turnkey_as_valid_f0401(box: tuple[SystemLeadCl
     client = box[0]
     numbers = [f"AA{n:08d}" for n in range(3)]
     for n, number in enumerate(numbers):
-        business: dict[str, Any] = {"BuyerID": "53538851", "BuyerInvoiceTitle": "買方公司", "TaxAmount": 9, "TotalAmount": 194}
+        business: dict[str, Any] = {"BuyerID": "53538851", "BuyerInvoiceTitle": "買方公司", "TaxAmount": 9,
+                                    "TotalAmount": 194}
         assert "AuthCode" in client.one("Append/Invoices", invoice(number, at(n), **(business if n else {})))
     outbox = store.read("SELECT message_type, reference FROM outbox ORDER BY id")
     assert [tuple(r) for r in outbox] == [("F0401", n) for n in numbers]
@@ -350,3 +352,29 @@ def test_cli_numbered_by(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert [r[0] for r in store.read("SELECT numbered_by FROM tracks ORDER BY track")] == [POS, "pos2", None]
     finally:
         store.close()
+
+
+def test_order_mode_numbers_from_einvds_own_ranges(box: tuple[SystemLeadClient, TestClient], store: Store) -> None:
+    client = box[0]
+    order = invoice("unused", at(0), relate="ORDER-1")
+    del order["InvoiceID"], order["InvoiceDateTime"], order["RandomNumber"]
+    first = client.one("Append/Orders", order)
+    assert first["InvoiceID"] == "AB00001000" and first["RelateNumber"] == "ORDER-1" and "AuthCode" in first
+    assert client.one("Append/Order", order) == first  # the same RelateNumber and content: the invoice issued
+    other = client.one("Append/Orders", {**order, "SalesAmount": 130, "TotalAmount": 130, "Details": order[
+        "Details"][:1]})
+    assert "[order_id.conflict]" in other["Message"] and other["RelateNumber"] == "ORDER-1"
+    assert store.read("SELECT count(*) FROM invoices")[0][0] == 1
+
+
+def test_unused_numbers_of_pos_ranges_are_reported_blank(service: InvoiceService, store: Store) -> None:
+    pos_ranges(store)
+    for n in range(3):
+        service.prepare_numbered(sale(f"P{n}", issued_at=at(n).isoformat()), f"AA{n:08d}", POS)()
+    service.issue(sale("OWN"))
+    assert close_period(store, PERIOD, SELLER.identifier, SELLER.identifier, PERIOD.end) is not None
+    spans = {(r[0], r[1]) for r in store.read("SELECT track, spans FROM blank_reports")}
+    assert spans == {("AA", "[[3, 99]]"), ("AB", "[[1001, 1049]]"), ("AC", "[[0, 9]]")}
+    with pytest.raises(Conflict) as closed:  # the period is closed: nothing more from the POS range
+        service.prepare_numbered(sale("P3", issued_at=at(3).isoformat()), "AA00000003", POS)()
+    assert closed.value.problems[0].code == "period.closed"
