@@ -160,9 +160,9 @@ def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json or not is_tty():  # pipes and scripts get the JSON, people at a terminal a table
         _print(held)
         return 0
-    table("number ranges", ("period", "type", "range", "next", "remaining", "source"),
+    table("number ranges", ("period", "type", "range", "next", "remaining", "source", "numbered by"),
           [(r["period"], r["invoice_type"], f"{r['track']}{r['begin']}-{r['end']}", r["next"] or "used up",
-            r["remaining"], r["source"]) for r in held])
+            r["remaining"], r["source"], r["numbered_by"] or "einvd") for r in held])
     return 0
 
 
