@@ -216,7 +216,9 @@ class InvoiceService:
             number=number, period=track.period, order_id=draft.order_id, document=text, issued_at=at,
             random_number=random_number or f"{self.rng.randrange(10000):04d}", invoice_type=draft.invoice_type,
             buyer_ban=draft.buyer.ban if draft.buyer else None, total=draft.amounts.total,
-            print_requested=draft.print_proof, print_status="pending" if draft.print_proof else "not_requested",
+            # the POS that numbered it printed the proof itself (it had the number and random code before asking):
+            # the box printing another original would make two lottery proofs of one invoice; a copy is a reprint
+            print_requested=draft.print_proof, print_status="by_pos" if draft.print_proof else "not_requested",
             status="queued", track_id=track.id, created_at=stamp(taipei(self.clock.now())),
         )
         try:

@@ -153,8 +153,9 @@ def test_issue_replay_status_void_allowance_and_its_void(box: tuple[SystemLeadCl
     assert first["InvoiceID"] == "AA00000000" and first["InvoiceDateTime"] == at(0).strftime("%Y-%m-%dT%H:%M:%S")
     assert re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", first["AuthCode"])
     # the POS's random number, its e-mail and its lines are what einvd stored and queued
-    row = store.read("SELECT number, random_number, order_id, document FROM invoices WHERE number = 'AA00000000'")[0]
-    assert (row[1], row[2]) == ("3716", "OD-AA00000000")
+    row = store.read("SELECT number, random_number, order_id, document, print_status FROM invoices "
+                     "WHERE number = 'AA00000000'")[0]
+    assert (row[1], row[2], row[4]) == ("3716", "OD-AA00000000", "by_pos")  # the POS printed it, not the box
     assert json.loads(row[3])["buyer"]["email"] == "buyer@example.com"
     # replay: same number, same content -> the same answer, no second invoice
     assert client.one("Append/Invoices", invoice("AA00000000", at(0))) == first
