@@ -95,12 +95,15 @@ def raise_cursor(tx: sqlite3.Connection, track_id: int, number: int, issued_at: 
 
 
 def track_dates(conn: sqlite3.Connection, period: str, track: str, number: int) -> tuple[str | None, str | None]:
-    """The latest issue time of the numbers of ``track`` below ``number`` and the earliest of those above it, in
-    ``period``: E0209 wants dates in number order over the whole track."""
+    """The issue time of the nearest number of ``track`` below ``number`` and of the nearest above it, in
+    ``period``: E0209 wants dates in number order over the whole track, and as issuing keeps that order, the
+    nearest neighbours bound the date (two probes of the number index, however many invoices the track has)."""
     lowest, at, highest = f"{track}00000000", f"{track}{number:08d}", f"{track}99999999"
     row = conn.execute(
-        "SELECT (SELECT max(issued_at) FROM invoices WHERE period = ? AND number >= ? AND number < ?), "
-        "(SELECT min(issued_at) FROM invoices WHERE period = ? AND number > ? AND number <= ?)",
-        (period, lowest, at, period, at, highest),
+        "SELECT (SELECT issued_at FROM invoices WHERE number >= ? AND number < ? AND period = ? "
+        "ORDER BY number DESC LIMIT 1), "
+        "(SELECT issued_at FROM invoices WHERE number > ? AND number <= ? AND period = ? "
+        "ORDER BY number LIMIT 1)",
+        (lowest, at, period, at, highest, period),
     ).fetchone()
     return row[0], row[1]
