@@ -9,35 +9,48 @@ The single till's three cases run in alternating blocks (echo, commit, issue, ec
 as bench/issue_core.py alternates its floor and issue: on a shared machine whose speed drifts from minute to
 minute, a case measured in one stretch and its floor in another would compare two different machines.
 
+The e首發票 layer (#18) is measured in the same alternation: ``systemlead issue x1`` issues the same sale through
+``POST /systemlead/Append/Invoices`` (invoice mode: the till numbers it from its own range); its p50 must stay
+within 0.5 ms of einvd's own ``issue x1`` p50 in the same run.
+
     python -m bench.api [--count 4000] [--seconds 10] [--rounds 8] [--dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import itertools
+import json
 import multiprocessing
 import random
 import statistics
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.issue_core import SELLER, Floor, WallClock
+from daemon import compat
 from daemon.api.app import ServerThread, create_app
 from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.client import Client
+from daemon.compat import systemlead_wire
+from daemon.config import CompatSection, CompatSettings
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.tracks import add
 from turnkey.numbers import TrackRange
-from turnkey.period import Period
+from turnkey.period import TAIPEI, Period
 
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 SECRET = b"bench-secret-0123456789-0123456789"
 ECHO, COMMIT, ISSUE = "echo x1", "durable commit", "issue x1"
+SYSTEMLEAD = "systemlead issue x1"
+SL_COMPANY, SL_SALT, SL_POS, SL_TRACK = SELLER.identifier, "bench-salt", "bench-pos", "SL"
 
 
 def _document(run: str, n: int) -> dict[str, Any]:
@@ -67,6 +80,9 @@ def _till(url: str, floor_path: Path, run: str, count: int, rounds: int, seconds
     actions: dict[str, Callable[[int], object]] = {
         ECHO: lambda n: _request(client, "/v1/echo", run, n), COMMIT: lambda n: floor(),
         ISSUE: lambda n: _request(client, "/v1/invoices", run, n)}
+    latencies[SYSTEMLEAD], actions[SYSTEMLEAD] = [], _systemlead_till(url)
+    spent[SYSTEMLEAD] = 0.0
+    actions[SYSTEMLEAD](-1)  # warm: the layer's first request, not timed
     deadline = time.monotonic() + seconds
     block = max(count // rounds, 1)
     for first in range(0, block * rounds, block):
@@ -146,8 +162,60 @@ def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
     add(store, [TrackRange(Period.of(now), "07", "AB", 0, 99_999_999)], "bench", now)
     service = InvoiceService(store, WallClock(), random.Random(1), SELLER, KEY)
     context = ApiContext.build(service, {"bench": ApiKey("bench", SECRET, frozenset({"issue"}))}, echo=True)
-    server = ServerThread(create_app(context))
+    app = create_app(context)
+    _mount_systemlead(app, context, store)
+    server = ServerThread(app)
     return server, server.start(), context
+
+
+def _mount_systemlead(app: Any, context: ApiContext, store: Store) -> None:
+    """The e首發票 layer on the same app, with a range its till numbers itself."""
+    now = WallClock().now()
+    add(store, [TrackRange(Period.of(now), "07", SL_TRACK, 0, 99_999_999)], "bench", now, numbered_by=SL_POS)
+    compat.mount(app, context, CompatSettings(systemlead=CompatSection("systemlead", SL_COMPANY, SL_SALT,
+                                                                       pos=SL_POS)))
+
+
+def _systemlead_till(url: str) -> Callable[[int], object]:
+    """An e首發票 POS on one kept-alive connection: it numbers its invoices itself (next number each time), signs
+    the envelope (SHA256(Timestamp + Salt)) and reads the per-item answer."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    taken = itertools.count()
+
+    def issue(n: int) -> None:
+        at = WallClock().now()
+        stamp = str(int(at.timestamp()))
+        data = {"CompanyID": SL_COMPANY, "InvoiceID": f"{SL_TRACK}{next(taken):08d}",
+                "InvoiceDateTime": at.astimezone(TAIPEI).strftime("%Y-%m-%dT%H:%M:%S"), "BuyerID": "0000000000",
+                "PrintMark": "Y", "RandomNumber": "1234", "SalesAmount": 185, "TaxType": "1", "TaxAmount": 0,
+                "TotalAmount": 185, "Details": [
+                    {"ProductName": "拿鐵", "Quantity": 2, "UnitPrice": 65, "SubTotal": 130},
+                    {"ProductName": "可頌", "Quantity": 1, "UnitPrice": 55, "SubTotal": 55}]}
+        envelope = {"CompanyID": SL_COMPANY, "Timestamp": stamp, "Signature": systemlead_wire.signature(
+            stamp, SL_SALT), "Data": data}
+        body = json.dumps(envelope)
+        try:
+            conn.request("POST", "/systemlead/Append/Invoices", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            conn.close()  # the server closed the idle kept-alive connection between blocks: open it again
+            conn.request("POST", "/systemlead/Append/Invoices", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or "AuthCode" not in answer[0]:
+            raise SystemExit(f"/systemlead/Append/Invoices answered {response.status} {answer}")
+
+    return issue
+
+
+def _systemlead_figures(by: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The layer's target: its issue p50 within 0.5 ms of einvd's own issue p50 in the same run."""
+    if SYSTEMLEAD not in by:
+        return []
+    value, own = by[SYSTEMLEAD]["p50_ms"], by[ISSUE]["p50_ms"]
+    return [{"figure": "systemlead issue x1 p50 (ms)", "value": value, "floor": own, "target": "<= issue + 0.5 ms",
+             "ok": value <= own + 0.5}]
 
 
 def figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,6 +232,7 @@ def figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
          "ok": x8["per_s"] >= 500},
         {"figure": "issue x8 p50 (ms)", "value": x8["p50_ms"], "floor": echo8["p50_ms"], "target": "reported"},
         {"figure": "issue x8 p99 (ms)", "value": x8["p99_ms"], "floor": echo8["p99_ms"], "target": "reported"},
+        *_systemlead_figures(by),
     ]
 
 
@@ -181,6 +250,8 @@ def _verdicts(rows: list[dict[str, Any]]) -> list[str]:
     # invoices/s; the bare signed echo's own x8 p99 is printed beside ours for that reason.
     note = (f"info  issue x8 p99 {by['issue x8']['p99_ms']:.2f} ms (echo x8 p99 {by['echo x8']['p99_ms']:.2f} ms; "
             f"8 / {by['issue x8']['per_s']:.0f} per s = {8000 / by['issue x8']['per_s']:.1f} ms mean by Little's law)")
+    checks += [(f"{f['figure']} {f['value']:.2f} <= issue x1 p50 + 0.5 ms = {f['floor'] + 0.5:.2f} ms", f["ok"])
+               for f in _systemlead_figures(by)]
     return [f"{'PASS' if ok else 'MISS'}  {text}" for text, ok in checks] + [note]
 
 
