@@ -160,9 +160,10 @@ def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json or not is_tty():  # pipes and scripts get the JSON, people at a terminal a table
         _print(held)
         return 0
-    table("number ranges", ("period", "type", "range", "next", "remaining", "source", "numbered by"),
+    table("number ranges", ("period", "type", "range", "next", "remaining", "source"),
           [(r["period"], r["invoice_type"], f"{r['track']}{r['begin']}-{r['end']}", r["next"] or "used up",
-            r["remaining"], r["source"], r["numbered_by"] or "einvd") for r in held])
+            r["remaining"], r["source"] if r["numbered_by"] is None else f"{r['source']}, POS {r['numbered_by']}")
+           for r in held])
     return 0
 
 
