@@ -379,3 +379,16 @@ def test_unused_numbers_of_pos_ranges_are_reported_blank(service: InvoiceService
     with pytest.raises(Conflict) as closed:  # the period is closed: nothing more from the POS range
         service.prepare_numbered(sale("P3", issued_at=at(3).isoformat()), "AA00000003", POS)()
     assert closed.value.problems[0].code == "period.closed"
+
+
+def test_the_layer_needs_company_salt_and_pos(service: InvoiceService, clock: FakeClock) -> None:
+    from daemon.compat import systemlead
+    from daemon.config import ConfigError
+
+    context = ApiContext.build(service, KEYS, now=lambda: clock.now().timestamp())
+    try:
+        for section in (CompatSection("systemlead", COMPANY, SALT), CompatSection("systemlead", COMPANY, "", pos=POS)):
+            with pytest.raises(ConfigError, match=r"compat\.systemlead"):
+                systemlead.build(context, section)
+    finally:
+        context.close()
