@@ -17,6 +17,10 @@ The ezPay layer (#18) is measured in the same alternation: ``ezpay issue x1`` is
 ``POST /ezpay/Api/invoice_issue`` (ezPay's form with the AES-256 PostData_, the JSON answer and its Result parsed)
 from the same client process; its p50 must stay within 0.5 ms of einvd's own ``issue x1`` p50 in the same run.
 
+The e首發票 layer (#18) is measured in the same alternation: ``systemlead issue x1`` issues the same sale through
+``POST /systemlead/Append/Invoices`` (invoice mode: the till numbers it from its own range); its p50 must stay
+within 0.5 ms of einvd's own ``issue x1`` p50 in the same run.
+
     python -m bench.api [--count 4000] [--seconds 10] [--rounds 8] [--dir DIR]
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import multiprocessing
 import random
@@ -41,13 +46,13 @@ from daemon.api.app import ServerThread, create_app
 from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.client import Client
-from daemon.compat import ecpay_wire, ezpay_wire
+from daemon.compat import ecpay_wire, ezpay_wire, systemlead_wire
 from daemon.config import CompatSection, CompatSettings
 from daemon.services import InvoiceService
 from daemon.store import Store
 from daemon.tracks import add
 from turnkey.numbers import TrackRange
-from turnkey.period import Period
+from turnkey.period import TAIPEI, Period
 
 KEY = bytes.fromhex("FE05F029154F6AA67A78B338ED2F6601")
 SECRET = b"bench-secret-0123456789-0123456789"
@@ -55,6 +60,8 @@ ECHO, COMMIT, ISSUE, ECPAY = "echo x1", "durable commit", "issue x1", "ecpay iss
 ECPAY_KEYS = ecpay_wire.Keys.of("2000132", "ejCk326UnaZWKisg", "q9jcZX8Ib9LM8wYk")  # ECPay's public stage account
 EZPAY = "ezpay issue x1"
 EZPAY_KEYS = ezpay_wire.Keys.of("3622183", "abcdefghijklmnopqrstuvwxyzabcdef", "1234567891234567")  # manual's example
+SYSTEMLEAD = "systemlead issue x1"
+SL_COMPANY, SL_SALT, SL_POS, SL_TRACK = SELLER.identifier, "bench-salt", "bench-pos", "SL"
 
 
 def _document(run: str, n: int) -> dict[str, Any]:
@@ -151,6 +158,8 @@ def _till(url: str, floor_path: Path, run: str, count: int, rounds: int, seconds
         ECHO: lambda n: _request(client, "/v1/echo", run, n), COMMIT: lambda n: floor(),
         ISSUE: lambda n: _request(client, "/v1/invoices", run, n), ECPAY: lambda n: ecpay.issue(f"{run}e", n)}
     actions.update(_ezpay_actions(url, run))
+    actions[SYSTEMLEAD] = _systemlead_till(url)
+    actions[SYSTEMLEAD](-1)  # warm: the layer's first request, not timed
     latencies: dict[str, list[float]] = {name: [] for name in actions}
     spent = dict.fromkeys(latencies, 0.0)
     deadline = time.monotonic() + seconds
@@ -238,8 +247,59 @@ def _server(workdir: Path) -> tuple[ServerThread, str, ApiContext]:
     compat.mount(app, context, CompatSettings(
         ecpay=CompatSection("ecpay", ecpay.merchant, ecpay.key.decode(), ecpay.iv.decode()),
         ezpay=CompatSection("ezpay", ezpay.merchant, ezpay.key_text, ezpay.iv_text)))
+    _mount_systemlead(app, context, store)
     server = ServerThread(app)
     return server, server.start(), context
+
+
+def _mount_systemlead(app: Any, context: ApiContext, store: Store) -> None:
+    """The e首發票 layer on the same app, with a range its till numbers itself."""
+    now = WallClock().now()
+    add(store, [TrackRange(Period.of(now), "07", SL_TRACK, 0, 99_999_999)], "bench", now, numbered_by=SL_POS)
+    compat.mount(app, context, CompatSettings(systemlead=CompatSection("systemlead", SL_COMPANY, SL_SALT,
+                                                                       pos=SL_POS)))
+
+
+def _systemlead_till(url: str) -> Callable[[int], object]:
+    """An e首發票 POS on one kept-alive connection: it numbers its invoices itself (next number each time), signs
+    the envelope (SHA256(Timestamp + Salt)) and reads the per-item answer."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    taken = itertools.count()
+
+    def issue(n: int) -> None:
+        at = WallClock().now()
+        stamp = str(int(at.timestamp()))
+        data = {"CompanyID": SL_COMPANY, "InvoiceID": f"{SL_TRACK}{next(taken):08d}",
+                "InvoiceDateTime": at.astimezone(TAIPEI).strftime("%Y-%m-%dT%H:%M:%S"), "BuyerID": "0000000000",
+                "PrintMark": "Y", "RandomNumber": "1234", "SalesAmount": 185, "TaxType": "1", "TaxAmount": 0,
+                "TotalAmount": 185, "Details": [
+                    {"ProductName": "拿鐵", "Quantity": 2, "UnitPrice": 65, "SubTotal": 130},
+                    {"ProductName": "可頌", "Quantity": 1, "UnitPrice": 55, "SubTotal": 55}]}
+        envelope = {"CompanyID": SL_COMPANY, "Timestamp": stamp, "Signature": systemlead_wire.signature(
+            stamp, SL_SALT), "Data": data}
+        body = json.dumps(envelope)
+        try:
+            conn.request("POST", "/systemlead/Append/Invoices", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            conn.close()  # the server closed the idle kept-alive connection between blocks: open it again
+            conn.request("POST", "/systemlead/Append/Invoices", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or "AuthCode" not in answer[0]:
+            raise SystemExit(f"/systemlead/Append/Invoices answered {response.status} {answer}")
+
+    return issue
+
+
+def _systemlead_figures(by: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The layer's target: its issue p50 within 0.5 ms of einvd's own issue p50 in the same run."""
+    if SYSTEMLEAD not in by:
+        return []
+    value, own = by[SYSTEMLEAD]["p50_ms"], by[ISSUE]["p50_ms"]
+    return [{"figure": "systemlead issue x1 p50 (ms)", "value": value, "floor": own, "target": "<= issue + 0.5 ms",
+             "ok": value <= own + 0.5}]
 
 
 def figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -259,6 +319,7 @@ def figures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         _ezpay_checks(by)[0],
         {"figure": "issue x8 p50 (ms)", "value": x8["p50_ms"], "floor": echo8["p50_ms"], "target": "reported"},
         {"figure": "issue x8 p99 (ms)", "value": x8["p99_ms"], "floor": echo8["p99_ms"], "target": "reported"},
+        *_systemlead_figures(by),
     ]
 
 
@@ -279,6 +340,8 @@ def _verdicts(rows: list[dict[str, Any]]) -> list[str]:
     # invoices/s; the bare signed echo's own x8 p99 is printed beside ours for that reason.
     note = (f"info  issue x8 p99 {by['issue x8']['p99_ms']:.2f} ms (echo x8 p99 {by['echo x8']['p99_ms']:.2f} ms; "
             f"8 / {by['issue x8']['per_s']:.0f} per s = {8000 / by['issue x8']['per_s']:.1f} ms mean by Little's law)")
+    checks += [(f"{f['figure']} {f['value']:.2f} <= issue x1 p50 + 0.5 ms = {f['floor'] + 0.5:.2f} ms", f["ok"])
+               for f in _systemlead_figures(by)]
     return [f"{'PASS' if ok else 'MISS'}  {text}" for text, ok in checks] + [note]
 
 
@@ -304,8 +367,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"{'':16} {'count':>7} {'p50 ms':>8} {'p99 ms':>8} {'per s':>8}")
     for row in rows:
         print(f"{row['name']:16} {row['count']:7d} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['per_s']:8.0f}")
-    print(f"(x1: {args.rounds} rounds of echo, commit, issue, ecpay issue and ezpay issue blocks from one client; "
-          "per s = back to back)")
+    print(f"(x1: {args.rounds} rounds of echo, commit, issue and the ecpay, ezpay and systemlead issue blocks from "
+          "one client; per s = back to back)")
     for line in _verdicts(rows):
         print(line)
     print(f"(at {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime())}, in {workdir})")

@@ -192,14 +192,16 @@ def cmd_tracks_import(args: argparse.Namespace, settings: Settings) -> int:
         # the bar goes to stderr, so the JSON on stdout stays as it is; few ranges need none
         return progress(ranges, len(ranges), "importing ranges", sys.stderr) if len(ranges) >= 20 else ranges
 
-    _print({"added": import_tracks(settings, _read(args.file), args.file, part, shown=shown)})
+    _print({"added": import_tracks(settings, _read(args.file), args.file, part, shown=shown,
+                                   numbered_by=args.numbered_by)})
     return 0
 
 
 def cmd_tracks_add(args: argparse.Namespace, settings: Settings) -> int:
     from daemon.commands import add_track
 
-    _print({"added": add_track(settings, args.period, args.type, args.track, args.begin, args.end)})
+    _print({"added": add_track(settings, args.period, args.type, args.track, args.begin, args.end,
+                               numbered_by=args.numbered_by)})
     return 0
 
 
@@ -213,7 +215,8 @@ def cmd_tracks_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     table("number ranges", ("period", "type", "range", "next", "remaining", "source"),
           [(r["period"], r["invoice_type"], f"{r['track']}{r['begin']}-{r['end']}", r["next"] or "used up",
-            r["remaining"], r["source"]) for r in held])
+            r["remaining"], r["source"] if r["numbered_by"] is None else f"{r['source']}, POS {r['numbered_by']}")
+           for r in held])
     return 0
 
 
@@ -583,6 +586,16 @@ def _printer_verbs(verbs: Any) -> None:
     test = printer.add_parser("test", help="print the self-test slip (profile, status, Big5, codes, a ruler)")
     test.add_argument("--png", metavar="FILE", help="print into the virtual printer and save the slip as a PNG")
     test.set_defaults(func=cmd_printer_test)
+def _numbered_by(parser: Any) -> None:
+    parser.add_argument("--numbered-by", metavar="POS", type=_pos_name, default=None,
+                        help="a POS numbers these ranges itself (e首發票 invoice mode, [compat.systemlead] pos = "
+                             "POS); einvd's own allocation never takes a number from them")
+
+
+def _pos_name(text: str) -> str:
+    if not text or len(text) > 40 or not text.isascii() or not text.isprintable() or text.strip() != text:
+        raise argparse.ArgumentTypeError("a POS name is 1-40 printable ASCII characters")
+    return text
 
 
 def _track_verbs(verbs: Any) -> None:
@@ -592,6 +605,7 @@ def _track_verbs(verbs: Any) -> None:
     imp.add_argument("file")
     imp.add_argument("--begin", type=_eight, help="first number this box owns (with --end)")
     imp.add_argument("--end", type=_eight, help="last number this box owns (with --begin)")
+    _numbered_by(imp)
     imp.set_defaults(func=cmd_tracks_import)
     add = tracks.add_parser("add", help="add a range by hand")
     add.add_argument("--period", required=True, help="ROC year + even month, e.g. 11512")
@@ -599,6 +613,7 @@ def _track_verbs(verbs: Any) -> None:
     add.add_argument("--track", required=True, help="two letters, e.g. AB")
     add.add_argument("--begin", type=_eight, required=True)
     add.add_argument("--end", type=_eight, required=True)
+    _numbered_by(add)
     add.set_defaults(func=cmd_tracks_add)
     listing = tracks.add_parser("list", help="ranges, cursors and what is left")
     listing.add_argument("--json", action="store_true", help="JSON even on a terminal (default: a table there)")

@@ -56,26 +56,29 @@ def _ranges_from(settings: Settings, data: bytes) -> list[TrackRange]:
 
 def import_tracks(settings: Settings, data: bytes, source: str, part: tuple[int, int] | None,
                   now: datetime | None = None,
-                  shown: Callable[[list[TrackRange]], Iterable[TrackRange]] | None = None) -> list[str]:
-    """Add the ranges of an E0501 or CSV in one transaction; ``shown`` wraps them (a progress bar)."""
+                  shown: Callable[[list[TrackRange]], Iterable[TrackRange]] | None = None,
+                  numbered_by: str | None = None) -> list[str]:
+    """Add the ranges of an E0501 or CSV in one transaction; ``shown`` wraps them (a progress bar);
+    ``numbered_by``: the POS that numbers them itself."""
     ranges = tracks.restrict(_ranges_from(settings, data), part)
     store = open_store(settings)
     try:
-        added = tracks.add(store, shown(ranges) if shown else ranges, f"import {source}", now or SystemClock().now())
+        added = tracks.add(store, shown(ranges) if shown else ranges, f"import {source}", now or SystemClock().now(),
+                           numbered_by)
         return _labels(added)
     finally:
         store.close()
 
 
 def add_track(settings: Settings, period: str, invoice_type: str, track: str, begin: int, end: int,
-              now: datetime | None = None) -> list[str]:
+              now: datetime | None = None, numbered_by: str | None = None) -> list[str]:
     try:
         span = TrackRange(Period.parse(period), invoice_type, track, begin, end)
     except ValueError as error:
         raise TrackError(Problem("tracks.range", "range", str(error))) from error
     store = open_store(settings)
     try:
-        return _labels(tracks.add(store, [span], "manual", now or SystemClock().now()))
+        return _labels(tracks.add(store, [span], "manual", now or SystemClock().now(), numbered_by))
     finally:
         store.close()
 

@@ -26,7 +26,7 @@ from daemon.store.tracks import TrackRecord
 from daemon.tracks import track_range
 from turnkey.errors import Conflict, InvoiceInvalid, Problem, TrackError, TurnkeyError
 from turnkey.model import CONSUMER_ID, Invoice, InvoiceDraft, Party
-from turnkey.numbers import format_number, next_number
+from turnkey.numbers import format_number, is_invoice_number, next_number
 from turnkey.period import Period, taipei
 from turnkey.proof import ProofFacts, QrCipher, payloads
 from turnkey.stored import load_document
@@ -167,6 +167,68 @@ class InvoiceService:
         """What ``issue`` would say of ``doc`` now, without taking a number or storing anything: the normalised
         document, or the refusal issue would raise (``POST /v1/validate``)."""
         return check(self.store.connection(), doc, self.clock.now(), self.backdate_limit)
+    def prepare_numbered(self, doc: Any, number: str, pos: str, random_number: str | None = None
+                         ) -> Callable[[], Issued]:
+        """Like ``prepare``, but the number is the client's (e首發票's invoice mode): it must lie in a range held
+        for POS ``pos`` (``tracks add --numbered-by``), be the next number of that range, and keep the date order
+        of its track; then the invoice is stored and queued exactly as ``prepare`` stores and queues one. The same
+        number again with the same document answers the invoice issued; with another, ``invoice_number.conflict``.
+        ``random_number``: the one the POS printed (default: drawn here).
+        """
+        draft = parse_document(doc)
+        if random_number is not None and not (len(random_number) == 4 and random_number.isdigit()
+                                              and random_number.isascii()):
+            raise InvoiceInvalid(Problem("random_number.format", "random_number", "random_number is 4 digits"))
+        text = canonical(doc)
+        if draft.issued_at is None:
+            raise InvoiceInvalid(Problem("issued_at.required", "issued_at",
+                                         "issued_at is required when the client gives the number"))
+        issued_at = draft.issued_at.replace(microsecond=0)
+        period = Period.of(issued_at)
+        with self.store.write() as tx:
+            if issued_at > taipei(self.clock.now()):
+                raise InvoiceInvalid(Problem("issued_at.future", "issued_at", "issued_at cannot be in the future"))
+            found = invoices.by_number(tx, number)
+            if found is not None and found.period == period.code:
+                replayed = self._replay_number(found, text, random_number)
+                return lambda: Issued(False, replayed)
+            track = pos_range(tx, period, number, draft.invoice_type, pos)
+            record = self._insert_numbered(tx, draft, track, number, issued_at, text, random_number)
+        return lambda: Issued(True, self._body(record, issued_at, draft))
+
+    def _replay_number(self, found: InvoiceRecord, text: str, random_number: str | None) -> dict[str, Any]:
+        if found.document != text or random_number not in (None, found.random_number):
+            raise Conflict(Problem("invoice_number.conflict", "invoice_number",
+                                   f"invoice {found.number} was already issued with another document"))
+        return self.stored_body(found)
+
+    def _insert_numbered(self, tx: Connection, draft: InvoiceDraft, track: TrackRecord, number: str,
+                         issued_at: datetime, text: str, random_number: str | None) -> NewInvoice:
+        at = stamp(issued_at)
+        below, above = tracks.track_dates(tx, track.period, track.track, int(number[2:]))
+        if (below is not None and below > at) or (above is not None and above < at):
+            raise Conflict(Problem("issued_at.out_of_order", "issued_at",
+                                   f"issued_at {at} breaks the date order of track {track.track} (a lower number "
+                                   f"was issued at {below}, a higher one at {above}); numbers must follow issue time"))
+        record = NewInvoice(
+            number=number, period=track.period, order_id=draft.order_id, document=text, issued_at=at,
+            random_number=random_number or f"{self.rng.randrange(10000):04d}", invoice_type=draft.invoice_type,
+            buyer_ban=draft.buyer.ban if draft.buyer else None, total=draft.amounts.total,
+            # the POS that numbered it printed the proof itself (it had the number and random code before asking):
+            # the box printing another original would make two lottery proofs of one invoice; a copy is a reprint
+            print_requested=draft.print_proof, print_status="by_pos" if draft.print_proof else "not_requested",
+            status="queued", track_id=track.id, created_at=stamp(taipei(self.clock.now())),
+        )
+        try:
+            invoice_id = invoices.insert(tx, record, line_values(draft))
+        except invoices.DuplicateOrder:
+            used = invoices.by_order_id(tx, draft.order_id)
+            raise Conflict(Problem("order_id.conflict", "order_id", f"order_id {draft.order_id} was already used "
+                                   f"for invoice {used.number if used else '?'}")) from None
+        if draft.buyer is not None and draft.buyer.email:  # the consumer's notice, as for einvd's own numbers
+            mails.enqueue(tx, invoice_id, draft.buyer.email, "issue", record.created_at)
+        tracks.raise_cursor(tx, track.id, int(number[2:]), at)
+        return record
 
     def _body(self, row: InvoiceRecord | NewInvoice, issued_at: datetime, draft: InvoiceDraft) -> dict[str, Any]:
         facts = ProofFacts(row.number, issued_at, row.random_number, row.buyer_ban or CONSUMER_ID,
@@ -255,3 +317,31 @@ def line_values(draft: InvoiceDraft) -> list[LineValues]:
          line.tax_type, line.remark)
         for line in draft.items
     ]
+
+
+def pos_range(tx: Connection, period: Period, number: str, invoice_type: str, pos: str) -> TrackRecord:
+    """The range POS ``pos`` numbers from that holds ``number``, refusing a number of another range, one already
+    used, and one that skips numbers: E0402 reports the unused tail of each range as blank, so a POS numbers its
+    range in order (a skipped number would be a blank nobody reports)."""
+    if not is_invoice_number(number):
+        raise InvoiceInvalid(Problem("invoice_number.format", "invoice_number",
+                                     f"{number!r} is not an invoice number (two letters, eight digits)"))
+    value = int(number[2:])
+    track = tracks.holding(tx, period.code, number[:2], value)
+    if track is None or track.numbered_by != pos or track.invoice_type != invoice_type:
+        raise TrackError(Problem("invoice_number.range", "invoice_number",
+                                 f"{number} lies in no range of period {period.code} type {invoice_type} "
+                                 f"numbered by {pos!r} (einvd tracks add ... --numbered-by {pos})"))
+    if track.closed_at is not None:
+        raise Conflict(Problem("period.closed", "issued_at", f"period {period.code} was closed for E0402 at "
+                               f"{track.closed_at}: its unused numbers were reported blank"))
+    following = track.begin_no if track.last_no is None else track.last_no + 1
+    if value < following:
+        raise Conflict(Problem("invoice_number.used", "invoice_number",
+                               f"{number} was already used (the range's next number is "
+                               f"{format_number(track.track, following) if following <= track.end_no else 'none'})"))
+    if value > following:
+        raise Conflict(Problem("invoice_number.skipped", "invoice_number",
+                               f"{number} skips numbers: the range's next number is "
+                               f"{format_number(track.track, following)}"))
+    return track

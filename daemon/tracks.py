@@ -25,6 +25,7 @@ class HeldRange:
     range: TrackRange
     last_no: int | None
     source: str
+    numbered_by: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         span, left = self.range, remaining(self.range, self.last_no)
@@ -33,7 +34,7 @@ class HeldRange:
             "begin": f"{span.begin:08d}", "end": f"{span.end:08d}",
             "last_used": None if self.last_no is None else format_number(span.track, self.last_no),
             "next": format_number(span.track, span.end - left + 1) if left else None,
-            "remaining": left, "source": self.source,
+            "remaining": left, "source": self.source, "numbered_by": self.numbered_by,
         }
 
 
@@ -44,7 +45,8 @@ def track_range(record: TrackRecord, period: Period | None = None) -> TrackRange
 
 
 def held(store: Store) -> list[HeldRange]:
-    return [HeldRange(track_range(r), r.last_no, r.source) for r in stored_tracks.every_range(store.connection())]
+    return [HeldRange(track_range(r), r.last_no, r.source, r.numbered_by)
+            for r in stored_tracks.every_range(store.connection())]
 
 
 def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list[TrackRange]:
@@ -58,8 +60,10 @@ def restrict(ranges: Sequence[TrackRange], part: tuple[int, int] | None) -> list
     raise TrackError(Problem("tracks.part", "part", f"{begin:08d}-{end:08d} lies in none of the imported ranges"))
 
 
-def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) -> list[TrackRange]:
-    """Add ranges in one transaction: all or nothing."""
+def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime,
+        numbered_by: str | None = None) -> list[TrackRange]:
+    """Add ranges in one transaction: all or nothing. ``numbered_by``: the POS that numbers them itself (e首發票's
+    invoice mode); einvd's own allocation then never takes a number from them."""
     added: list[TrackRange] = []
     at = stamp(now)
     with store.write() as tx:
@@ -71,8 +75,10 @@ def add(store: Store, ranges: Iterable[TrackRange], source: str, now: datetime) 
             clash = first_overlap(span, [*current, *added])
             if clash is not None:
                 raise TrackError(Problem("tracks.overlap", "range", f"{span.label} overlaps {clash.label}"))
-            stored_tracks.insert(tx, span.period.code, span.invoice_type, span.track, span.begin, span.end, source, at)
-            event(tx, at, "track", span.label, "added", source)
+            stored_tracks.insert(tx, span.period.code, span.invoice_type, span.track, span.begin, span.end, source, at,
+                                 numbered_by)
+            event(tx, at, "track", span.label, "added", source if numbered_by is None else
+                  f"{source}, numbered by {numbered_by}")
             added.append(span)
     return added
 

@@ -376,6 +376,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX mails_ready ON mails (not_before, id) WHERE state = 'READY';
     CREATE INDEX mails_by_invoice ON mails (invoice_id);
     """,
+    # Ranges a POS numbers from itself (issue 18, helper SL: e首發票's invoice mode, ``tracks add --numbered-by``):
+    # einvd's own allocation never takes a number from a range with ``numbered_by`` set.
+    """
+    ALTER TABLE tracks ADD COLUMN numbered_by TEXT;
+    """,
 )
 
 

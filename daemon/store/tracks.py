@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 COLUMNS = ("id, period, invoice_type, track, begin_no, end_no, last_no, last_issued_at, source, created_at, "
-           "closed_at, used_last_no")
+           "closed_at, used_last_no, numbered_by")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class TrackRecord:
     created_at: str
     closed_at: str | None
     used_last_no: int | None
+    numbered_by: str | None = None
+    """The POS that numbers this range itself (e首發票's invoice mode); None: einvd numbers it."""
 
 
 def _records(rows: list[Any]) -> list[TrackRecord]:
@@ -56,7 +58,8 @@ def next_range(tx: sqlite3.Connection, period: str, invoice_type: str) -> OpenRa
         f"SELECT {columns}, (SELECT max(o.last_issued_at) FROM tracks o WHERE o.period = t.period "
         "AND o.invoice_type = t.invoice_type AND o.track = t.track) "
         "FROM tracks t WHERE t.period = ? AND t.invoice_type = ? "
-        "AND (t.last_no IS NULL OR t.last_no < t.end_no) AND NOT EXISTS (SELECT 1 FROM tracks h "
+        "AND (t.last_no IS NULL OR t.last_no < t.end_no) AND t.numbered_by IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM tracks h "
         "WHERE h.period = t.period AND h.invoice_type = t.invoice_type AND h.track = t.track AND h.begin_no > t.end_no "
         "AND h.last_issued_at IS NOT NULL) "
         "ORDER BY t.track, t.begin_no LIMIT 1",
@@ -87,12 +90,49 @@ def advance(tx: sqlite3.Connection, track_id: int, last_no: int, last_issued_at:
 
 
 def insert(tx: sqlite3.Connection, period: str, invoice_type: str, track: str, begin: int, end: int, source: str,
-           created_at: str) -> int:
-    """Add a range (the caller has checked that it overlaps none held); its id."""
+           created_at: str, numbered_by: str | None = None) -> int:
+    """Add a range (the caller has checked that it overlaps none held); its id. ``numbered_by``: the POS that
+    numbers it itself (einvd's own allocation then never takes from it)."""
     cursor = tx.execute(
-        "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (period, invoice_type, track, begin, end, source, created_at),
+        "INSERT INTO tracks (period, invoice_type, track, begin_no, end_no, source, created_at, numbered_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (period, invoice_type, track, begin, end, source, created_at, numbered_by),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def holding(conn: sqlite3.Connection, period: str, track: str, number: int) -> TrackRecord | None:
+    """The range of ``period`` and letters ``track`` that contains ``number`` (ranges never overlap), if any."""
+    row = conn.execute(
+        f"SELECT {COLUMNS} FROM tracks WHERE period = ? AND track = ? AND begin_no <= ? AND end_no >= ? LIMIT 1",
+        (period, track, number, number),
+    ).fetchone()
+    return None if row is None else TrackRecord(*row)
+
+
+def numbered_by(conn: sqlite3.Connection, pos: str) -> list[TrackRecord]:
+    """The ranges POS ``pos`` numbers itself, by period, type, letters and first number."""
+    return _records(conn.execute(f"SELECT {COLUMNS} FROM tracks WHERE numbered_by = ? "
+                                 "ORDER BY period, invoice_type, track, begin_no", (pos,)).fetchall())
+
+
+def raise_cursor(tx: sqlite3.Connection, track_id: int, number: int, issued_at: str) -> None:
+    """A POS-numbered range: the cursor moves up to ``number`` (never down), the latest issue time likewise."""
+    tx.execute("UPDATE tracks SET last_no = max(coalesce(last_no, -1), ?), "
+               "last_issued_at = max(coalesce(last_issued_at, ''), ?) WHERE id = ?", (number, issued_at, track_id))
+
+
+def track_dates(conn: sqlite3.Connection, period: str, track: str, number: int) -> tuple[str | None, str | None]:
+    """The issue time of the nearest number of ``track`` below ``number`` and of the nearest above it, in
+    ``period``: E0209 wants dates in number order over the whole track, and as issuing keeps that order, the
+    nearest neighbours bound the date (two probes of the number index, however many invoices the track has)."""
+    lowest, at, highest = f"{track}00000000", f"{track}{number:08d}", f"{track}99999999"
+    row = conn.execute(
+        "SELECT (SELECT issued_at FROM invoices WHERE number >= ? AND number < ? AND period = ? "
+        "ORDER BY number DESC LIMIT 1), "
+        "(SELECT issued_at FROM invoices WHERE number > ? AND number <= ? AND period = ? "
+        "ORDER BY number LIMIT 1)",
+        (lowest, at, period, at, highest, period),
+    ).fetchone()
+    return row[0], row[1]
