@@ -47,6 +47,7 @@ from daemon.api.context import ApiContext
 from daemon.api.keys import ApiKey
 from daemon.compat import ecpay_wire as wire
 from daemon.compat.ecpay_wire import Keys, Refused, WireError, refused
+from daemon.compat.ezpay import load_love_codes
 from daemon.config import CompatSection, ConfigError
 from daemon.mail import notify_again
 from daemon.services import Issued, stored_draft
@@ -96,8 +97,8 @@ def _stamp(value: str) -> str:
 
 
 class EcpayLayer:
-    def __init__(self, context: ApiContext, keys: Keys) -> None:
-        self.context, self.keys = context, keys
+    def __init__(self, context: ApiContext, keys: Keys, love_codes: frozenset[str] | None = None) -> None:
+        self.context, self.keys, self.love_codes = context, keys, love_codes
         self.operations: dict[str, Operation] = {
             "Issue": self.issue, "Invalid": self.invalid, "VoidWithReIssue": self.void_with_reissue,
             "Allowance": self.allowance, "AllowanceInvalid": self.allowance_invalid, "GetIssue": self.get_issue,
@@ -271,8 +272,12 @@ class EcpayLayer:
 
     async def check_love_code(self, payload: Payload) -> Payload:
         code = wire.text(payload, "LoveCode", required=True, limit=7)
-        return {"RtnCode": wire.OK, "RtnMsg": _NOT_ASKED + " (no love-code list is imported on this box)",
-                "IsExist": "Y" if is_love_code(code) else "N"}
+        if self.love_codes is None or not is_love_code(code):
+            return {"RtnCode": wire.OK, "RtnMsg": _NOT_ASKED + " (no love-code list is imported on this box)",
+                    "IsExist": "Y" if is_love_code(code) else "N"}
+        return {"RtnCode": wire.OK, "RtnMsg": _NOT_ASKED + f" (against the {len(self.love_codes)} love codes "
+                                                          "imported on this box)",
+                "IsExist": "Y" if code in self.love_codes else "N"}
 
     async def invoice_print(self, payload: Payload) -> Payload:
         row = self._invoice(payload)
@@ -414,7 +419,7 @@ def build(context: ApiContext, settings: CompatSection) -> FastAPI:
         keys = Keys.of(settings.merchant, settings.key, settings.iv)
     except (ValueError, UnicodeError) as error:
         raise ConfigError(f"compat.ecpay: {error} (the ones ECPay gave for MerchantID {settings.merchant})") from None
-    layer = EcpayLayer(context, keys)
+    layer = EcpayLayer(context, keys, load_love_codes(settings.love_codes, "compat.ecpay"))
     app = FastAPI(title="einvd: ECPay B2C e-invoice API", version="1", description=DESCRIPTION, docs_url=None,
                   redoc_url=None)
     for name in layer.operations:

@@ -85,7 +85,7 @@ def trans_no(body: Mapping[str, Any]) -> str:
     return f"{date[2:]}{time}{str(body['invoice_number'])[-5:]}"
 
 
-def load_love_codes(path: str) -> frozenset[str] | None:
+def load_love_codes(path: str, key: str = "compat.ezpay") -> frozenset[str] | None:
     """The love codes (捐贈碼) imported on the box: the first column of each line of a text or CSV file (the MOF's
     list), lines whose first column is not 3-7 digits (a header) skipped. None when no list is configured."""
     if not path:
@@ -93,7 +93,7 @@ def load_love_codes(path: str) -> frozenset[str] | None:
     try:
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
-        raise ConfigError(f"compat.ezpay.love_codes: cannot read {path}: {error.strerror}") from None
+        raise ConfigError(f"{key}.love_codes: cannot read {path}: {error.strerror}") from None
     codes = {line.split(",")[0].strip().strip('"') for line in lines}
     return frozenset(code for code in codes if is_love_code(code))
 

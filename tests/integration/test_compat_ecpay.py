@@ -600,3 +600,24 @@ def test_an_operation_einvd_does_not_serve_is_answered_in_ecpays_shape(
     answer = box[0].call("DelayIssue", sale("DL1", DelayFlag="1", DelayDay=1, Tsr="T1", PayType="2", PayAct="ECPAY"))
     assert answer["RtnCode"] == 0 and "DelayIssue" in answer["RtnMsg"] and "Issue" in answer["RtnMsg"]
     assert "/B2CInvoice/{operation}" not in box[2].get("/ecpay/openapi.json").json()["paths"]
+
+
+def test_check_love_code_answers_from_the_imported_list(service: InvoiceService, clock: FakeClock,
+                                                        tmp_path: Path) -> None:
+    """``[compat.ecpay] love_codes``: the merchant's list (a CSV, first column the code) decides IsExist."""
+    codes = tmp_path / "love-codes.csv"
+    codes.write_text("code,name\n168001,a charity\n5530\n", encoding="utf-8")
+    context = _context(service, clock)
+    app = create_app(context)
+    settings = CompatSection("ecpay", MERCHANT, HASH_KEY, HASH_IV, love_codes=str(codes))
+    compat.mount(app, context, CompatSettings(ecpay=settings))
+    with TestClient(app) as http:
+        def post(path: str, body: bytes) -> tuple[int, Any]:
+            response = http.post(path, content=body)
+            return response.status_code, response.json()
+
+        client = EcpayClient(post, lambda: clock.now().timestamp())
+        known, unknown = (client.call("CheckLoveCode", {"LoveCode": code}) for code in ("168001", "9527"))
+    context.close()
+    assert (known["IsExist"], unknown["IsExist"]) == ("Y", "N")
+    assert "2 love codes imported" in unknown["RtnMsg"]
