@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from daemon import wiring
+from daemon import deliveries, wiring
 from daemon.allowances import AllowanceRequest, AllowanceService
 from daemon.api.keys import load_keys
 from daemon.clock import SystemClock
@@ -269,9 +269,8 @@ def _summary(day: Day) -> None:
     print()
     table("invoices by state", ("delivery", "lifecycle", "count"),
           [(status, life, n) for (status, life), n in sorted(invoices.items())])
-    messages = stats.outbox_by_type_state_and_outcome(conn)
-    table("messages by type and state", ("message", "outcome", "count"),
-          [(f"{kind} {state}", outcome, n) for (kind, state, outcome), n in sorted(messages.items())])
+    sent = [(code, state, n) for code, states in deliveries.counts(conn).items() for state, n in states.items() if n]
+    table("messages by delivery state", ("message", "delivery", "count"), sent)  # as einvd status counts them
     jobs = Counter({f"{kind}{' 補印' if copy != '0' else ''} {state}": n
                     for (kind, copy, state), n in stats.print_jobs_by_kind_copy_and_state(conn).items()})
     pngs = sorted(_proofs_dir(settings).glob("*.png"))
