@@ -43,7 +43,7 @@ CEILING_MS = 3.0
 BASKET = [
     {"description": "拿鐵", "quantity": 2, "unit": "杯", "unit_price": 65},
     {"description": "可頌", "quantity": 1, "unit_price": 55},
-    {"description": "鮮乳", "quantity": 1, "unit_price": 80, "tax_type": "3"},
+    {"description": "鮮乳", "quantity": 1, "unit_price": 80},  # one tax type: mixed (9) is for consumers only
 ]
 LONG_BASKET = [{"description": f"有機蔬菜禮盒 {n} 號", "quantity": 1, "unit_price": 100 + n} for n in range(12)]
 
