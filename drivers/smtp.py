@@ -15,9 +15,6 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-import zxingcpp
-from PIL import Image
-
 SECURITY = ("none", "starttls", "ssl")
 
 
@@ -60,6 +57,9 @@ class SmtpRelay:
 
 def qr_png(data: bytes, scale: int = 4) -> bytes:
     """The QR code of ``data`` (error level L like the proof's, quiet zone of 4 modules) as a PNG."""
+    import zxingcpp  # here, not at start: the daemon's resident memory (bench/memory.py)
+    from PIL import Image
+
     code = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.QRCode, eci=0)  # no ECI header, as on the proof
     drawn = code.to_image(scale=scale, add_quiet_zones=True)
     height, width = drawn.shape[0], drawn.shape[1]
