@@ -30,7 +30,6 @@ Where einvd differs from ECPay, and why (the README's ``compat`` section says th
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -41,16 +40,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from daemon.allowances import AllowanceRequest
-from daemon.api.auth import Signed
-from daemon.api.batch import Later
 from daemon.api.context import ApiContext
-from daemon.api.keys import ApiKey
 from daemon.compat import ecpay_wire as wire
+from daemon.compat.common import issue_batched
 from daemon.compat.ecpay_wire import Keys, Refused, WireError, refused
 from daemon.compat.ezpay import load_love_codes
 from daemon.config import CompatSection, ConfigError
 from daemon.mail import notify_again
-from daemon.services import Issued, stored_draft
+from daemon.services import stored_draft
 from daemon.store import StoreUnavailable, allowances, invoices
 from daemon.store.invoices import InvoiceRecord
 from turnkey.carrier import is_love_code, is_mobile_barcode
@@ -138,13 +135,8 @@ class EcpayLayer:
 
     async def issue(self, payload: Payload) -> Payload:
         doc = wire.issue_document(payload)
-        signed = Signed(ApiKey(KEY_ID, b"", frozenset({"issue"})), int(self.context.now()), secrets.token_hex(16))
-
-        def work() -> Later[Issued]:
-            return Later(self.context.invoices.prepare(doc))
-
         try:
-            issued: Issued = await self.context.batcher.submit(signed, work)
+            issued = await issue_batched(self.context, KEY_ID, lambda: self.context.invoices.prepare(doc))
         except TurnkeyError as error:
             raise _refusal(error, _COMMON) from None
         body = issued.body

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -29,14 +28,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from daemon.allowances import AllowanceRequest
-from daemon.api.auth import Signed
-from daemon.api.batch import Later
 from daemon.api.context import ApiContext
-from daemon.api.keys import ApiKey
 from daemon.compat import ezpay_wire as wire
+from daemon.compat.common import issue_batched
 from daemon.compat.ezpay_wire import Keys, Refused
 from daemon.config import CompatSection, ConfigError
-from daemon.services import Issued, stored_draft
+from daemon.services import stored_draft
 from daemon.store import StoreUnavailable, allowances, invoices
 from daemon.store.invoices import InvoiceRecord
 from turnkey.carrier import is_love_code, is_mobile_barcode
@@ -143,13 +140,8 @@ class EzpayLayer:
 
     async def issue(self, fields: Fields) -> tuple[str, dict[str, Any]]:
         doc = wire.issue_document(fields)
-        signed = Signed(ApiKey(KEY_ID, b"", frozenset({"issue"})), int(self.context.now()), secrets.token_hex(16))
-
-        def work() -> Later[Issued]:
-            return Later(self.context.invoices.prepare(doc))
-
         try:
-            issued: Issued = await self.context.batcher.submit(signed, work)
+            issued = await issue_batched(self.context, KEY_ID, lambda: self.context.invoices.prepare(doc))
         except TurnkeyError as error:
             raise _refusal(error) from None
         body = issued.body

@@ -30,7 +30,6 @@ Where einvd differs from e首發票, and why (the README's ``compat`` section sa
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -39,14 +38,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from daemon.allowances import AllowanceRequest
-from daemon.api.auth import Signed
-from daemon.api.batch import Later
 from daemon.api.context import ApiContext
-from daemon.api.keys import ApiKey
 from daemon.compat import systemlead_wire as wire
+from daemon.compat.common import issue_batched
 from daemon.compat.systemlead_wire import Refused
 from daemon.config import CompatSection, ConfigError
-from daemon.services import Issued
 from daemon.store import StoreUnavailable, invoices
 from daemon.store import tracks as stored_tracks
 from turnkey.errors import TurnkeyError
@@ -114,13 +110,9 @@ class SystemLeadLayer:
         doc = wire.invoice_document(data)
         number = wire.text(data, "InvoiceID", required=True, limit=10).upper()
         random_number = wire.random_number(data)
-        signed = Signed(ApiKey(KEY_ID, b"", frozenset({"issue"})), int(self.context.now()), secrets.token_hex(16))
-
-        def work() -> Later[Issued]:
-            return Later(self.context.invoices.prepare_numbered(doc, number, self.pos, random_number))
-
         try:
-            issued: Issued = await self.context.batcher.submit(signed, work)
+            issued = await issue_batched(self.context, KEY_ID, lambda: self.context.invoices.prepare_numbered(
+                doc, number, self.pos, random_number))
         except TurnkeyError as error:
             raise _refusal(error) from None
         body = issued.body
@@ -131,13 +123,8 @@ class SystemLeadLayer:
     async def append_order(self, data: Payload, timestamp: str) -> Payload:
         """Order mode: einvd numbers the invoice from its own ranges; RelateNumber is the idempotency key."""
         doc = wire.order_document(data)
-        signed = Signed(ApiKey(KEY_ID, b"", frozenset({"issue"})), int(self.context.now()), secrets.token_hex(16))
-
-        def work() -> Later[Issued]:
-            return Later(self.context.invoices.prepare(doc))
-
         try:
-            issued: Issued = await self.context.batcher.submit(signed, work)
+            issued = await issue_batched(self.context, KEY_ID, lambda: self.context.invoices.prepare(doc))
         except TurnkeyError as error:
             raise _refusal(error) from None
         body = issued.body
