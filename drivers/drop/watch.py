@@ -72,6 +72,8 @@ def local_lister(root: Path) -> Lister:
                     is_dir = item.is_dir(follow_symlinks=False)
                     size = 0 if is_dir else item.stat(follow_symlinks=False).st_size
                 except FileNotFoundError:
+                    if not (root / folder).is_dir():
+                        raise  # the folder itself went away (a share unmounted mid-listing): nothing here is known
                     # moved away while the folder was read (Turnkey taking it from SRC): it is not here any more.
                     # Raising would make the whole folder look absent, and a file still in it look lost.
                     continue

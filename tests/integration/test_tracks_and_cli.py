@@ -203,7 +203,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_demo_runs_once_in_a_fresh_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "--dir", str(tmp_path / "demo"), "--once"]) == 0
     out = capsys.readouterr().out
-    assert "replayed order" in out and "F0401 DONE" in out and "confirmed" in out
+    assert "replayed order" in out and "messages by delivery state" in out and "confirmed" in out
     assert (tmp_path / "demo" / "einvd.sqlite3").is_file()
     assert len(list((tmp_path / "demo" / "proofs").glob("*.png"))) >= 5
     assert list((tmp_path / "demo" / "turnkey").rglob("BAK/*/*/F0401_*.xml"))
