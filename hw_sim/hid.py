@@ -19,11 +19,10 @@ from __future__ import annotations
 import errno
 import os
 import struct
-import tty
 from pathlib import Path
 
 from hw_sim.keyboard import Stroke
-from hw_sim.scanner import keyboard
+from hw_sim.scanner import PtyNode, keyboard
 
 EVENT = struct.Struct("llHHi")
 EV_SYN, EV_KEY, EV_MSC = 0, 1, 4
@@ -55,37 +54,11 @@ class SimIoctls:
         return self.device_name
 
 
-class SimHidScanner:
+class SimHidScanner(PtyNode):
     def __init__(self, directory: Path, name: str = "usb-hw_sim_Scanner-event-kbd", layout: str = "us") -> None:
-        self.link = Path(directory) / name
         self.layout = layout
         self.clock = 1_700_000_000.0  # event time stamps: they only have to rise
-        self._master: int | None = None
-        self._slave: int | None = None
-        self.plug()
-
-    @property
-    def path(self) -> str:
-        return str(self.link)
-
-    def plug(self) -> None:
-        """A new node behind the stable name (a replugged scanner gets a new event device)."""
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # binary records pass untouched (no echo, no CR/LF or signal characters)
-        temporary = self.link.with_name(self.link.name + ".new")
-        temporary.unlink(missing_ok=True)
-        temporary.symlink_to(os.ttyname(self._slave))
-        temporary.replace(self.link)
-
-    def unplug(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self._master = self._slave = None
-
-    def close(self) -> None:
-        self.unplug()
-        self.link.unlink(missing_ok=True)
+        super().__init__(directory, name, raw=True)
 
     def events(self, text: str, enter: bool = True) -> list[tuple[int, int, int]]:
         """(type, code, value) of every event the kernel reports while the scanner types ``text``."""
@@ -111,11 +84,6 @@ class SimHidScanner:
             self.clock += 0.004  # a scanner types a key every few milliseconds
             out += EVENT.pack(int(self.clock), int(self.clock % 1 * 1_000_000), kind, code, value)
         return bytes(out)
-
-    def write(self, data: bytes) -> None:
-        if self._master is None:
-            raise OSError("the simulated scanner is unplugged")
-        os.write(self._master, data)
 
     def scan(self, text: str) -> None:
         """The scanner reads a barcode holding ``text`` and types it, then Enter."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tty
 from pathlib import Path
 
 from hw_sim.keyboard import Keyboard, layout_names
@@ -64,10 +65,14 @@ def garble(text: str, how: str) -> str:
     raise ValueError(f"unknown garbling {how!r}")
 
 
-class SimScanner:
-    def __init__(self, directory: Path, name: str = "ttyScanner", terminator: str = "cr") -> None:
+class PtyNode:
+    """A device node played by a pseudo-terminal behind a stable symlink (as udev's by-id names are), replaced on
+    each plug: a replugged USB device gets a new node. ``raw``: binary records pass untouched (no echo, no CR/LF
+    translation or signal characters), as an input event node delivers them."""
+
+    def __init__(self, directory: Path, name: str, raw: bool = False) -> None:
         self.link = Path(directory) / name
-        self.terminator = TERMINATORS[terminator]
+        self.raw = raw
         self._master: int | None = None
         self._slave: int | None = None
         self.plug()
@@ -77,8 +82,10 @@ class SimScanner:
         return str(self.link)
 
     def plug(self) -> None:
-        """A new pty behind the stable name (a replugged USB scanner gets a new tty too)."""
+        """A new pty behind the stable name."""
         self._master, self._slave = os.openpty()
+        if self.raw:
+            tty.setraw(self._slave)
         temporary = self.link.with_name(self.link.name + ".new")
         temporary.unlink(missing_ok=True)
         temporary.symlink_to(os.ttyname(self._slave))
@@ -95,11 +102,17 @@ class SimScanner:
             raise OSError("the simulated scanner is unplugged")
         os.write(self._master, data)
 
+    def close(self) -> None:
+        self.unplug()
+        self.link.unlink(missing_ok=True)
+
+
+class SimScanner(PtyNode):
+    def __init__(self, directory: Path, name: str = "ttyScanner", terminator: str = "cr") -> None:
+        self.terminator = TERMINATORS[terminator]
+        super().__init__(directory, name)
+
     def scan(self, text: str, terminator: str | None = None) -> None:
         """One scan as the scanner sends it: the text (UTF-8) and its suffix."""
         suffix = self.terminator if terminator is None else TERMINATORS[terminator]
         self.write(text.encode("utf-8") + suffix)
-
-    def close(self) -> None:
-        self.unplug()
-        self.link.unlink(missing_ok=True)
